@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, DEFAULT_CONFIG, parseBaseUrl, resolveConfig } from "./config";
+
+describe("resolveConfig", () => {
+  it("falls back to the defaults when nothing is set", () => {
+    expect(resolveConfig()).toEqual({
+      ingestUrl: "http://127.0.0.1:8080",
+      diffusionUrl: "http://127.0.0.1:8081",
+      trainerUrl: "http://127.0.0.1:8083",
+    });
+    expect(resolveConfig({ env: {}, runtime: undefined })).toEqual(DEFAULT_CONFIG);
+    expect(resolveConfig({ env: {}, runtime: null })).toEqual(DEFAULT_CONFIG);
+  });
+
+  it("uses window.__SD_CONFIG__ over the defaults, per key", () => {
+    const cfg = resolveConfig({ runtime: { ingestUrl: "http://ingest.local:9000" } });
+    expect(cfg.ingestUrl).toBe("http://ingest.local:9000");
+    expect(cfg.diffusionUrl).toBe(DEFAULT_CONFIG.diffusionUrl);
+    expect(cfg.trainerUrl).toBe(DEFAULT_CONFIG.trainerUrl);
+  });
+
+  it("uses Vite env over window.__SD_CONFIG__", () => {
+    const cfg = resolveConfig({
+      env: { VITE_INGEST_URL: "https://ingest.example.com", VITE_TRAINER_URL: "" },
+      runtime: {
+        ingestUrl: "http://runtime-ingest:1",
+        diffusionUrl: "http://runtime-diffusion:2",
+        trainerUrl: "http://runtime-trainer:3",
+      },
+    });
+    expect(cfg).toEqual({
+      ingestUrl: "https://ingest.example.com",
+      diffusionUrl: "http://runtime-diffusion:2",
+      // An empty env var counts as unset.
+      trainerUrl: "http://runtime-trainer:3",
+    });
+  });
+
+  it("ignores unrelated env keys and normalises trailing slashes", () => {
+    const cfg = resolveConfig({
+      env: { MODE: "production", DEV: false, VITE_DIFFUSION_URL: " http://gpu:8081/api/ " },
+    });
+    expect(cfg.diffusionUrl).toBe("http://gpu:8081/api");
+    expect(resolveConfig({ runtime: { trainerUrl: "http://t:8083/" } }).trainerUrl).toBe("http://t:8083");
+  });
+
+  it("rejects a malformed URL with an error naming the setting and its source", () => {
+    expect(() => resolveConfig({ env: { VITE_INGEST_URL: "not a url" } })).toThrow(ConfigError);
+    expect(() => resolveConfig({ env: { VITE_INGEST_URL: "not a url" } })).toThrow(
+      /Invalid ingestUrl \(from VITE_INGEST_URL\): "not a url" is not an absolute URL/,
+    );
+    // A missing scheme: either unparseable or parsed with the host as the scheme.
+    expect(() => resolveConfig({ runtime: { diffusionUrl: "127.0.0.1:8081" } })).toThrow(
+      /Invalid diffusionUrl \(from window\.__SD_CONFIG__\.diffusionUrl\): "127\.0\.0\.1:8081" is not an absolute URL/,
+    );
+    expect(() => resolveConfig({ runtime: { diffusionUrl: "localhost:8081" } })).toThrow(
+      /Invalid diffusionUrl \(from window\.__SD_CONFIG__\.diffusionUrl\).*must use http: or https:, not localhost:/,
+    );
+    expect(() => resolveConfig({ runtime: { trainerUrl: "ftp://host/" } })).toThrow(
+      /must use http: or https:, not ftp:/,
+    );
+    expect(() => resolveConfig({ runtime: { trainerUrl: "http://host:8083/?x=1" } })).toThrow(
+      /must not have a query string or fragment/,
+    );
+  });
+
+  it("does not fall back when a higher-precedence value is malformed", () => {
+    expect(() =>
+      resolveConfig({
+        env: { VITE_TRAINER_URL: "http//missing-colon" },
+        runtime: { trainerUrl: "http://fine:8083" },
+      }),
+    ).toThrow(/trainerUrl \(from VITE_TRAINER_URL\)/);
+  });
+
+  it("rejects a runtime config of the wrong shape", () => {
+    expect(() => resolveConfig({ runtime: "http://x" })).toThrow(
+      /Invalid window\.__SD_CONFIG__: expected an object.*got string/,
+    );
+    expect(() => resolveConfig({ runtime: [] })).toThrow(/got an array/);
+    expect(() => resolveConfig({ runtime: { ingestUrl: 8080 } })).toThrow(
+      /Invalid ingestUrl \(from window\.__SD_CONFIG__\.ingestUrl\): expected a string, got number/,
+    );
+  });
+});
+
+describe("parseBaseUrl", () => {
+  it("keeps a path prefix", () => {
+    expect(parseBaseUrl("https://h.example/grpc/", "ingestUrl", "test")).toBe("https://h.example/grpc");
+  });
+
+  it("rejects credentials", () => {
+    expect(() => parseBaseUrl("http://u:p@h:1", "ingestUrl", "test")).toThrow(/credentials/);
+  });
+});

@@ -1,0 +1,194 @@
+"""The event bus through kafka-python: topic bootstrap, a publishing client, and a consumer loop that commits
+only after its handler succeeded and dead-letters what it cannot handle."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from scalediffusion import events
+from scalediffusion.logs import event, get_logger
+from scalediffusion.settings import KafkaSettings
+from scalediffusion.v1 import events_pb2
+
+log = get_logger("kafka")
+
+
+class PermanentError(Exception):
+    """A handler failure that retrying cannot fix; the record goes to the dead-letter topic at once."""
+
+
+class EventBus:
+    """Topic management and publishing for one service. The producer is created lazily and shared."""
+
+    def __init__(self, settings: KafkaSettings, client_id: str) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    def ensure_topics(self, names: Iterable[str]) -> None:
+        """Creates the prefixed topics that do not exist yet."""
+        admin = KafkaAdminClient(bootstrap_servers=list(self.settings.bootstrap), client_id=f"{self.client_id}-admin")
+        try:
+            existing = set(admin.list_topics())
+            missing = [self.topic(n) for n in names if self.topic(n) not in existing]
+            for name in missing:
+                try:
+                    admin.create_topics([NewTopic(name, num_partitions=self.settings.partitions, replication_factor=1)])
+                except TopicAlreadyExistsError:
+                    pass
+        finally:
+            admin.close()
+
+    @property
+    def producer(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                # acks=all + one request in flight keeps per-key order across retries.
+                self._producer = KafkaProducer(
+                    bootstrap_servers=list(self.settings.bootstrap),
+                    client_id=self.client_id,
+                    acks="all",
+                    retries=5,
+                    max_in_flight_requests_per_connection=1,
+                    linger_ms=2,
+                )
+            return self._producer
+
+    def publish(self, topic_name: str, key: str, message: Message, timeout_s: float = 30.0) -> tuple[int, int]:
+        """Publishes and waits for the broker's ack; returns (partition, offset). Raises on failure."""
+        value, headers = events.encode(message)
+        return self.publish_raw(self.topic(topic_name), key.encode(), value, headers, timeout_s)
+
+    def publish_raw(
+        self, full_topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]], timeout_s: float = 30.0
+    ) -> tuple[int, int]:
+        meta = self.producer.send(full_topic, key=key, value=value, headers=headers).get(timeout=timeout_s)
+        return meta.partition, meta.offset
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.flush(timeout=10)
+                self._producer.close(timeout=10)
+                self._producer = None
+
+
+@dataclass
+class ConsumerConfig:
+    group: str  # consumer group base name (the bus prefix is added); also names the dead-letter topic <group>.dlq
+    topics: tuple[str, ...]  # base names, prefixed by the bus settings
+    max_attempts: int = 3  # handler tries before a record is dead-lettered
+    backoff_s: float = 0.2  # first retry delay; doubles each try, jittered
+    # How long the broker waits for a member; Tansu holds group joins for this long, so tests use ~3 s.
+    max_poll_interval_ms: int = 300_000
+    session_timeout_ms: int = 10_000
+
+
+class ConsumerLoop:
+    """Polls one record at a time, runs the handler, commits that record's offset only after the handler returned.
+
+    A record that cannot be decoded (events.PoisonMessage) or fails with PermanentError goes straight to the
+    dead-letter topic; other exceptions are retried with jittered backoff and dead-lettered after max_attempts.
+    A dead-lettered record is committed, so one bad record never stops the group.
+    """
+
+    def __init__(self, bus: EventBus, config: ConsumerConfig, handler: Callable[[ConsumerRecord], None]) -> None:
+        self.bus = bus
+        self.config = config
+        self.handler = handler
+        self.stop_event = threading.Event()
+        self.ready = threading.Event()  # set once the consumer has partitions assigned
+        self.handled = 0
+        self.dead_lettered = 0
+
+    def _consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            *[self.bus.topic(t) for t in self.config.topics],
+            bootstrap_servers=list(self.bus.settings.bootstrap),
+            group_id=self.bus.topic(self.config.group),
+            client_id=f"{self.bus.client_id}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=1,
+            max_poll_interval_ms=self.config.max_poll_interval_ms,
+            session_timeout_ms=self.config.session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.config.session_timeout_ms // 3),
+        )
+
+    def run(self) -> None:
+        """Blocks until stop() is called; safe to run in a thread."""
+        consumer = self._consumer()
+        try:
+            while not self.stop_event.is_set():
+                batch = consumer.poll(timeout_ms=300, max_records=1)
+                if consumer.assignment():
+                    self.ready.set()
+                for tp, records in batch.items():
+                    for record in records:
+                        if not self._handle(record):
+                            return
+                        consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(record.offset + 1, "", -1)})
+        finally:
+            consumer.close(autocommit=False)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _handle(self, record: ConsumerRecord) -> bool:
+        """Runs the handler with retries; True when the record is done (handled or dead-lettered) and may be
+        committed, False when shutdown interrupted it (left uncommitted so the next member retries it)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.handler(record)
+                self.handled += 1
+                return True
+            except (events.PoisonMessage, PermanentError) as err:
+                self._dead_letter(record, f"{type(err).__name__}: {err}", attempt)
+                return True
+            except Exception as err:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+                if self.stop_event.is_set():
+                    return False
+                if attempt >= self.config.max_attempts:
+                    self._dead_letter(record, f"{type(err).__name__}: {err}", attempt)
+                    return True
+                delay = self.config.backoff_s * (2 ** (attempt - 1)) * (0.5 + random.random())
+                event(log, "handler_retry", topic=record.topic, offset=record.offset, attempt=attempt, error=str(err), delay_s=round(delay, 3))
+                time.sleep(delay)
+
+    def _dead_letter(self, record: ConsumerRecord, error: str, attempts: int) -> None:
+        now = Timestamp()
+        now.GetCurrentTime()
+        letter = events_pb2.DeadLetter(
+            schema_version=events.SCHEMA_VERSION,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key or b"",
+            value=record.value or b"",
+            consumer_group=self.config.group,
+            error=error,
+            attempts=attempts,
+            failed_at=now,
+        )
+        value, headers = events.encode(letter)
+        self.bus.publish_raw(self.bus.topic(events.dead_letter_topic(self.config.group)), record.key, value, headers)
+        self.dead_lettered += 1
+        event(log, "dead_lettered", topic=record.topic, partition=record.partition, offset=record.offset, error=error, attempts=attempts)

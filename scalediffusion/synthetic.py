@@ -1,0 +1,97 @@
+"""Synthetic sessions for tests and benchmarks: a VP8 webm with textured moving content (OpenCV's VP80 writer,
+like a browser's MediaRecorder output) and matching telemetry with scripted controls."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from scalediffusion.v1 import common_pb2, telemetry_pb2
+
+
+def textured_frame(index: int, width: int, height: int, rng_texture: np.ndarray) -> np.ndarray:
+    """A frame of a scrolling texture with a moving bright box: real texture so blur/JPEG costs are realistic."""
+    th, tw = rng_texture.shape[:2]
+    dx = (index * 7) % tw
+    dy = (index * 3) % th
+    tiled = np.roll(np.roll(rng_texture, -dy, axis=0), -dx, axis=1)
+    frame = cv2.resize(tiled, (width, height), interpolation=cv2.INTER_LINEAR)
+    cx = int((0.5 + 0.4 * math.sin(index / 15.0)) * width)
+    cy = int((0.5 + 0.3 * math.cos(index / 20.0)) * height)
+    size = max(8, width // 12)
+    cv2.rectangle(frame, (cx - size, cy - size), (cx + size, cy + size), (40, 220, 250), thickness=-1)
+    cv2.putText(frame, f"{index:05d}", (10, height - 12), cv2.FONT_HERSHEY_SIMPLEX, max(0.5, width / 800), (255, 255, 255), 2)
+    return frame
+
+
+def write_vp8_webm(path: str | Path, seconds: float, fps: float = 30.0, width: int = 640, height: int = 360, seed: int = 0) -> int:
+    """Writes a VP8 webm; returns the number of frames written.
+
+    Raises:
+        RuntimeError: this OpenCV build cannot write VP8.
+    """
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(0, 256, size=(96, 160, 3), dtype=np.uint8)
+    texture = cv2.GaussianBlur(texture, (3, 3), 0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError("OpenCV could not open a VP80 writer (needs the FFmpeg backend with libvpx)")
+    frames = int(round(seconds * fps))
+    try:
+        for i in range(frames):
+            writer.write(textured_frame(i, width, height, texture))
+    finally:
+        writer.release()
+    return frames
+
+
+ControlScript = Callable[[float], tuple[float, float, float]]
+
+
+def right_turn_script(t_s: float) -> tuple[float, float, float]:
+    """(steer, throttle, brake): straight for 2 s, hard right 2-4 s, then straight with a brake tap at 5-5.5 s."""
+    if 2.0 <= t_s < 4.0:
+        return 0.6, 0.5, 0.0
+    if 5.0 <= t_s < 5.5:
+        return 0.0, 0.0, 0.8
+    return 0.0, 0.6, 0.0
+
+
+def make_telemetry(
+    session_id: str,
+    seconds: float,
+    tick_hz: float = 60.0,
+    script: ControlScript = right_turn_script,
+    video_fps: float = 30.0,
+    width: int = 640,
+    height: int = 360,
+    rtt_ms: float = 80.0,
+) -> telemetry_pb2.Telemetry:
+    """Telemetry whose vehicle state integrates the scripted controls with a simple bicycle model."""
+    telemetry = telemetry_pb2.Telemetry(
+        schema_version=1, session_id=session_id, video_width=width, video_height=height, video_fps=video_fps,
+        client_info="scalediffusion.synthetic", world_id="synthetic",
+    )
+    x = y = theta = speed = 0.0
+    dt = 1.0 / tick_hz
+    wheelbase = 2.7
+    for i in range(int(seconds * tick_hz) + 1):
+        t = i * dt
+        steer, throttle, brake = script(t)
+        speed = max(0.0, speed + (4.0 * throttle - 8.0 * brake - 0.3) * dt)
+        theta -= speed / wheelbase * math.tan(steer * 0.6) * dt  # positive steer turns right (clockwise)
+        x += speed * math.cos(theta) * dt
+        y += speed * math.sin(theta) * dt
+        command = common_pb2.ROAD_OPTION_RIGHT if steer > 0.1 else common_pb2.ROAD_OPTION_LANEFOLLOW
+        tick = telemetry.ticks.add(t_ms=t * 1000.0, command=command)
+        tick.controls.steer, tick.controls.throttle, tick.controls.brake = steer, throttle, brake
+        tick.vehicle.x, tick.vehicle.y, tick.vehicle.theta, tick.vehicle.speed = x, y, theta, speed
+        tick.camera.position.x, tick.camera.position.y, tick.camera.position.z = x, y, 1.5
+        tick.camera.yaw, tick.camera.fov_deg = theta, 60.0
+        if i % int(tick_hz / 2) == 0:
+            telemetry.rtt_samples.add(t_ms=t * 1000.0, rtt_ms=rtt_ms)
+    return telemetry

@@ -1,0 +1,96 @@
+from scalediffusion.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Controls(_message.Message):
+    __slots__ = ("steer", "throttle", "brake", "hand_brake", "reverse")
+    STEER_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    BRAKE_FIELD_NUMBER: _ClassVar[int]
+    HAND_BRAKE_FIELD_NUMBER: _ClassVar[int]
+    REVERSE_FIELD_NUMBER: _ClassVar[int]
+    steer: float
+    throttle: float
+    brake: float
+    hand_brake: bool
+    reverse: bool
+    def __init__(self, steer: _Optional[float] = ..., throttle: _Optional[float] = ..., brake: _Optional[float] = ..., hand_brake: _Optional[bool] = ..., reverse: _Optional[bool] = ...) -> None: ...
+
+class VehicleState(_message.Message):
+    __slots__ = ("x", "y", "theta", "speed")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    THETA_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FIELD_NUMBER: _ClassVar[int]
+    x: float
+    y: float
+    theta: float
+    speed: float
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ..., theta: _Optional[float] = ..., speed: _Optional[float] = ...) -> None: ...
+
+class CameraPose(_message.Message):
+    __slots__ = ("position", "yaw", "pitch", "roll", "fov_deg")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    YAW_FIELD_NUMBER: _ClassVar[int]
+    PITCH_FIELD_NUMBER: _ClassVar[int]
+    ROLL_FIELD_NUMBER: _ClassVar[int]
+    FOV_DEG_FIELD_NUMBER: _ClassVar[int]
+    position: _common_pb2.Vec3
+    yaw: float
+    pitch: float
+    roll: float
+    fov_deg: float
+    def __init__(self, position: _Optional[_Union[_common_pb2.Vec3, _Mapping]] = ..., yaw: _Optional[float] = ..., pitch: _Optional[float] = ..., roll: _Optional[float] = ..., fov_deg: _Optional[float] = ...) -> None: ...
+
+class TelemetryTick(_message.Message):
+    __slots__ = ("t_ms", "controls", "vehicle", "camera", "command", "paused", "reset")
+    T_MS_FIELD_NUMBER: _ClassVar[int]
+    CONTROLS_FIELD_NUMBER: _ClassVar[int]
+    VEHICLE_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    t_ms: float
+    controls: Controls
+    vehicle: VehicleState
+    camera: CameraPose
+    command: _common_pb2.RoadOption
+    paused: bool
+    reset: bool
+    def __init__(self, t_ms: _Optional[float] = ..., controls: _Optional[_Union[Controls, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleState, _Mapping]] = ..., camera: _Optional[_Union[CameraPose, _Mapping]] = ..., command: _Optional[_Union[_common_pb2.RoadOption, str]] = ..., paused: _Optional[bool] = ..., reset: _Optional[bool] = ...) -> None: ...
+
+class RttSample(_message.Message):
+    __slots__ = ("t_ms", "rtt_ms")
+    T_MS_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    t_ms: float
+    rtt_ms: float
+    def __init__(self, t_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ...) -> None: ...
+
+class Telemetry(_message.Message):
+    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id")
+    SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FPS_FIELD_NUMBER: _ClassVar[int]
+    TICKS_FIELD_NUMBER: _ClassVar[int]
+    RTT_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_INFO_FIELD_NUMBER: _ClassVar[int]
+    WORLD_ID_FIELD_NUMBER: _ClassVar[int]
+    schema_version: int
+    session_id: str
+    video_width: int
+    video_height: int
+    video_fps: float
+    ticks: _containers.RepeatedCompositeFieldContainer[TelemetryTick]
+    rtt_samples: _containers.RepeatedCompositeFieldContainer[RttSample]
+    client_info: str
+    world_id: str
+    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""Diffusion: repaints players' rendered frames with a streaming video diffusion model."""

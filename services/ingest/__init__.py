@@ -1,0 +1,1 @@
+"""Ingest: upload targets, verified session records and the sessions.uploaded event."""

@@ -1,0 +1,1 @@
+"""Processor: raw sessions in, CILRS segments out (ALIGN -> SPLICE -> CLEAN)."""

@@ -1,0 +1,1 @@
+"""Trainer: datasets in, CILRS policies and evaluation reports out."""

@@ -1,0 +1,142 @@
+"""Trainer service process: TrainerService over gRPC and gRPC-Web.
+
+Dataset listing works now (from the processor's dataset index); training and evaluation jobs answer
+UNIMPLEMENTED until the trainer issue lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass
+
+import grpc
+
+from scalediffusion import datasets, keys
+from scalediffusion.kafka import EventBus
+from scalediffusion.logs import configure_logging, get_logger
+from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
+from scalediffusion.s3 import ObjectStore
+from scalediffusion.server import ServiceApp
+from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError
+from scalediffusion.v1 import trainer_connect, trainer_pb2
+
+log = get_logger("trainer")
+
+GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50054, 8083, 9403
+NOT_YET = "lands with the trainer issue (CILRS training, ONNX export, Kubernetes Jobs)"
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    server: ServerSettings
+    s3: S3Settings
+    kafka: KafkaSettings
+
+    @classmethod
+    def from_env(cls) -> TrainerSettings:
+        return cls(
+            server=ServerSettings.from_env(grpc_port=GRPC_PORT, grpcweb_port=GRPCWEB_PORT, metrics_port=METRICS_PORT),
+            s3=S3Settings.from_env(),
+            kafka=KafkaSettings.from_env(),
+        )
+
+
+def _decode_token(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not a token this server issued") from None
+
+
+class TrainerServicer:
+    def __init__(self, settings: TrainerSettings, store: ObjectStore, bus: EventBus) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.bucket = settings.s3.bucket_clean
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.store.ensure_buckets)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.bus.close)
+
+    async def list_datasets(self, request: trainer_pb2.ListDatasetsRequest, ctx: CallContext) -> trainer_pb2.ListDatasetsResponse:
+        return await asyncio.to_thread(self._list_datasets)
+
+    async def list_segments(self, request: trainer_pb2.ListSegmentsRequest, ctx: CallContext) -> trainer_pb2.ListSegmentsResponse:
+        try:
+            dataset = keys.check_id("dataset", request.dataset)
+        except keys.InvalidId as err:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
+        page_size = min(request.page.page_size or 100, 1000)
+        start_after = _decode_token(request.page.page_token)
+        return await asyncio.to_thread(self._list_segments, dataset, page_size, start_after)
+
+    async def start_training(self, request: trainer_pb2.StartTrainingRequest, ctx: CallContext) -> trainer_pb2.Job:
+        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"StartTraining {NOT_YET}")
+
+    async def start_evaluation(self, request: trainer_pb2.StartEvaluationRequest, ctx: CallContext) -> trainer_pb2.Job:
+        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"StartEvaluation {NOT_YET}")
+
+    async def get_job(self, request: trainer_pb2.GetJobRequest, ctx: CallContext) -> trainer_pb2.Job:
+        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"GetJob {NOT_YET}")
+
+    async def list_jobs(self, request: trainer_pb2.ListJobsRequest, ctx: CallContext) -> trainer_pb2.ListJobsResponse:
+        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"ListJobs {NOT_YET}")
+
+    async def watch_job(self, request: trainer_pb2.WatchJobRequest, ctx: CallContext):
+        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"WatchJob {NOT_YET}")
+        yield  # pragma: no cover - makes this an async generator, as server-streaming methods are
+
+    async def get_evaluation_report(self, request: trainer_pb2.GetEvaluationReportRequest, ctx: CallContext) -> trainer_pb2.EvaluationReport:
+        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"GetEvaluationReport {NOT_YET}")
+
+    def _list_datasets(self) -> trainer_pb2.ListDatasetsResponse:
+        response = trainer_pb2.ListDatasetsResponse()
+        for name in datasets.list_datasets(self.store, self.bucket):
+            entries = list(datasets.iter_index(self.store, self.bucket, name))
+            if entries:
+                response.datasets.append(
+                    trainer_pb2.Dataset(
+                        name=name,
+                        bucket=self.bucket,
+                        segment_count=len(entries),
+                        frame_count=sum(e.segment.frame_count for e in entries),
+                    )
+                )
+        return response
+
+    def _list_segments(self, dataset: str, page_size: int, start_after: str) -> trainer_pb2.ListSegmentsResponse:
+        response = trainer_pb2.ListSegmentsResponse()
+        for entry in datasets.iter_index(self.store, self.bucket, dataset, start_after=start_after):
+            response.segments.append(entry.segment)
+            if len(response.segments) >= page_size:
+                last = keys.dataset_index_key(dataset, entry.segment.segment_id)
+                response.next_page_token = base64.urlsafe_b64encode(last.encode()).decode()
+                break
+        return response
+
+
+def build_app(settings: TrainerSettings) -> ServiceApp:
+    store = ObjectStore(settings.s3)
+    bus = EventBus(settings.kafka, client_id="trainer")
+    servicer = TrainerServicer(settings, store, bus)
+    binding = ServiceBinding(trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"], servicer)
+    return ServiceApp("trainer", settings.server, [binding], [trainer_connect.TrainerServiceASGIApplication], hooks=servicer)
+
+
+def main() -> None:
+    try:
+        settings = TrainerSettings.from_env()
+    except SettingsError as err:
+        raise SystemExit(f"trainer: configuration error: {err}") from None
+    configure_logging("trainer", settings.server.log_level)
+    asyncio.run(build_app(settings).run_until_signal())
+
+
+if __name__ == "__main__":
+    main()

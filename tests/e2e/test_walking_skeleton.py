@@ -1,0 +1,79 @@
+"""One session travels the whole path on the real stack: StartSession -> presigned uploads to S3 ->
+CompleteSession -> sessions.uploaded -> processor -> clean bucket + segments.ready -> trainer lists the segment."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from scalediffusion import events, synthetic
+from scalediffusion.uploader import upload_session
+from scalediffusion.v1 import events_pb2, ingest_pb2, processor_pb2, trainer_pb2
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def recorded_session(tmp_path_factory):
+    """A 6.5 s VP8 webm with moving texture and telemetry with a scripted right turn at 2-4 s."""
+    path = tmp_path_factory.mktemp("video") / "video.webm"
+    frames = synthetic.write_vp8_webm(path, seconds=6.5, fps=30, width=640, height=360)
+    telemetry = synthetic.make_telemetry("e2e", seconds=7.0)
+    return path.read_bytes(), telemetry.SerializeToString(), frames
+
+
+def wait_for_segments(trainer, session_id: str, timeout_s: float = 90) -> list:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        listed = trainer.ListSegments(trainer_pb2.ListSegmentsRequest(dataset="default"))
+        mine = [s for s in listed.segments if s.session_id == session_id]
+        if mine:
+            return mine
+        time.sleep(0.5)
+    raise AssertionError(f"no segment of session {session_id} was listed within {timeout_s} s")
+
+
+def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, processor, trainer, recorded_session):
+    video, telemetry, frames_written = recorded_session
+    uploaded = upload_session(ingest, video, telemetry, player_id="e2e-player")
+    assert uploaded.session.state == ingest_pb2.SESSION_STATE_UPLOADED
+
+    segments = wait_for_segments(trainer, uploaded.session_id)
+    # 6.5 s of video: one 5 s segment plus a 1.5 s tail, kept because it is over the 1 s minimum.
+    assert [s.segment_id for s in segments] == [f"route_{uploaded.session_id}_000", f"route_{uploaded.session_id}_001"]
+    store = stack.store()
+    total_frames = 0
+    for seg in segments:
+        measurements = json.loads(store.get_bytes(seg.bucket, seg.prefix + "measurements.json"))
+        jpeg_keys = sorted(k for k in store.list_keys(seg.bucket, seg.prefix + "rgb_front/"))
+        assert len(measurements) == seg.frame_count == len(jpeg_keys), "one measurements entry per frame"
+        assert jpeg_keys[0].endswith("rgb_front/00000.jpg")
+        for key in jpeg_keys[:: max(1, len(jpeg_keys) // 10)]:
+            image = cv2.imdecode(np.frombuffer(store.get_bytes(seg.bucket, key), np.uint8), cv2.IMREAD_COLOR)
+            assert image.shape == (256, 256, 3)
+        for m in measurements:
+            assert set(m) >= {"x", "y", "theta", "speed", "steer", "throttle", "brake", "command", "timestamp_ms"}
+        # The scripted controls reach the right frames: hard right 2-4 s, straight before.
+        turning = [m for m in measurements if 2100 <= m["timestamp_ms"] <= 3900]
+        straight = [m for m in measurements if m["timestamp_ms"] < 1900]
+        if turning:
+            assert all(m["steer"] == pytest.approx(0.6) and m["command"] == 2 for m in turning)
+        if straight:
+            assert all(m["steer"] == 0.0 and m["command"] == 4 for m in straight)
+        total_frames += seg.frame_count
+    assert total_frames == frames_written
+
+    # segments.ready was published for it, keyed by session id.
+    ready = stack.read_topic(events.SEGMENTS_READY, lambda r: r.key == uploaded.session_id.encode())
+    assert {events.decode(r.value, r.headers, events_pb2.SegmentReady).segment.segment_id for r in ready} == {s.segment_id for s in segments}
+
+    report = processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=uploaded.session_id))
+    assert report.decoded_frames == frames_written
+    assert not report.rejections
+
+    datasets = trainer.ListDatasets(trainer_pb2.ListDatasetsRequest())
+    assert "default" in [d.name for d in datasets.datasets]
