@@ -182,12 +182,12 @@ class ServiceBinding:
         for method in self.service.methods:
 
             def context_of(ctx: Any, method: MethodDescriptor = method) -> CallContext:
-                headers = ctx.request_headers()
+                headers = ctx.request_headers
                 return CallContext(
                     method=path_prefix + method.name,
                     transport="grpc-web",
                     metadata={k.lower(): v for k, v in headers.items()},
-                    peer=ctx.client_address() or "",
+                    peer=ctx.client_address or "",
                 )
 
             if method.server_streaming:

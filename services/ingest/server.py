@@ -6,7 +6,6 @@ The transport here is thin: S3/Kafka calls and status mapping; the rules live in
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ import grpc
 
 from scalediffusion import events, keys
 from scalediffusion.kafka import EventBus
+from scalediffusion.paging import decode_page_token, encode_page_token
 from scalediffusion.logs import configure_logging, event, get_logger
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
 from scalediffusion.s3 import ObjectStore
@@ -126,12 +126,7 @@ class IngestServicer:
 
     async def list_sessions(self, request: ingest_pb2.ListSessionsRequest, ctx: CallContext) -> ingest_pb2.ListSessionsResponse:
         page_size = min(request.page.page_size or 50, 500)
-        start_after = ""
-        if request.page.page_token:
-            try:
-                start_after = base64.urlsafe_b64decode(request.page.page_token.encode()).decode()
-            except (ValueError, UnicodeDecodeError):
-                raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not a token this server issued") from None
+        start_after = decode_page_token(request.page.page_token)
         return await asyncio.to_thread(self._list_sessions, request, page_size, start_after)
 
     async def issue_token(self, request: ingest_pb2.IssueTokenRequest, ctx: CallContext) -> ingest_pb2.IssueTokenResponse:
@@ -226,7 +221,7 @@ class IngestServicer:
                 continue
             response.sessions.append(session)
             if len(response.sessions) >= page_size:
-                response.next_page_token = base64.urlsafe_b64encode(last_key.encode()).decode()
+                response.next_page_token = encode_page_token(last_key)
                 break
         return response
 

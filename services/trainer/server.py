@@ -7,13 +7,13 @@ UNIMPLEMENTED until the trainer issue lands.
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import dataclass
 
 import grpc
 
 from scalediffusion import datasets, keys
 from scalediffusion.kafka import EventBus
+from scalediffusion.paging import decode_page_token, encode_page_token
 from scalediffusion.logs import configure_logging, get_logger
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
 from scalediffusion.s3 import ObjectStore
@@ -42,15 +42,6 @@ class TrainerSettings:
         )
 
 
-def _decode_token(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not a token this server issued") from None
-
-
 class TrainerServicer:
     def __init__(self, settings: TrainerSettings, store: ObjectStore, bus: EventBus) -> None:
         self.settings = settings
@@ -73,7 +64,7 @@ class TrainerServicer:
         except keys.InvalidId as err:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
         page_size = min(request.page.page_size or 100, 1000)
-        start_after = _decode_token(request.page.page_token)
+        start_after = decode_page_token(request.page.page_token)
         return await asyncio.to_thread(self._list_segments, dataset, page_size, start_after)
 
     async def start_training(self, request: trainer_pb2.StartTrainingRequest, ctx: CallContext) -> trainer_pb2.Job:
@@ -116,7 +107,7 @@ class TrainerServicer:
             response.segments.append(entry.segment)
             if len(response.segments) >= page_size:
                 last = keys.dataset_index_key(dataset, entry.segment.segment_id)
-                response.next_page_token = base64.urlsafe_b64encode(last.encode()).decode()
+                response.next_page_token = encode_page_token(last)
                 break
         return response
 

@@ -1,0 +1,48 @@
+# Two commands matter (README): `make up` starts the whole system locally, `make test` runs every test.
+# Both install what is missing first; the install is redone only when pyproject.toml or package-lock.json change.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+WEB_STAMP := clients/web/node_modules/.installed-$(shell sha1sum clients/web/package-lock.json | cut -c1-12)
+
+.PHONY: install up down status test test-python test-web genproto
+
+install: $(PY_STAMP) $(WEB_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	# helm-sdkpy declares Python >= 3.12 but its bundled Helm engine works on 3.11 (DESIGN.md).
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python helm-sdkpy==0.1.32
+	rm -f $(VENV)/.installed-* && touch $@
+
+$(WEB_STAMP): clients/web/package-lock.json
+	cd clients/web && npm ci --no-audit --no-fund
+	touch $@
+
+up: install
+	$(VENV)/bin/scale-diffusion up
+
+down:
+	$(VENV)/bin/scale-diffusion down
+
+status:
+	$(VENV)/bin/scale-diffusion status
+
+genproto: install
+	$(PY) tools/genproto.py
+
+test-web: install
+	cd clients/web && npm test
+
+test-python: install
+	$(PY) -m pytest
+
+# Web tests first so pytest's summary is the closing line.
+test: install
+	cd clients/web && npm test
+	$(PY) -m pytest

@@ -1,0 +1,1 @@
+"""The Scale Diffusion services, one deployable each."""

@@ -1,0 +1,66 @@
+"""gRPC-Web for real: @connectrpc/connect-web's gRPC-Web transport in Node calls the ingest server over HTTP/1.1,
+and a browser-style CORS preflight is answered for the game's origin only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+import urllib3
+
+from tests.conftest import REPO
+
+WEB = REPO / "clients" / "web"
+TSX = WEB / "node_modules" / ".bin" / "tsx"
+
+
+def grpc_web_call(base_url: str, service: str, method: str, request: dict) -> dict:
+    if not TSX.exists():
+        pytest.fail("clients/web/node_modules is missing: run `npm ci` in clients/web (make test does)")
+    result = subprocess.run(
+        [str(TSX), "scripts/grpcweb-call.ts", base_url, service, method, json.dumps(request)],
+        cwd=WEB, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_start_session_over_grpc_web_returns_upload_targets(stack):
+    reply = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "StartSession", {"playerId": "web-player"})
+    assert reply["ok"], reply
+    response = reply["response"]
+    assert response["playerId"] == "web-player"
+    kinds = sorted(t["kind"] for t in response["targets"])
+    assert kinds == ["UPLOAD_KIND_TELEMETRY", "UPLOAD_KIND_VIDEO"]
+    # The session the browser started is the one native gRPC sees (same servicer, same store).
+    again = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "GetSession", {"sessionId": response["sessionId"]})
+    assert again["response"]["state"] == "SESSION_STATE_CREATED"
+
+
+def test_grpc_web_errors_carry_code_and_reason(stack):
+    reply = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "CompleteSession", {"sessionId": "00000000000000000000"})
+    assert reply == {"ok": False, "code": "not_found", "message": reply["message"]}
+    assert "does not exist" in reply["message"]
+    reply = grpc_web_call(stack.grpc_web_url("diffusion"), "DiffusionService", "TransformFrame", {})
+    assert reply["code"] == "unimplemented" and "raw render" in reply["message"]
+
+
+def test_cors_preflight_allows_the_game_origin_only(stack):
+    http = urllib3.PoolManager()
+    url = stack.grpc_web_url("ingest") + "/scalediffusion.v1.IngestService/StartSession"
+    allowed = http.request(
+        "OPTIONS", url,
+        headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-grpc-web"},
+    )
+    assert allowed.status == 204
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert "x-grpc-web" in allowed.headers["access-control-allow-headers"]
+    denied = http.request("OPTIONS", url, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert denied.status == 403
+    assert "access-control-allow-origin" not in denied.headers
+
+
+def test_node_is_available():
+    assert shutil.which("node"), "Node 20 is needed for the gRPC-Web and web client tests"

@@ -1,0 +1,17 @@
+import pytest
+
+from scalediffusion.stack.layout import Layout, default_layout, offset_layout
+
+
+@pytest.mark.parametrize("layout", [default_layout(), offset_layout(21000), offset_layout(54000)])
+def test_no_two_parts_share_a_port(layout):
+    ports = [p for p in layout.weed.all_ports()] + [layout.kafka] + [
+        p for s in layout.services.values() for p in (s.grpc, s.grpc_web, s.metrics) if p
+    ]
+    assert len(ports) == len(set(ports))
+    assert Layout.from_dict(layout.to_dict()) == layout
+
+
+def test_offset_layout_refuses_bases_whose_weed_grpc_ports_would_overflow():
+    with pytest.raises(ValueError, match="base port"):
+        offset_layout(60000)

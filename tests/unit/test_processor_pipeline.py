@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from scalediffusion import synthetic
+from scalediffusion.v1 import telemetry_pb2
+from services.processor import pipeline
+
+
+def test_timestamps_that_do_not_advance_are_replaced_by_nominal_steps():
+    assert pipeline.normalize_timestamps([0, 33, 33, 20, 100], fps_hint=25) == [0, 33, 73, 113, 153]
+    assert pipeline.normalize_timestamps([0, 0, 0], fps_hint=0) == pytest.approx([0, 33.333, 66.667], abs=1e-3)
+
+
+def test_fixed_split_drops_a_short_tail_and_keeps_a_long_one():
+    t = [i * 100.0 for i in range(66)]  # 0 .. 6.5 s
+    assert pipeline.split_fixed(t, segment_s=5, min_segment_s=1) == [(0, 50), (50, 66)]
+    assert pipeline.split_fixed(t, segment_s=5, min_segment_s=2) == [(0, 50)]
+    assert pipeline.split_fixed([], 5, 1) == []
+
+
+def test_each_frame_takes_the_latest_tick_at_or_before_it():
+    telemetry = synthetic.make_telemetry("s", seconds=6.0, tick_hz=10)
+    times = [t.t_ms for t in telemetry.ticks]
+    assert pipeline.tick_at(telemetry.ticks, times, 2050).t_ms == 2000
+    assert pipeline.tick_at(telemetry.ticks, times, -5).t_ms == 0
+    m = pipeline.frame_measurement(3, 2500.0, pipeline.tick_at(telemetry.ticks, times, 2500))
+    assert m["steer"] == pytest.approx(0.6) and m["command"] == 2 and m["frame"] == 3
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"\xff\xff\xff", "does not parse"),
+        (telemetry_pb2.Telemetry(schema_version=2).SerializeToString(), "schema_version 2"),
+        (telemetry_pb2.Telemetry(schema_version=1).SerializeToString(), "no ticks"),
+    ],
+)
+def test_unusable_telemetry_is_refused_with_the_reason(data, reason):
+    with pytest.raises(ValueError, match=reason):
+        pipeline.parse_telemetry(data)
+
+
+def test_backwards_tick_times_are_refused():
+    telemetry = telemetry_pb2.Telemetry(schema_version=1)
+    telemetry.ticks.add(t_ms=10)
+    telemetry.ticks.add(t_ms=5)
+    with pytest.raises(ValueError, match="backwards"):
+        pipeline.parse_telemetry(telemetry.SerializeToString())
+
+
+def test_frames_are_resized_to_256_and_encoding_is_deterministic():
+    frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    a, b = pipeline.resize_and_encode(frame), pipeline.resize_and_encode(frame)
+    assert a == b and a[:2] == b"\xff\xd8"
+    import cv2
+
+    assert cv2.imdecode(np.frombuffer(a, np.uint8), cv2.IMREAD_COLOR).shape == (256, 256, 3)
+
+
+def test_summary_counts_commands_distance_and_speed_bins():
+    ms = [dict(x=float(i), y=0.0, speed=3.0, command=4 if i < 3 else 2, timestamp_ms=i * 100.0) for i in range(5)]
+    summary = pipeline.summarize(ms)
+    assert summary.distance_m == 4.0 and summary.frame_count == 5 and summary.duration_s == 0.4
+    assert summary.command_counts == {2: 2, 4: 3}
+    assert summary.speed_hist[1] == 5  # 3 m/s falls in [2, 5)
