@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Tools installed into the venv (weed, hadolint, protoc plugins) must be found by the tests and the stack.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PY_STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 WEB_STAMP := clients/web/node_modules/.installed-$(shell sha1sum clients/web/package-lock.json | cut -c1-12)
 

@@ -27,9 +27,14 @@ FAST_GROUP_ENV = {"SD_KAFKA_MAX_POLL_INTERVAL_MS": "3000", "SD_KAFKA_SESSION_TIM
 
 
 def free_layout(exclude: set[int] | None = None) -> Layout:
-    """A layout whose every port is free now (tries random bases)."""
+    """A layout whose every port is free now (tries random bases).
+
+    Bases stay below the kernel's ephemeral range (32768+ here, /proc/sys/net/ipv4/ip_local_port_range): outgoing
+    connections take local ports from that range, and a server port there can be taken between check and bind.
+    weed's gRPC side sits at +10000, so bases go up to ~22700.
+    """
     for _ in range(50):
-        base = random.randrange(20000, 54000, 40)
+        base = random.randrange(10000, 22700, 40)
         layout = offset_layout(base)
         ports = set(layout.all_ports())
         if exclude and ports & exclude:

@@ -23,6 +23,8 @@ PY_OUT = ROOT  # stubs land in scalediffusion/v1/, matching the proto package pa
 PY_PACKAGE_DIR = Path("scalediffusion") / "v1"
 TS_OUT = ROOT / "clients" / "web" / "src" / "gen"
 ES_PLUGIN = ROOT / "clients" / "web" / "node_modules" / ".bin" / "protoc-gen-es"
+# Next to the running interpreter, so generation works without an activated venv.
+CONNECT_PLUGIN = Path(sys.executable).parent / "protoc-gen-connectrpc"
 PY_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_connect.py")
 
 
@@ -48,6 +50,7 @@ def generate(py_out: Path, ts_out: Path) -> None:
             f"--python_out={py_out}",
             f"--pyi_out={py_out}",
             f"--grpc_python_out={py_out}",
+            f"--plugin=protoc-gen-connectrpc={CONNECT_PLUGIN}",
             f"--connectrpc_out={py_out}",
             "--connectrpc_opt=protobuf=google,io=async",
         ]
