@@ -25,6 +25,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
 from prometheus_client import Counter, Histogram
 
+from scalediffusion import keys
 from scalediffusion.logs import event, get_logger
 
 log = get_logger("rpc")
@@ -57,6 +58,14 @@ class CallContext:
     transport: str  # "grpc" or "grpc-web"
     metadata: dict[str, str] = field(default_factory=dict)  # lowercase keys
     peer: str = ""
+
+
+def checked_id(kind: str, value: str) -> str:
+    """value if it is a safe id (scalediffusion.keys.check_id), else RpcError INVALID_ARGUMENT with the rule."""
+    try:
+        return keys.check_id(kind, value)
+    except keys.InvalidId as err:
+        raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
 
 
 def snake_case(name: str) -> str:

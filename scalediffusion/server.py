@@ -15,7 +15,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import grpc
 import uvicorn
@@ -24,9 +24,9 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from scalediffusion.logs import event, get_logger
+from scalediffusion.logs import configure_logging, event, get_logger
 from scalediffusion.rpc import ServiceBinding
-from scalediffusion.settings import ServerSettings
+from scalediffusion.settings import ServerSettings, SettingsError
 
 log = get_logger("server")
 
@@ -245,3 +245,17 @@ class ServiceApp:
         await self.start()
         await self._stopping.wait()
         await self.stop()
+
+
+S = TypeVar("S")
+
+
+def run_main(name: str, load_settings: Callable[[], S], build_app: Callable[[S], ServiceApp]) -> None:
+    """A service's console-script entry point: settings from the environment (a bad one stops start-up with its
+    name), JSON logs, then serve until SIGTERM/SIGINT and drain."""
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        raise SystemExit(f"{name}: configuration error: {err}") from None
+    configure_logging(name, settings.server.log_level)  # type: ignore[attr-defined]
+    asyncio.run(build_app(settings).run_until_signal())

