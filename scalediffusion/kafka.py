@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import Counter
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from scalediffusion import events
@@ -23,6 +24,10 @@ from scalediffusion.settings import KafkaSettings
 from scalediffusion.v1 import events_pb2
 
 log = get_logger("kafka")
+
+CONSUMED = Counter("sd_consumer_records_total", "Records a consumer group finished, by outcome (handled, dead_lettered)", ["group", "topic", "outcome"])
+HANDLER_RETRIES = Counter("sd_consumer_retries_total", "Handler failures that were retried", ["group", "topic"])
+PUBLISHED = Counter("sd_events_published_total", "Events acknowledged by the broker", ["topic"])
 
 
 class PermanentError(Exception):
@@ -79,6 +84,7 @@ class EventBus:
         self, full_topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]], timeout_s: float = 30.0
     ) -> tuple[int, int]:
         meta = self.producer.send(full_topic, key=key, value=value, headers=headers).get(timeout=timeout_s)
+        PUBLISHED.labels(full_topic).inc()
         return meta.partition, meta.offset
 
     def close(self) -> None:
@@ -143,12 +149,31 @@ class ConsumerLoop:
                     for record in records:
                         if not self._handle(record):
                             return
-                        consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(record.offset + 1, "", -1)})
+                        try:
+                            consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(record.offset + 1, "", -1)})
+                        except CommitFailedError as err:
+                            # The group rebalanced while we worked (e.g. longer than max_poll_interval_ms): the
+                            # record is redelivered to the partition's new owner; outputs are idempotent.
+                            event(log, "commit_failed", topic=record.topic, partition=record.partition, offset=record.offset, error=str(err))
         finally:
             consumer.close(autocommit=False)
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def run_forever(self, max_backoff_s: float = 30.0) -> None:
+        """run(), restarted with capped jittered backoff when it fails (broker unreachable, group errors), until
+        stop(). A consumer that died silently would leave the service SERVING while it does nothing."""
+        failures = 0
+        while not self.stop_event.is_set():
+            try:
+                self.run()
+                return
+            except Exception as err:  # noqa: BLE001 - every failure here is retried
+                failures += 1
+                delay = min(max_backoff_s, self.config.backoff_s * 2**failures) * (0.5 + random.random())
+                event(log, "consumer_restart", group=self.config.group, error=repr(err), failures=failures, delay_s=round(delay, 2))
+                self.stop_event.wait(delay)
 
     def _handle(self, record: ConsumerRecord) -> bool:
         """Runs the handler with retries; True when the record is done (handled or dead-lettered) and may be
@@ -159,6 +184,7 @@ class ConsumerLoop:
             try:
                 self.handler(record)
                 self.handled += 1
+                CONSUMED.labels(self.config.group, record.topic, "handled").inc()
                 return True
             except (events.PoisonMessage, PermanentError) as err:
                 self._dead_letter(record, f"{type(err).__name__}: {err}", attempt)
@@ -169,6 +195,7 @@ class ConsumerLoop:
                 if attempt >= self.config.max_attempts:
                     self._dead_letter(record, f"{type(err).__name__}: {err}", attempt)
                     return True
+                HANDLER_RETRIES.labels(self.config.group, record.topic).inc()
                 delay = self.config.backoff_s * (2 ** (attempt - 1)) * (0.5 + random.random())
                 event(log, "handler_retry", topic=record.topic, offset=record.offset, attempt=attempt, error=str(err), delay_s=round(delay, 3))
                 time.sleep(delay)
@@ -191,4 +218,5 @@ class ConsumerLoop:
         value, headers = events.encode(letter)
         self.bus.publish_raw(self.bus.topic(events.dead_letter_topic(self.config.group)), record.key, value, headers)
         self.dead_lettered += 1
+        CONSUMED.labels(self.config.group, record.topic, "dead_lettered").inc()
         event(log, "dead_lettered", topic=record.topic, partition=record.partition, offset=record.offset, error=error, attempts=attempts)

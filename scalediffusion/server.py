@@ -238,10 +238,13 @@ class ServiceApp:
     def request_stop(self) -> None:
         self._stopping.set()
 
-    async def run_until_signal(self) -> None:
+    async def run_until_signal(self, handle_signals: bool = True) -> None:
+        """Serves until SIGTERM/SIGINT (or request_stop()), then drains. handle_signals=False for embedding in a
+        thread, where signal handlers cannot be installed."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
         await self.start()
         await self._stopping.wait()
         await self.stop()

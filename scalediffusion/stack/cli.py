@@ -48,7 +48,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         state = stack.up(progress=lambda msg: status.update(msg))
     _print_endpoints(stack, state)
     if not args.foreground:
-        console.print(f"Stop it with: scale-diffusion down --state-dir {args.state_dir}")
+        console.print(f"Health: scale-diffusion status   Stop: scale-diffusion down   (state in {args.state_dir}; `make status` / `make down` from the repo)")
         return 0
     console.print("Running in the foreground; Ctrl-C stops everything.")
     done = threading.Event()
@@ -77,17 +77,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, record in state.procs.items():
         alive = record.alive()
         health = stack.health(state, name) if alive and name in SERVICES else ("running" if alive else "stopped")
-        rows.append({"part": name, "pid": record.pid, "state": health, "log": record.log})
+        reflected = stack.reflected_services(state, name) if alive and name in SERVICES else []
+        rows.append({"part": name, "pid": record.pid, "state": health, "services": reflected, "log": record.log})
     healthy = all(r["state"] in ("SERVING", "running") for r in rows)
     if args.json:
         print(json.dumps({"healthy": healthy, "parts": rows, "endpoints": stack.endpoints(state)}))
     else:
         table = Table(title="Scale Diffusion — status")
-        for col in ("part", "pid", "state", "log"):
+        for col in ("part", "pid", "health", "gRPC services (reflection)", "log"):
             table.add_column(col)
         for r in rows:
             color = "green" if r["state"] in ("SERVING", "running") else "red"
-            table.add_row(r["part"], str(r["pid"]), f"[{color}]{r['state']}[/]", r["log"])
+            table.add_row(r["part"], str(r["pid"]), f"[{color}]{r['state']}[/]", "\n".join(r["services"]), r["log"])
         console.print(table)
         _print_endpoints(stack, state)
     return 0 if healthy else 1

@@ -246,6 +246,16 @@ class LocalStack:
                 return "UNREACHABLE"
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
+    def reflected_services(self, state: StackState, name: str) -> list[str]:
+        """Services a server lists through gRPC server reflection (what `grpcurl list` shows)."""
+        from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+        with grpc.insecure_channel(f"{state.layout.host}:{state.layout.services[name].grpc}") as channel:
+            try:
+                return sorted(ProtoReflectionDescriptorDatabase(channel).get_services())
+            except grpc.RpcError:
+                return []
+
     def endpoints(self, state: StackState) -> list[tuple[str, str, str]]:
         """(component, what, address) rows for people."""
         host = state.layout.host

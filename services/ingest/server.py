@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
+from prometheus_client import Counter
 
 from scalediffusion import events, keys
 from scalediffusion.kafka import EventBus
@@ -23,6 +24,10 @@ from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2
 from services.ingest import sessions
 
 log = get_logger("ingest")
+
+SESSIONS_STARTED = Counter("sd_ingest_sessions_started_total", "Sessions started (upload targets issued)")
+SESSIONS_UPLOADED = Counter("sd_ingest_sessions_uploaded_total", "Sessions verified and recorded as UPLOADED")
+COMPLETE_REFUSED = Counter("sd_ingest_complete_refused_total", "CompleteSession calls refused, by failed check", ["check"])
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50051, 8080, 9400
 DEFAULT_PLAYER = "anonymous"
@@ -95,6 +100,7 @@ class IngestServicer:
                     expires_at=expires_at,
                 )
             )
+        SESSIONS_STARTED.inc()
         event(log, "session_started", session_id=session_id, player_id=player_id)
         return ingest_pb2.StartSessionResponse(session_id=session_id, player_id=player_id, targets=targets)
 
@@ -161,6 +167,7 @@ class IngestServicer:
                 sessions.check_stored_size(obj, info.size if info else None, self.settings.limits)
                 obj.size_bytes = info.size
         except sessions.CheckFailed as err:
+            COMPLETE_REFUSED.labels(err.check).inc()
             code = grpc.StatusCode.INVALID_ARGUMENT if err.check in ("object_kind", "object_key") else grpc.StatusCode.FAILED_PRECONDITION
             raise RpcError(code, f"{err.check}: {err}") from None
         updated = ingest_pb2.Session()
@@ -171,6 +178,7 @@ class IngestServicer:
         updated.objects.extend(objects[k] for k in sorted(objects))
         # The manifest is written before the event: it is the record of truth if the publish is lost.
         await asyncio.to_thread(self._write_manifest, updated, False)
+        SESSIONS_UPLOADED.inc()
         event(log, "session_uploaded", session_id=session.session_id, player_id=session.player_id)
         return updated
 

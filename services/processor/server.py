@@ -77,11 +77,7 @@ class ProcessorServicer:
         self._thread.start()
 
     def _run_consumer(self) -> None:
-        try:
-            self.loop.run()
-        except Exception:  # noqa: BLE001 - a dead consumer must be visible, not silent
-            log.exception("consumer_crashed", extra={"event": "consumer_crashed"})
-            raise
+        self.loop.run_forever()
 
     async def stop(self) -> None:
         """Finishes the record in hand (its output and commit), then leaves the group."""

@@ -16,6 +16,7 @@ import cv2
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import Counter, Histogram
 
 from scalediffusion import events, keys
 from scalediffusion.kafka import EventBus
@@ -25,6 +26,11 @@ from scalediffusion.v1 import events_pb2, processor_pb2
 from services.processor import pipeline
 
 log = get_logger("processor.worker")
+
+SESSIONS = Counter("sd_processor_sessions_total", "Sessions processed, by outcome (accepted, rejected)", ["outcome"])
+SEGMENTS = Counter("sd_processor_segments_total", "Segments written to the clean bucket")
+FRAMES = Counter("sd_processor_frames_decoded_total", "Video frames decoded")
+SESSION_SECONDS = Histogram("sd_processor_session_seconds", "Wall time to process one session", buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160))
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,10 @@ class SessionWorker:
                 session_id=message.session_id, player_id=message.player_id, rejections=report.rejections, rejected_at=_now()
             )
             self.bus.publish(events.SESSIONS_REJECTED, message.session_id, rejected)
+        SESSIONS.labels("accepted" if report.segments else "rejected").inc()
+        SEGMENTS.inc(len(report.segments))
+        FRAMES.inc(report.decoded_frames)
+        SESSION_SECONDS.observe(time.perf_counter() - started)
         event(
             log,
             "session_processed",

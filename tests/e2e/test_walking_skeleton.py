@@ -79,5 +79,12 @@ def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, p
     assert report.decoded_frames == frames_written
     assert not report.rejections
 
+    # The work shows in the processor's Prometheus metrics.
+    import urllib3
+
+    metrics = urllib3.PoolManager().request("GET", f"http://127.0.0.1:{stack.layout.services['processor'].metrics}/metrics").data.decode()
+    assert 'sd_processor_sessions_total{outcome="accepted"}' in metrics
+    assert 'sd_consumer_records_total{group="processor",outcome="handled",topic="sessions.uploaded"}' in metrics
+
     datasets = trainer.ListDatasets(trainer_pb2.ListDatasetsRequest())
     assert "default" in [d.name for d in datasets.datasets]
