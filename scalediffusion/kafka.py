@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from prometheus_client import Counter
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import Counter
 
 from scalediffusion import events
 from scalediffusion.logs import event, get_logger

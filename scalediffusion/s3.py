@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from xml.sax.saxutils import escape
 
 import urllib3
 from minio import Minio
+from minio.datatypes import PostPolicy
 from minio.error import S3Error
 
 from scalediffusion.settings import S3Settings
@@ -111,6 +115,77 @@ class ObjectStore:
             self.client.remove_object(bucket, key)
             count += 1
         return count
+
+    def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str = "application/json") -> bool:
+        """Creates the object only if no object has that key (S3 conditional write, If-None-Match: *).
+        Returns False when it already existed. This is the one atomic claim S3 offers across replicas."""
+        headers = {"If-None-Match": "*", "Content-Type": content_type, "Content-Length": str(len(data))}
+        try:
+            self.client._execute("PUT", bucket, key, body=data, headers=headers)  # noqa: SLF001 - put_object cannot send If-None-Match
+        except S3Error as err:
+            if err.code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def sha256(self, bucket: str, key: str) -> tuple[str, int]:
+        """Hex SHA-256 and size of an object, streamed."""
+        digest = hashlib.sha256()
+        size = 0
+        response = self.client.get_object(bucket, key)
+        try:
+            for chunk in response.stream(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        return digest.hexdigest(), size
+
+    def set_cors(self, bucket: str, origins: tuple[str, ...], max_age_s: int = 3600) -> None:
+        """Bucket CORS (PutBucketCors) so browsers on these origins can POST/PUT uploads and read ETags."""
+        rules = "".join(f"<AllowedOrigin>{escape(o)}</AllowedOrigin>" for o in origins)
+        body = (
+            "<CORSConfiguration><CORSRule>"
+            f"{rules}<AllowedMethod>POST</AllowedMethod><AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>"
+            "<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>"
+            f"<MaxAgeSeconds>{max_age_s}</MaxAgeSeconds></CORSRule></CORSConfiguration>"
+        ).encode()
+        headers = {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(), "Content-Length": str(len(body))}
+        self.client._execute("PUT", bucket, body=body, headers=headers, query_params={"cors": ""})  # noqa: SLF001 - no public API in minio 7.2
+
+    def presigned_post(
+        self, bucket: str, key: str, content_type: str, max_bytes: int, expires_at: datetime
+    ) -> tuple[str, dict[str, str]]:
+        """A POST policy for exactly one key, one content type and at most max_bytes; S3 itself enforces all three
+        (AccessDenied for another key or type, EntityTooLarge past the size) and refuses it after expires_at."""
+        policy = PostPolicy(bucket, expires_at.astimezone(timezone.utc).replace(tzinfo=None))
+        policy.add_equals_condition("key", key)
+        policy.add_equals_condition("Content-Type", content_type)
+        policy.add_content_length_range_condition(1, max_bytes)
+        fields = self.presigner.presigned_post_policy(policy)
+        fields = {**fields, "key": key, "Content-Type": content_type}
+        return f"{self.endpoint_url()}/{bucket}", fields
+
+    def create_multipart(self, bucket: str, key: str, content_type: str) -> str:
+        return self.client._create_multipart_upload(bucket, key, {"Content-Type": content_type})  # noqa: SLF001
+
+    def presigned_part_url(self, bucket: str, key: str, upload_id: str, part_number: int, expires: timedelta) -> str:
+        return self.presigner.get_presigned_url(
+            "PUT", bucket, key, expires=expires, extra_query_params={"uploadId": upload_id, "partNumber": str(part_number)}
+        )
+
+    def complete_multipart(self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        from minio.datatypes import Part
+
+        self.client._complete_multipart_upload(bucket, key, upload_id, [Part(n, etag) for n, etag in parts])  # noqa: SLF001
+
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
+        try:
+            self.client._abort_multipart_upload(bucket, key, upload_id)  # noqa: SLF001
+        except S3Error as err:
+            if err.code != "NoSuchUpload":
+                raise
 
     def presigned_put(self, bucket: str, key: str, expires: timedelta) -> str:
         return self.presigner.presigned_put_object(bucket, key, expires=expires)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -167,6 +168,9 @@ class ServiceApp:
 
     async def start(self) -> BoundPorts:
         s = self.settings
+        # Servicers run blocking S3/Kafka calls in asyncio's default executor; its default size (cores + 4) would
+        # cap concurrent calls at 6 on a 2-core pod, so give I/O-bound work more threads.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=s.io_threads, thread_name_prefix=f"{self.name}-io"))
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)])
         for binding in self.bindings:

@@ -72,6 +72,7 @@ class ServerSettings:
     cors_origins: tuple[str, ...]  # origins allowed to call gRPC-Web ("*" allows any)
     shutdown_grace_s: float  # how long in-flight calls may finish after SIGTERM
     log_level: str
+    io_threads: int = 64  # threads for blocking S3/Kafka calls made by servicers
 
     @classmethod
     def from_env(
@@ -85,6 +86,7 @@ class ServerSettings:
             cors_origins=env_list("SD_CORS_ORIGINS", "http://127.0.0.1:5173,http://localhost:5173", env),
             shutdown_grace_s=env_float("SD_SHUTDOWN_GRACE_S", 20.0, env),
             log_level=env_str("SD_LOG_LEVEL", "INFO", env).upper(),
+            io_threads=env_int("SD_IO_THREADS", 64, env),
         )
         settings.validate()
         return settings
@@ -95,6 +97,8 @@ class ServerSettings:
         _check_port("SD_METRICS_PORT", self.metrics_port, allow_zero=True)
         if self.shutdown_grace_s < 0:
             raise SettingsError(f"SD_SHUTDOWN_GRACE_S must be >= 0, got {self.shutdown_grace_s}")
+        if self.io_threads < 1:
+            raise SettingsError(f"SD_IO_THREADS must be >= 1, got {self.io_threads}")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"SD_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
 

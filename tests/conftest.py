@@ -3,7 +3,6 @@ on ports of its own, shared by the integration and e2e tests, which isolate them
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,33 +14,16 @@ from kafka import KafkaConsumer, TopicPartition
 
 from scalediffusion.kafka import EventBus
 from scalediffusion.s3 import ObjectStore
-from scalediffusion.stack.layout import Layout, offset_layout
+from scalediffusion.stack.layout import Layout, free_layout
 from scalediffusion.stack.local import LocalStack, StackState
-from scalediffusion.stack.procs import port_in_use
-from scalediffusion.v1 import ingest_pb2_grpc, processor_pb2_grpc, trainer_pb2_grpc, diffusion_pb2_grpc
+from scalediffusion.v1 import diffusion_pb2_grpc, ingest_pb2_grpc, processor_pb2_grpc, trainer_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[1]
 
 # Tansu holds a consumer-group join for max_poll_interval_ms (DESIGN.md), so tests keep it short.
 FAST_GROUP_ENV = {"SD_KAFKA_MAX_POLL_INTERVAL_MS": "3000", "SD_KAFKA_SESSION_TIMEOUT_MS": "3000", "SD_SHUTDOWN_GRACE_S": "5"}
-
-
-def free_layout(exclude: set[int] | None = None) -> Layout:
-    """A layout whose every port is free now (tries random bases).
-
-    Bases stay below the kernel's ephemeral range (32768+ here, /proc/sys/net/ipv4/ip_local_port_range): outgoing
-    connections take local ports from that range, and a server port there can be taken between check and bind.
-    weed's gRPC side sits at +10000, so bases go up to ~22700.
-    """
-    for _ in range(50):
-        base = random.randrange(10000, 22700, 40)
-        layout = offset_layout(base)
-        ports = set(layout.all_ports())
-        if exclude and ports & exclude:
-            continue
-        if not any(port_in_use(layout.host, p) for p in ports):
-            return layout
-    raise RuntimeError("no free port range found for a test stack")
+# The reconciler runs every second in tests; a verified session with no outcome after 20 s is re-published.
+TEST_ENV = {**FAST_GROUP_ENV, "SD_INGEST_RECONCILE_S": "1", "SD_INGEST_REPUBLISH_AFTER_S": "20"}
 
 
 @dataclass
@@ -61,6 +43,17 @@ class Stack:
 
     def bus(self) -> EventBus:
         return EventBus(self.local.kafka_settings(self.state), client_id=f"test-{uuid.uuid4().hex[:6]}")
+
+    def token(self, player_id: str, operator: bool = False, ttl_s: int = 3600) -> str:
+        """A token signed with the stack's key, as `sd-ingest-admin issue-token` would make it."""
+        from services.ingest.auth import OPERATOR, PLAYER, TokenSigner
+
+        token, _ = TokenSigner(self.state.credentials["token_key"].encode()).issue(player_id, OPERATOR if operator else PLAYER, ttl_s, time.time())
+        return token
+
+    def auth(self, player_id: str, operator: bool = False) -> tuple[tuple[str, str], ...]:
+        """gRPC metadata carrying a fresh token for the player."""
+        return (("authorization", f"Bearer {self.token(player_id, operator)}"),)
 
     def grpc_web_url(self, service: str) -> str:
         return f"http://{self.layout.host}:{self.layout.services[service].grpc_web}"
@@ -93,9 +86,41 @@ class Stack:
             consumer.close()
 
 
+@pytest.fixture
+def extra_ingest(stack: Stack, tmp_path: Path):
+    """Starts more ingest processes on the stack's S3 and broker, with env overrides (short upload windows, small
+    limits, crash points); each is a real process on its own ports. Yields start(env) -> (stub, ProcRecord)."""
+    import sys
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from scalediffusion.stack.procs import spawn, terminate, wait_until
+
+    started = []
+
+    def start(overrides: dict[str, str], name: str = "ingest-extra"):
+        ports = free_layout(exclude=set(stack.layout.all_ports())).services["ingest"]
+        env = stack.local.service_env(stack.state, "ingest")
+        env.update({"SD_GRPC_PORT": str(ports.grpc), "SD_GRPCWEB_PORT": "0", "SD_METRICS_PORT": "0", **overrides})
+        record = spawn(name, [sys.executable, "-m", "services.ingest.server"], env, tmp_path, cwd=REPO)
+        started.append(record)
+        channel = grpc.insecure_channel(f"127.0.0.1:{ports.grpc}")
+
+        def serving() -> bool:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        wait_until(serving, 60, name, record)
+        return ingest_pb2_grpc.IngestServiceStub(channel), record
+
+    yield start
+    for record in started:
+        terminate(record, grace_s=10)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    local = LocalStack(tmp_path_factory.mktemp("stack"), free_layout(), extra_env=FAST_GROUP_ENV)
+    local = LocalStack(tmp_path_factory.mktemp("stack"), free_layout(), extra_env=TEST_ENV)
     state = local.up()
     try:
         yield Stack(local, state)

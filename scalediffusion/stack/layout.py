@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
+
+from scalediffusion.stack.procs import port_in_use
 
 SERVICES = ("ingest", "diffusion", "processor", "trainer")
 
@@ -104,3 +107,21 @@ def offset_layout(base: int, host: str = "127.0.0.1") -> Layout:
     weed = WeedPorts(*(base + i for i in range(8)))
     services = {name: ServicePorts(base + 10 + 3 * i, base + 11 + 3 * i if name != "processor" else 0, base + 12 + 3 * i) for i, name in enumerate(SERVICES)}
     return Layout(host=host, weed=weed, kafka=base + 8, services=services)
+
+
+def free_layout(exclude: set[int] | None = None) -> Layout:
+    """A layout whose every port is free now (tries random bases).
+
+    Bases stay below the kernel's ephemeral range (32768+ here, /proc/sys/net/ipv4/ip_local_port_range): outgoing
+    connections take local ports from that range, and a server port there can be taken between check and bind.
+    weed's gRPC side sits at +10000, so bases go up to ~22700.
+    """
+    for _ in range(50):
+        base = random.randrange(10000, 22700, 40)
+        layout = offset_layout(base)
+        ports = set(layout.all_ports())
+        if exclude and ports & exclude:
+            continue
+        if not any(port_in_use(layout.host, p) for p in ports):
+            return layout
+    raise RuntimeError("no free port range found for a second stack")

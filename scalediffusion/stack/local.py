@@ -75,10 +75,13 @@ class StackState:
 
 
 class LocalStack:
-    def __init__(self, state_dir: Path, layout: Layout, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, layout: Layout, extra_env: dict[str, str] | None = None, services: tuple[str, ...] = SERVICES
+    ) -> None:
         self.state_dir = state_dir.resolve()
         self.layout = layout
         self.extra_env = extra_env or {}
+        self.services = services  # which of the four services to run (benchmarks run one alone)
 
     # -- persisted state ---------------------------------------------------------------------------------------
 
@@ -97,14 +100,41 @@ class LocalStack:
         tmp.replace(self.stack_file)
 
     def _credentials(self) -> dict[str, str]:
-        """S3 credentials made once per state folder; SeaweedFS enforces them (wrong secrets are refused)."""
+        """Secrets made once per state folder: S3 credentials (SeaweedFS enforces them) and the key ingest signs
+        player tokens with."""
         path = self.state_dir / "credentials.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        creds = {"access_key": "sd" + secrets.token_hex(6), "secret_key": secrets.token_urlsafe(24)}
-        path.write_text(json.dumps(creds))
-        path.chmod(0o600)
+        creds = json.loads(path.read_text()) if path.exists() else {}
+        changed = False
+        for name, make in (
+            ("access_key", lambda: "sd" + secrets.token_hex(6)),
+            ("secret_key", lambda: secrets.token_urlsafe(24)),
+            ("token_key", lambda: secrets.token_hex(32)),
+        ):
+            if name not in creds:
+                creds[name] = make()
+                changed = True
+        if changed:
+            path.write_text(json.dumps(creds))
+            path.chmod(0o600)
         return creds
+
+    def issue_dev_tokens(self, state: StackState) -> dict[str, Path]:
+        """An operator token and a player token ('dev-player') for local use, written next to the state."""
+        from services.ingest.admin import issue_token
+        from services.ingest.auth import OPERATOR, PLAYER, TokenSigner
+        from services.ingest.records import IngestRecords
+
+        s3 = self.s3_settings(state)
+        records = IngestRecords(ObjectStore(s3), s3.bucket_raw)
+        signer = TokenSigner(state.credentials["token_key"].encode())
+        paths = {}
+        for name, player, role in (("operator", "operator", OPERATOR), ("player", "dev-player", PLAYER)):
+            token, _, _ = issue_token(records, signer, player, role, ttl_s=30 * 24 * 3600)
+            path = self.state_dir / f"{name}.token"
+            path.write_text(token + "\n")
+            path.chmod(0o600)
+            paths[name] = path
+        return paths
 
     # -- environment handed to services ------------------------------------------------------------------------
 
@@ -128,6 +158,8 @@ class LocalStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if name == "ingest":
+            env["SD_INGEST_TOKEN_KEY"] = state.credentials["token_key"]  # only ingest signs and verifies tokens
         env.update(self.extra_env)
         return env
 
@@ -170,13 +202,15 @@ class LocalStack:
             self._start_tansu(state, tansu, logs)
             progress("creating buckets and topics")
             self._bootstrap(state)
-            for name in SERVICES:
+            for name in self.services:
                 progress(f"starting {name}")
                 cmd = [sys.executable, "-m", f"services.{name}.server"]
                 state.procs[name] = spawn(name, cmd, self.service_env(state, name), logs, cwd=REPO_ROOT)
                 self._save(state)
-            for name in SERVICES:
+            for name in self.services:
                 wait_until(lambda n=name: self.health(state, n) == "SERVING", 60, f"{name} health", state.procs[name])
+            if "ingest" in self.services:
+                self.issue_dev_tokens(state)
         except Exception:
             self.down(state)
             raise
@@ -264,11 +298,12 @@ class LocalStack:
             ("s3", "credentials", f"{state.credentials['access_key']} / (in {self.state_dir / 'credentials.json'})"),
             ("kafka", "Kafka protocol (Tansu)", state.layout.kafka_bootstrap),
         ]
-        for name in SERVICES:
+        for name in [n for n in SERVICES if n in state.procs]:
             ports = state.layout.services[name]
             rows.append((name, "gRPC (health, reflection)", f"{host}:{ports.grpc}"))
             if ports.grpc_web:
                 rows.append((name, "gRPC-Web", f"http://{host}:{ports.grpc_web}"))
             rows.append((name, "metrics", f"http://{host}:{ports.metrics}/metrics"))
+        rows.append(("tokens", "operator / player (dev-player)", f"{self.state_dir / 'operator.token'} / {self.state_dir / 'player.token'}"))
         rows.append(("logs", "one file per process", str(self.state_dir / "logs")))
         return rows

@@ -27,7 +27,7 @@ from scalediffusion.v1 import processor_pb2 as scalediffusion_dot_v1_dot_process
 from scalediffusion.v1 import trainer_pb2 as scalediffusion_dot_v1_dot_trainer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1escalediffusion/v1/events.proto\x12\x11scalediffusion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!scalediffusion/v1/processor.proto\x1a\x1fscalediffusion/v1/trainer.proto\"\xc5\x02\n\x0fSessionUploaded\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\tplayer_id\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12\x11\n\tvideo_key\x18\x05 \x01(\t\x12\x15\n\rtelemetry_key\x18\x06 \x01(\t\x12\x45\n\nlabel_keys\x18\x07 \x03(\x0b\x32\x31.scalediffusion.v1.SessionUploaded.LabelKeysEntry\x12/\n\x0buploaded_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\t \x01(\r\x1a\x30\n\x0eLabelKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\x0cSegmentReady\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12/\n\x07segment\x18\x02 \x01(\x0b\x32\x1e.scalediffusion.v1.SegmentInfo\x12\x11\n\tplayer_id\x18\x03 \x01(\t\x12,\n\x08ready_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\x0fSessionRejected\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\tplayer_id\x18\x03 \x01(\t\x12\x30\n\nrejections\x18\x04 \x03(\x0b\x32\x1c.scalediffusion.v1.Rejection\x12/\n\x0brejected_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x0cTrainerEvent\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12#\n\x03job\x18\x02 \x01(\x0b\x32\x16.scalediffusion.v1.Job\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe1\x01\n\nDeadLetter\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x14\n\x0csource_topic\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x0b\n\x03key\x18\x05 \x01(\x0c\x12\r\n\x05value\x18\x06 \x01(\x0c\x12\x16\n\x0e\x63onsumer_group\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x10\n\x08\x61ttempts\x18\t \x01(\r\x12-\n\tfailed_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1escalediffusion/v1/events.proto\x12\x11scalediffusion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!scalediffusion/v1/processor.proto\x1a\x1fscalediffusion/v1/trainer.proto\"\xd8\x02\n\x0fSessionUploaded\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\tplayer_id\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12\x11\n\tvideo_key\x18\x05 \x01(\t\x12\x15\n\rtelemetry_key\x18\x06 \x01(\t\x12\x45\n\nlabel_keys\x18\x07 \x03(\x0b\x32\x31.scalediffusion.v1.SessionUploaded.LabelKeysEntry\x12/\n\x0buploaded_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\t \x01(\r\x12\x11\n\treprocess\x18\n \x01(\x08\x1a\x30\n\x0eLabelKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\x0cSegmentReady\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12/\n\x07segment\x18\x02 \x01(\x0b\x32\x1e.scalediffusion.v1.SegmentInfo\x12\x11\n\tplayer_id\x18\x03 \x01(\t\x12,\n\x08ready_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\x0fSessionRejected\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\tplayer_id\x18\x03 \x01(\t\x12\x30\n\nrejections\x18\x04 \x03(\x0b\x32\x1c.scalediffusion.v1.Rejection\x12/\n\x0brejected_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x0cTrainerEvent\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12#\n\x03job\x18\x02 \x01(\x0b\x32\x16.scalediffusion.v1.Job\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe1\x01\n\nDeadLetter\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x14\n\x0csource_topic\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x0b\n\x03key\x18\x05 \x01(\x0c\x12\r\n\x05value\x18\x06 \x01(\x0c\x12\x16\n\x0e\x63onsumer_group\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x10\n\x08\x61ttempts\x18\t \x01(\r\x12-\n\tfailed_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,15 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SESSIONUPLOADED_LABELKEYSENTRY']._loaded_options = None
   _globals['_SESSIONUPLOADED_LABELKEYSENTRY']._serialized_options = b'8\001'
   _globals['_SESSIONUPLOADED']._serialized_start=155
-  _globals['_SESSIONUPLOADED']._serialized_end=480
-  _globals['_SESSIONUPLOADED_LABELKEYSENTRY']._serialized_start=432
-  _globals['_SESSIONUPLOADED_LABELKEYSENTRY']._serialized_end=480
-  _globals['_SEGMENTREADY']._serialized_start=483
-  _globals['_SEGMENTREADY']._serialized_end=635
-  _globals['_SESSIONREJECTED']._serialized_start=638
-  _globals['_SESSIONREJECTED']._serialized_end=817
-  _globals['_TRAINEREVENT']._serialized_start=819
-  _globals['_TRAINEREVENT']._serialized_end=934
-  _globals['_DEADLETTER']._serialized_start=937
-  _globals['_DEADLETTER']._serialized_end=1162
+  _globals['_SESSIONUPLOADED']._serialized_end=499
+  _globals['_SESSIONUPLOADED_LABELKEYSENTRY']._serialized_start=451
+  _globals['_SESSIONUPLOADED_LABELKEYSENTRY']._serialized_end=499
+  _globals['_SEGMENTREADY']._serialized_start=502
+  _globals['_SEGMENTREADY']._serialized_end=654
+  _globals['_SESSIONREJECTED']._serialized_start=657
+  _globals['_SESSIONREJECTED']._serialized_end=836
+  _globals['_TRAINEREVENT']._serialized_start=838
+  _globals['_TRAINEREVENT']._serialized_end=953
+  _globals['_DEADLETTER']._serialized_start=956
+  _globals['_DEADLETTER']._serialized_end=1181
 # @@protoc_insertion_point(module_scope)

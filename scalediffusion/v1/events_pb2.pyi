@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SessionUploaded(_message.Message):
-    __slots__ = ("schema_version", "session_id", "player_id", "bucket", "video_key", "telemetry_key", "label_keys", "uploaded_at", "attempt")
+    __slots__ = ("schema_version", "session_id", "player_id", "bucket", "video_key", "telemetry_key", "label_keys", "uploaded_at", "attempt", "reprocess")
     class LabelKeysEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class SessionUploaded(_message.Message):
     LABEL_KEYS_FIELD_NUMBER: _ClassVar[int]
     UPLOADED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    REPROCESS_FIELD_NUMBER: _ClassVar[int]
     schema_version: int
     session_id: str
     player_id: str
@@ -38,7 +39,8 @@ class SessionUploaded(_message.Message):
     label_keys: _containers.ScalarMap[str, str]
     uploaded_at: _timestamp_pb2.Timestamp
     attempt: int
-    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., bucket: _Optional[str] = ..., video_key: _Optional[str] = ..., telemetry_key: _Optional[str] = ..., label_keys: _Optional[_Mapping[str, str]] = ..., uploaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+    reprocess: bool
+    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., bucket: _Optional[str] = ..., video_key: _Optional[str] = ..., telemetry_key: _Optional[str] = ..., label_keys: _Optional[_Mapping[str, str]] = ..., uploaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., reprocess: _Optional[bool] = ...) -> None: ...
 
 class SegmentReady(_message.Message):
     __slots__ = ("schema_version", "segment", "player_id", "ready_at")

@@ -27,6 +27,12 @@ class UploadKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UPLOAD_KIND_VIDEO: _ClassVar[UploadKind]
     UPLOAD_KIND_TELEMETRY: _ClassVar[UploadKind]
     UPLOAD_KIND_LABELS: _ClassVar[UploadKind]
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_PLAYER: _ClassVar[Role]
+    ROLE_OPERATOR: _ClassVar[Role]
 SESSION_STATE_UNSPECIFIED: SessionState
 SESSION_STATE_CREATED: SessionState
 SESSION_STATE_UPLOADED: SessionState
@@ -38,9 +44,22 @@ UPLOAD_KIND_UNSPECIFIED: UploadKind
 UPLOAD_KIND_VIDEO: UploadKind
 UPLOAD_KIND_TELEMETRY: UploadKind
 UPLOAD_KIND_LABELS: UploadKind
+ROLE_UNSPECIFIED: Role
+ROLE_PLAYER: Role
+ROLE_OPERATOR: Role
+
+class MultipartUpload(_message.Message):
+    __slots__ = ("upload_id", "part_size", "part_urls")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    PART_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PART_URLS_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    part_size: int
+    part_urls: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, upload_id: _Optional[str] = ..., part_size: _Optional[int] = ..., part_urls: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UploadTarget(_message.Message):
-    __slots__ = ("kind", "key", "method", "url", "form_fields", "headers", "max_bytes", "expires_at")
+    __slots__ = ("kind", "key", "method", "url", "form_fields", "headers", "max_bytes", "expires_at", "multipart", "label_stream")
     class FormFieldsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +82,8 @@ class UploadTarget(_message.Message):
     HEADERS_FIELD_NUMBER: _ClassVar[int]
     MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    MULTIPART_FIELD_NUMBER: _ClassVar[int]
+    LABEL_STREAM_FIELD_NUMBER: _ClassVar[int]
     kind: UploadKind
     key: str
     method: str
@@ -71,7 +92,9 @@ class UploadTarget(_message.Message):
     headers: _containers.ScalarMap[str, str]
     max_bytes: int
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, kind: _Optional[_Union[UploadKind, str]] = ..., key: _Optional[str] = ..., method: _Optional[str] = ..., url: _Optional[str] = ..., form_fields: _Optional[_Mapping[str, str]] = ..., headers: _Optional[_Mapping[str, str]] = ..., max_bytes: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    multipart: MultipartUpload
+    label_stream: str
+    def __init__(self, kind: _Optional[_Union[UploadKind, str]] = ..., key: _Optional[str] = ..., method: _Optional[str] = ..., url: _Optional[str] = ..., form_fields: _Optional[_Mapping[str, str]] = ..., headers: _Optional[_Mapping[str, str]] = ..., max_bytes: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., multipart: _Optional[_Union[MultipartUpload, _Mapping]] = ..., label_stream: _Optional[str] = ...) -> None: ...
 
 class StartSessionRequest(_message.Message):
     __slots__ = ("content_type", "expected_video_bytes", "label_streams", "player_id")
@@ -95,17 +118,29 @@ class StartSessionResponse(_message.Message):
     targets: _containers.RepeatedCompositeFieldContainer[UploadTarget]
     def __init__(self, session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[UploadTarget, _Mapping]]] = ...) -> None: ...
 
+class UploadedPart(_message.Message):
+    __slots__ = ("part_number", "etag")
+    PART_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    part_number: int
+    etag: str
+    def __init__(self, part_number: _Optional[int] = ..., etag: _Optional[str] = ...) -> None: ...
+
 class UploadedObject(_message.Message):
-    __slots__ = ("kind", "key", "size_bytes", "sha256")
+    __slots__ = ("kind", "key", "size_bytes", "sha256", "parts", "label_stream")
     KIND_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_STREAM_FIELD_NUMBER: _ClassVar[int]
     kind: UploadKind
     key: str
     size_bytes: int
     sha256: str
-    def __init__(self, kind: _Optional[_Union[UploadKind, str]] = ..., key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+    parts: _containers.RepeatedCompositeFieldContainer[UploadedPart]
+    label_stream: str
+    def __init__(self, kind: _Optional[_Union[UploadKind, str]] = ..., key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., parts: _Optional[_Iterable[_Union[UploadedPart, _Mapping]]] = ..., label_stream: _Optional[str] = ...) -> None: ...
 
 class CompleteSessionRequest(_message.Message):
     __slots__ = ("session_id", "objects")
@@ -122,7 +157,7 @@ class CompleteSessionResponse(_message.Message):
     def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("session_id", "player_id", "state", "created_at", "updated_at", "objects", "rejection_reasons", "segment_count", "bucket")
+    __slots__ = ("session_id", "player_id", "state", "created_at", "updated_at", "objects", "rejection_reasons", "segment_count", "bucket", "video_sha256", "label_streams", "segment_ids", "upload_deadline")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PLAYER_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +167,10 @@ class Session(_message.Message):
     REJECTION_REASONS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     BUCKET_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    LABEL_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     player_id: str
     state: SessionState
@@ -141,7 +180,11 @@ class Session(_message.Message):
     rejection_reasons: _containers.RepeatedScalarFieldContainer[str]
     segment_count: int
     bucket: str
-    def __init__(self, session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., state: _Optional[_Union[SessionState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., objects: _Optional[_Iterable[_Union[UploadedObject, _Mapping]]] = ..., rejection_reasons: _Optional[_Iterable[str]] = ..., segment_count: _Optional[int] = ..., bucket: _Optional[str] = ...) -> None: ...
+    video_sha256: str
+    label_streams: _containers.RepeatedScalarFieldContainer[str]
+    segment_ids: _containers.RepeatedScalarFieldContainer[str]
+    upload_deadline: _timestamp_pb2.Timestamp
+    def __init__(self, session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., state: _Optional[_Union[SessionState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., objects: _Optional[_Iterable[_Union[UploadedObject, _Mapping]]] = ..., rejection_reasons: _Optional[_Iterable[str]] = ..., segment_count: _Optional[int] = ..., bucket: _Optional[str] = ..., video_sha256: _Optional[str] = ..., label_streams: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., upload_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetSessionRequest(_message.Message):
     __slots__ = ("session_id",)
@@ -178,24 +221,30 @@ class Player(_message.Message):
     def __init__(self, player_id: _Optional[str] = ..., wallet_address: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class IssueTokenRequest(_message.Message):
-    __slots__ = ("player_id", "wallet_address", "ttl_seconds")
+    __slots__ = ("player_id", "wallet_address", "ttl_seconds", "role", "display_name")
     PLAYER_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     player_id: str
     wallet_address: str
     ttl_seconds: int
-    def __init__(self, player_id: _Optional[str] = ..., wallet_address: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    role: Role
+    display_name: str
+    def __init__(self, player_id: _Optional[str] = ..., wallet_address: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class IssueTokenResponse(_message.Message):
-    __slots__ = ("token", "expires_at", "player")
+    __slots__ = ("token", "expires_at", "player", "token_id")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     PLAYER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     token: str
     expires_at: _timestamp_pb2.Timestamp
     player: Player
-    def __init__(self, token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., player: _Optional[_Union[Player, _Mapping]] = ...) -> None: ...
+    token_id: str
+    def __init__(self, token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., player: _Optional[_Union[Player, _Mapping]] = ..., token_id: _Optional[str] = ...) -> None: ...
 
 class RevokeTokenRequest(_message.Message):
     __slots__ = ("token_id",)

@@ -1,36 +1,51 @@
-"""Ingest service process: IngestService over gRPC and gRPC-Web.
+"""Ingest service process: IngestService over gRPC and gRPC-Web, the reconciler, and the outcome/rewards consumer.
 
-The transport here is thin: S3/Kafka calls and status mapping; the rules live in services/ingest/sessions.py.
+Transport and I/O live here; the rules live in sessions.py (ids, objects, limits), checks.py (telemetry and
+video/telemetry consistency), auth.py (tokens, wallets) and records.py (what is kept in S3).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import timedelta
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 import grpc
+from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter
 
 from scalediffusion import events, keys
-from scalediffusion.kafka import EventBus
-from scalediffusion.paging import decode_page_token, encode_page_token
+from scalediffusion.kafka import ConsumerConfig, ConsumerLoop, EventBus
 from scalediffusion.logs import event, get_logger
+from scalediffusion.manifests import Manifest, ManifestStore, now_timestamp
+from scalediffusion.paging import decode_page_token, encode_page_token
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, env_int
-from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2
-from services.ingest import sessions
+from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError, env_float, env_int, env_str
+from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, processor_pb2
+from scalediffusion.webm import WebmError, probe_webm
+from services.ingest import admin, auth, checks, sessions
+from services.ingest.records import IngestRecords, RewardEntry
 
 log = get_logger("ingest")
 
 SESSIONS_STARTED = Counter("sd_ingest_sessions_started_total", "Sessions started (upload targets issued)")
 SESSIONS_UPLOADED = Counter("sd_ingest_sessions_uploaded_total", "Sessions verified and recorded as UPLOADED")
+SESSIONS_REJECTED = Counter("sd_ingest_sessions_rejected_total", "Sessions rejected at completion, by check", ["check"])
 COMPLETE_REFUSED = Counter("sd_ingest_complete_refused_total", "CompleteSession calls refused, by failed check", ["check"])
+AUTH_FAILED = Counter("sd_ingest_auth_failures_total", "Calls refused for credentials, by reason", ["reason"])
+REPUBLISHED = Counter("sd_ingest_republished_total", "sessions.uploaded events re-published by the reconciler")
+EXPIRED = Counter("sd_ingest_sessions_expired_total", "Abandoned sessions expired and their objects removed")
+REWARDS = Counter("sd_ingest_reward_points_total", "Reward points credited")
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50051, 8080, 9400
-DEFAULT_PLAYER = "anonymous"
+CONSUMER_GROUP = "ingest"
+TERMINAL = (ingest_pb2.SESSION_STATE_ACCEPTED, ingest_pb2.SESSION_STATE_REJECTED, ingest_pb2.SESSION_STATE_EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -39,18 +54,56 @@ class IngestSettings:
     s3: S3Settings
     kafka: KafkaSettings
     limits: sessions.Limits
+    telemetry: checks.TelemetryLimits
+    consumer: ConsumerConfig
+    token_key: bytes = field(repr=False)
+    token_ttl_s: int = 7 * 24 * 3600  # default player token lifetime
+    points_per_segment: int = 10  # reward points per accepted segment
+    reconcile_every_s: float = 5.0  # reconciler period
+    republish_after_s: float = 120.0  # an UPLOADED session with no outcome this long gets its event again
+    processing_timeout_s: float = 900.0  # a PROCESSING session with no outcome this long gets its event again
+    crash_point: str = ""  # SD_INGEST_TEST_CRASH_POINT: crash tests only ("after_manifest")
 
     @classmethod
     def from_env(cls) -> IngestSettings:
+        kafka = KafkaSettings.from_env()
+        limits = sessions.Limits(
+            max_video_bytes=env_int("SD_INGEST_MAX_VIDEO_BYTES", sessions.Limits.max_video_bytes),
+            max_telemetry_bytes=env_int("SD_INGEST_MAX_TELEMETRY_BYTES", sessions.Limits.max_telemetry_bytes),
+            max_label_bytes=env_int("SD_INGEST_MAX_LABEL_BYTES", sessions.Limits.max_label_bytes),
+            upload_window_s=env_int("SD_INGEST_UPLOAD_WINDOW_S", sessions.Limits.upload_window_s),
+            expiry_grace_s=env_int("SD_INGEST_EXPIRY_GRACE_S", sessions.Limits.expiry_grace_s),
+            multipart_threshold_bytes=env_int("SD_INGEST_MULTIPART_THRESHOLD_BYTES", sessions.Limits.multipart_threshold_bytes),
+            part_size_bytes=env_int("SD_INGEST_PART_BYTES", sessions.Limits.part_size_bytes),
+            max_open_sessions=env_int("SD_INGEST_MAX_OPEN_SESSIONS", sessions.Limits.max_open_sessions),
+            max_sessions_per_hour=env_int("SD_INGEST_MAX_SESSIONS_PER_HOUR", sessions.Limits.max_sessions_per_hour),
+        )
+        try:
+            limits.validate()
+        except ValueError as err:
+            raise SettingsError(str(err)) from None
+        key = env_str("SD_INGEST_TOKEN_KEY").encode()
+        if len(key) < 32:
+            raise SettingsError("SD_INGEST_TOKEN_KEY must be at least 32 characters (e.g. `openssl rand -hex 32`)")
         return cls(
             server=ServerSettings.from_env(grpc_port=GRPC_PORT, grpcweb_port=GRPCWEB_PORT, metrics_port=METRICS_PORT),
             s3=S3Settings.from_env(),
-            kafka=KafkaSettings.from_env(),
-            limits=sessions.Limits(
-                max_video_bytes=env_int("SD_INGEST_MAX_VIDEO_BYTES", sessions.Limits.max_video_bytes),
-                max_telemetry_bytes=env_int("SD_INGEST_MAX_TELEMETRY_BYTES", sessions.Limits.max_telemetry_bytes),
-                upload_window_s=env_int("SD_INGEST_UPLOAD_WINDOW_S", sessions.Limits.upload_window_s),
+            kafka=kafka,
+            limits=limits,
+            telemetry=checks.TelemetryLimits(),
+            consumer=ConsumerConfig(
+                group=env_str("SD_INGEST_GROUP", CONSUMER_GROUP),
+                topics=(events.SEGMENTS_READY, events.SESSIONS_REJECTED),
+                max_poll_interval_ms=env_int("SD_KAFKA_MAX_POLL_INTERVAL_MS", 300_000),
+                session_timeout_ms=env_int("SD_KAFKA_SESSION_TIMEOUT_MS", 10_000),
             ),
+            token_key=key,
+            token_ttl_s=env_int("SD_INGEST_TOKEN_TTL_S", cls.token_ttl_s),
+            points_per_segment=env_int("SD_INGEST_POINTS_PER_SEGMENT", cls.points_per_segment),
+            reconcile_every_s=env_float("SD_INGEST_RECONCILE_S", cls.reconcile_every_s),
+            republish_after_s=env_float("SD_INGEST_REPUBLISH_AFTER_S", cls.republish_after_s),
+            processing_timeout_s=env_float("SD_INGEST_PROCESSING_TIMEOUT_S", cls.processing_timeout_s),
+            crash_point=env_str("SD_INGEST_TEST_CRASH_POINT", ""),
         )
 
 
@@ -62,165 +115,468 @@ class IngestServicer:
         self.store = store
         self.bus = bus
         self.bucket = settings.s3.bucket_raw
+        self.manifests = ManifestStore(store, self.bucket)
+        self.records = IngestRecords(store, self.bucket)
+        self.signer = auth.TokenSigner(settings.token_key)
+        self.consumer = ConsumerLoop(bus, settings.consumer, self.handle_outcome)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._consumer_thread: threading.Thread | None = None
+        self._reconciler: asyncio.Task | None = None
 
     # -- lifecycle hooks -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.ensure_buckets)
-        await asyncio.to_thread(self.bus.ensure_topics, events.ALL_TOPICS)
+        await asyncio.to_thread(self.store.set_cors, self.bucket, self.settings.server.cors_origins)
+        await asyncio.to_thread(self.bus.ensure_topics, [*events.ALL_TOPICS, events.dead_letter_topic(self.settings.consumer.group)])
+        self._consumer_thread = threading.Thread(target=self.consumer.run_forever, name="ingest-outcomes", daemon=True)
+        self._consumer_thread.start()
+        self._reconciler = asyncio.create_task(self._reconcile_forever())
 
     async def stop(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+        self.consumer.stop()
+        if self._consumer_thread is not None:
+            await asyncio.to_thread(self._consumer_thread.join, self.settings.server.shutdown_grace_s)
         await asyncio.to_thread(self.bus.close)
+
+    # -- auth ---------------------------------------------------------------------------------------------------
+
+    async def _caller(self, ctx: CallContext) -> auth.Claims:
+        try:
+            claims = self.signer.verify(auth.bearer_token(ctx.metadata), time.time())
+            if await asyncio.to_thread(self.records.is_revoked, claims.token_id):
+                raise auth.AuthError("revoked", "the bearer token was revoked; ask for a new one")
+        except auth.AuthError as err:
+            AUTH_FAILED.labels(err.reason).inc()
+            raise RpcError(grpc.StatusCode.UNAUTHENTICATED, f"{err.reason}: {err}") from None
+        return claims
+
+    @staticmethod
+    def _require_operator(claims: auth.Claims) -> None:
+        if not claims.is_operator:
+            raise RpcError(grpc.StatusCode.PERMISSION_DENIED, "this RPC needs an operator token")
+
+    @staticmethod
+    def _require_owner(claims: auth.Claims, session: ingest_pb2.Session) -> None:
+        if not claims.is_operator and session.player_id != claims.player_id:
+            raise RpcError(grpc.StatusCode.PERMISSION_DENIED, f"session {session.session_id} belongs to another player")
 
     # -- RPCs -------------------------------------------------------------------------------------------------
 
     async def start_session(self, request: ingest_pb2.StartSessionRequest, ctx: CallContext) -> ingest_pb2.StartSessionResponse:
-        player_id = checked_id("player_id", request.player_id or DEFAULT_PLAYER)
-        if request.label_streams:
-            raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "label stream uploads are not accepted yet (they land with the ingest issue)")
-        session_id = sessions.new_session_id()
-        session = sessions.new_session(player_id, session_id, self.bucket)
-        await asyncio.to_thread(self._write_manifest, session, False)
-        expires = timedelta(seconds=self.settings.limits.upload_window_s)
-        expires_at = sessions.timestamp()
-        expires_at.FromSeconds(expires_at.seconds + self.settings.limits.upload_window_s)
-        targets = []
-        for kind, key in sessions.expected_objects(player_id, session_id).items():
-            url = await asyncio.to_thread(self.store.presigned_put, self.bucket, key, expires)
-            is_video = kind == ingest_pb2.UPLOAD_KIND_VIDEO
-            targets.append(
-                ingest_pb2.UploadTarget(
-                    kind=kind,
-                    key=key,
-                    method="PUT",
-                    url=url,
-                    headers={"Content-Type": sessions.VIDEO_CONTENT_TYPE if is_video else sessions.TELEMETRY_CONTENT_TYPE},
-                    max_bytes=self.settings.limits.max_video_bytes if is_video else self.settings.limits.max_telemetry_bytes,
-                    expires_at=expires_at,
-                )
-            )
+        claims = await self._caller(ctx)
+        player_id = checked_id("player_id", request.player_id) if claims.is_operator and request.player_id else claims.player_id
+        limits = self.settings.limits
+        try:
+            labels = sessions.check_label_streams(list(request.label_streams), limits)
+        except sessions.CheckFailed as err:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"{err.check}: {err}") from None
+        if request.expected_video_bytes > limits.max_video_bytes:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"expected_video_bytes {request.expected_video_bytes} is over the {limits.max_video_bytes}-byte limit")
+        now = time.time()
+        await asyncio.to_thread(self._check_rate_limits, player_id, now)
+        session_id = sessions.new_session_id(now)
+        session = sessions.new_session(player_id, session_id, self.bucket, labels, limits, now)
+        manifest = Manifest(session=session)
+        targets = await asyncio.to_thread(self._upload_targets, manifest, request.expected_video_bytes, now)
+        await asyncio.to_thread(self._record_new_session, manifest, now)
         SESSIONS_STARTED.inc()
-        event(log, "session_started", session_id=session_id, player_id=player_id)
+        event(log, "session_started", session_id=session_id, player_id=player_id, multipart=bool(manifest.multipart))
         return ingest_pb2.StartSessionResponse(session_id=session_id, player_id=player_id, targets=targets)
 
-    async def complete_session(
-        self, request: ingest_pb2.CompleteSessionRequest, ctx: CallContext
-    ) -> ingest_pb2.CompleteSessionResponse:
+    async def complete_session(self, request: ingest_pb2.CompleteSessionRequest, ctx: CallContext) -> ingest_pb2.CompleteSessionResponse:
+        claims = await self._caller(ctx)
         session_id = checked_id("session_id", request.session_id)
-        # One completion at a time per session in this process; S3 state makes repeats idempotent.
+        # One completion at a time per session in this process; across replicas the pending marker decides.
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             try:
-                session, published = await self._load(session_id)
-                if session.state == ingest_pb2.SESSION_STATE_CREATED:
-                    session = await self._verify_and_mark_uploaded(session, list(request.objects))
-                    published = False
-                if session.state == ingest_pb2.SESSION_STATE_UPLOADED and not published:
-                    await self._publish_uploaded(session)
+                manifest = await self._load(session_id)
+                self._require_owner(claims, manifest.session)
+                if manifest.session.state == ingest_pb2.SESSION_STATE_EXPIRED:
+                    raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "session_expired: the session expired and its uploads were removed; start a new session")
+                if manifest.session.state == ingest_pb2.SESSION_STATE_CREATED:
+                    manifest = await asyncio.to_thread(self._verify_and_record, manifest, list(request.objects))
+                if manifest.session.state == ingest_pb2.SESSION_STATE_UPLOADED and not manifest.event_published:
+                    await self._publish_uploaded(manifest)
             finally:
                 self._locks.pop(session_id, None)
-        return ingest_pb2.CompleteSessionResponse(session=session)
+        return ingest_pb2.CompleteSessionResponse(session=manifest.session)
 
     async def get_session(self, request: ingest_pb2.GetSessionRequest, ctx: CallContext) -> ingest_pb2.Session:
-        session, _ = await self._load(checked_id("session_id", request.session_id))
-        return session
+        claims = await self._caller(ctx)
+        manifest = await self._load(checked_id("session_id", request.session_id))
+        self._require_owner(claims, manifest.session)
+        return manifest.session
 
     async def list_sessions(self, request: ingest_pb2.ListSessionsRequest, ctx: CallContext) -> ingest_pb2.ListSessionsResponse:
+        claims = await self._caller(ctx)
+        if claims.is_operator:
+            player_id = checked_id("player_id", request.player_id) if request.player_id else ""
+        elif request.player_id and request.player_id != claims.player_id:
+            raise RpcError(grpc.StatusCode.PERMISSION_DENIED, "players can list only their own sessions")
+        else:
+            player_id = claims.player_id
         page_size = min(request.page.page_size or 50, 500)
         start_after = decode_page_token(request.page.page_token)
-        return await asyncio.to_thread(self._list_sessions, request, page_size, start_after)
+        return await asyncio.to_thread(self._list_sessions, player_id, request.state, page_size, start_after)
 
     async def issue_token(self, request: ingest_pb2.IssueTokenRequest, ctx: CallContext) -> ingest_pb2.IssueTokenResponse:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "player tokens are not issued yet: authentication lands with the ingest issue")
+        self._require_operator(await self._caller(ctx))
+        return await asyncio.to_thread(self.issue_token_locally, request)
+
+    def issue_token_locally(self, request: ingest_pb2.IssueTokenRequest) -> ingest_pb2.IssueTokenResponse:
+        role = auth.OPERATOR if request.role == ingest_pb2.ROLE_OPERATOR else auth.PLAYER
+        try:
+            token, claims, player = admin.issue_token(
+                self.records, self.signer, request.player_id, role, request.ttl_seconds or self.settings.token_ttl_s,
+                request.wallet_address, request.display_name,
+            )
+        except ValueError as err:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
+        event(log, "token_issued", player_id=claims.player_id, role=role, token_id=claims.token_id, expires_at=claims.expires_at)
+        return ingest_pb2.IssueTokenResponse(token=token, expires_at=now_timestamp(claims.expires_at), player=player, token_id=claims.token_id)
 
     async def revoke_token(self, request: ingest_pb2.RevokeTokenRequest, ctx: CallContext) -> ingest_pb2.RevokeTokenResponse:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "player tokens are not issued yet: authentication lands with the ingest issue")
+        self._require_operator(await self._caller(ctx))
+        token_id = checked_id("token_id", request.token_id)
+        await asyncio.to_thread(self.records.revoke, token_id)
+        event(log, "token_revoked", token_id=token_id)
+        return ingest_pb2.RevokeTokenResponse()
 
     async def register_wallet(self, request: ingest_pb2.RegisterWalletRequest, ctx: CallContext) -> ingest_pb2.RegisterWalletResponse:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "wallets are not registered yet: players land with the ingest issue")
+        claims = await self._caller(ctx)
+        wallet = self._valid_wallet(request.wallet_address)
+
+        def save() -> ingest_pb2.Player:
+            player = self.records.load_player(claims.player_id)
+            player.wallet_address = wallet
+            self.records.save_player(player)
+            return player
+
+        return ingest_pb2.RegisterWalletResponse(player=await asyncio.to_thread(save))
 
     async def get_rewards(self, request: ingest_pb2.GetRewardsRequest, ctx: CallContext) -> ingest_pb2.GetRewardsResponse:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, "rewards are not credited yet: they land with the ingest issue")
+        claims = await self._caller(ctx)
+        entries = await asyncio.to_thread(self.records.rewards, claims.player_id)
+        start_after = decode_page_token(request.page.page_token)
+        page_size = min(request.page.page_size or 100, 1000)
+        response = ingest_pb2.GetRewardsResponse(balance=sum(e.points for e in entries))
+        remaining = [e for e in entries if e.segment_id > start_after] if start_after else entries
+        for entry in remaining[:page_size]:
+            response.entries.add(
+                entry_id=entry.segment_id, segment_id=entry.segment_id, session_id=entry.session_id, points=entry.points,
+                credited_at=now_timestamp(entry.credited_at_ms / 1000),
+            )
+        if len(remaining) > page_size:
+            response.next_page_token = encode_page_token(remaining[page_size - 1].segment_id)
+        return response
 
-    # -- helpers ----------------------------------------------------------------------------------------------
+    # -- StartSession helpers (run in a worker thread) -------------------------------------------------------
 
-    def _write_manifest(self, session: ingest_pb2.Session, published: bool) -> None:
-        self.store.put_json(self.bucket, keys.manifest_key(session.session_id), sessions.manifest_doc(session, published))
+    def _check_rate_limits(self, player_id: str, now: float) -> None:
+        limits = self.settings.limits
+        open_count = sum(1 for _ in self.records.open_sessions(player_id))
+        if open_count >= limits.max_open_sessions:
+            raise RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"open_sessions: {open_count} sessions are still open (limit {limits.max_open_sessions}); complete them or wait for them to expire")
+        recent = self.records.count_player_sessions_since(player_id, sessions.session_id_floor(now - 3600))
+        if recent >= limits.max_sessions_per_hour:
+            raise RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"sessions_per_hour: {recent} sessions in the last hour (limit {limits.max_sessions_per_hour})")
 
-    async def _load(self, session_id: str) -> tuple[ingest_pb2.Session, bool]:
-        doc = await asyncio.to_thread(self.store.get_json, self.bucket, keys.manifest_key(session_id))
-        if doc is None:
-            raise RpcError(grpc.StatusCode.NOT_FOUND, f"session {session_id} does not exist; call StartSession first")
-        try:
-            return sessions.parse_manifest(doc)
-        except ValueError as err:
-            raise RpcError(grpc.StatusCode.DATA_LOSS, f"session {session_id} manifest is unreadable: {err}") from None
+    def _upload_targets(self, manifest: Manifest, expected_video_bytes: int, now: float) -> list[ingest_pb2.UploadTarget]:
+        limits = self.settings.limits
+        session = manifest.session
+        expires_at = datetime.fromtimestamp(now + limits.upload_window_s, tz=timezone.utc)
+        targets = []
+        for (kind, stream), key in sessions.expected_objects(session).items():
+            target = ingest_pb2.UploadTarget(
+                kind=kind, key=key, max_bytes=sessions.max_bytes(kind, limits), expires_at=session.upload_deadline, label_stream=stream
+            )
+            ctype = sessions.content_type(kind)
+            if kind == ingest_pb2.UPLOAD_KIND_VIDEO and expected_video_bytes > limits.multipart_threshold_bytes:
+                upload_id = self.store.create_multipart(self.bucket, key, ctype)
+                manifest.multipart[key] = upload_id
+                window = timedelta(seconds=limits.upload_window_s)
+                target.method = "MULTIPART"
+                target.multipart.upload_id = upload_id
+                target.multipart.part_size = limits.part_size_bytes
+                target.multipart.part_urls.extend(
+                    self.store.presigned_part_url(self.bucket, key, upload_id, n, window)
+                    for n in range(1, sessions.part_count(expected_video_bytes, limits) + 1)
+                )
+            else:
+                url, fields = self.store.presigned_post(self.bucket, key, ctype, sessions.max_bytes(kind, limits), expires_at)
+                target.method = "POST"
+                target.url = url
+                target.form_fields.update(fields)
+            target.headers["Content-Type"] = ctype
+            targets.append(target)
+        return targets
 
-    async def _verify_and_mark_uploaded(
-        self, session: ingest_pb2.Session, claimed: list[ingest_pb2.UploadedObject]
-    ) -> ingest_pb2.Session:
+    def _record_new_session(self, manifest: Manifest, now: float) -> None:
+        session = manifest.session
+        self.manifests.save(manifest, now)
+        self.records.add_player_index(session.player_id, session.session_id)
+        self.records.add_open(session.player_id, session.session_id, session.upload_deadline.ToMilliseconds())
+
+    # -- CompleteSession (runs in a worker thread) ------------------------------------------------------------
+
+    def _verify_and_record(self, manifest: Manifest, claimed: list[ingest_pb2.UploadedObject]) -> Manifest:
+        session = manifest.session
+        limits = self.settings.limits
+        now = time.time()
+        if now > session.upload_deadline.ToMilliseconds() / 1000 + limits.expiry_grace_s:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "session_expired: the upload window of this session has closed; start a new session")
         try:
             objects = sessions.check_claimed_objects(session, claimed)
             for obj in objects.values():
-                info = await asyncio.to_thread(self.store.stat, self.bucket, obj.key)
-                sessions.check_stored_size(obj, info.size if info else None, self.settings.limits)
+                upload_id = manifest.multipart.get(obj.key)
+                if upload_id and self.store.stat(self.bucket, obj.key) is None:
+                    parts = sessions.check_parts(obj, sessions.part_count(limits.max_video_bytes, limits))
+                    try:
+                        self.store.complete_multipart(self.bucket, obj.key, upload_id, parts)
+                    except Exception as err:  # noqa: BLE001 - S3 names what is wrong with the parts
+                        raise sessions.CheckFailed("multipart_parts", f"S3 refused to complete the multipart upload: {err}") from None
+                info = self.store.stat(self.bucket, obj.key)
+                sessions.check_stored_size(obj, info.size if info else None, limits)
                 obj.size_bytes = info.size
+            telemetry_obj = objects[(ingest_pb2.UPLOAD_KIND_TELEMETRY, "")]
+            telemetry_bytes = self.store.get_bytes(self.bucket, telemetry_obj.key)
+            video_obj = objects[(ingest_pb2.UPLOAD_KIND_VIDEO, "")]
+            video_bytes = self.store.get_bytes(self.bucket, video_obj.key)
+            for obj, data in ((telemetry_obj, telemetry_bytes), (video_obj, video_bytes)):
+                digest = hashlib.sha256(data).hexdigest()
+                if obj.sha256 and obj.sha256.lower() != digest:
+                    raise sessions.CheckFailed("object_checksum", f"{ingest_pb2.UploadKind.Name(obj.kind)} SHA-256 is {digest}, the request declared {obj.sha256[:64]}")
+                obj.sha256 = digest
+            telemetry = checks.check_telemetry(telemetry_bytes, session.session_id, self.settings.telemetry)
         except sessions.CheckFailed as err:
             COMPLETE_REFUSED.labels(err.check).inc()
-            code = grpc.StatusCode.INVALID_ARGUMENT if err.check in ("object_kind", "object_key") else grpc.StatusCode.FAILED_PRECONDITION
+            bad_request = err.check in ("object_kind", "object_key", "multipart_parts") or err.check.startswith("telemetry_")
+            code = grpc.StatusCode.INVALID_ARGUMENT if bad_request else grpc.StatusCode.FAILED_PRECONDITION
             raise RpcError(code, f"{err.check}: {err}") from None
+
+        if not self.records.claim_pending(session.session_id):
+            current = self._load_sync(session.session_id)
+            if current.session.state == ingest_pb2.SESSION_STATE_CREATED:
+                raise RpcError(grpc.StatusCode.ABORTED, "another CompleteSession for this session is in progress; retry shortly")
+            return current
+
         updated = ingest_pb2.Session()
         updated.CopyFrom(session)
-        updated.state = ingest_pb2.SESSION_STATE_UPLOADED
-        updated.updated_at.CopyFrom(sessions.timestamp())
         del updated.objects[:]
-        updated.objects.extend(objects[k] for k in sorted(objects))
+        updated.objects.extend(objects[slot] for slot in sorted(objects))
+        updated.video_sha256 = video_obj.sha256
+        rejection = self._rejection(updated, telemetry, video_bytes)
+        if rejection is not None:
+            updated.state = ingest_pb2.SESSION_STATE_REJECTED
+            updated.rejection_reasons.append(f"{rejection.check}: {rejection}")
+            result = Manifest(session=updated, event_published=True, multipart=manifest.multipart)
+            self.manifests.save(result)
+            self.records.remove_open(session.player_id, session.session_id)
+            self.records.remove_pending(session.session_id)
+            SESSIONS_REJECTED.labels(rejection.check).inc()
+            event(log, "session_rejected", session_id=session.session_id, player_id=session.player_id, check=rejection.check, reason=str(rejection))
+            return result
+
+        updated.state = ingest_pb2.SESSION_STATE_UPLOADED
+        result = Manifest(session=updated, event_published=False, multipart=manifest.multipart)
         # The manifest is written before the event: it is the record of truth if the publish is lost.
-        await asyncio.to_thread(self._write_manifest, updated, False)
+        self.manifests.save(result)
+        self.records.remove_open(session.player_id, session.session_id)
         SESSIONS_UPLOADED.inc()
         event(log, "session_uploaded", session_id=session.session_id, player_id=session.player_id)
-        return updated
+        if self.settings.crash_point == "after_manifest":
+            event(log, "test_crash", point="after_manifest", session_id=session.session_id)
+            os._exit(70)
+        return result
 
-    async def _publish_uploaded(self, session: ingest_pb2.Session) -> None:
-        by_kind = {o.kind: o.key for o in session.objects}
+    def _rejection(self, session: ingest_pb2.Session, telemetry, video_bytes: bytes) -> sessions.CheckFailed | None:
+        """Why this verified upload cannot be accepted as genuine play, or None."""
+        first = self.records.claim_video(session.video_sha256, session.session_id)
+        if first != session.session_id:
+            return sessions.CheckFailed("duplicate_video", f"these video bytes were already uploaded with session {first}")
+        try:
+            video = probe_webm(video_bytes)
+        except WebmError as err:
+            return sessions.CheckFailed("video_format", f"the video is not a readable WebM recording: {err}")
+        try:
+            checks.check_consistency(telemetry, video, self.settings.telemetry)
+        except sessions.CheckFailed as err:
+            return err
+        return None
+
+    async def _publish_uploaded(self, manifest: Manifest) -> None:
+        try:
+            await asyncio.to_thread(self.publish_uploaded, manifest)
+        except Exception as err:  # noqa: BLE001 - the manifest says UPLOADED; the reconciler or a retry re-publishes
+            event(log, "publish_failed", session_id=manifest.session.session_id, error=repr(err))
+            raise RpcError(grpc.StatusCode.UNAVAILABLE, "the session is recorded but its event could not be published yet; it will be, and a retry of CompleteSession is safe") from None
+
+    def publish_uploaded(self, manifest: Manifest) -> None:
+        session = manifest.session
+        by_slot = {(o.kind, o.label_stream): o.key for o in session.objects}
         message = events_pb2.SessionUploaded(
             session_id=session.session_id,
             player_id=session.player_id,
             bucket=session.bucket,
-            video_key=by_kind[ingest_pb2.UPLOAD_KIND_VIDEO],
-            telemetry_key=by_kind[ingest_pb2.UPLOAD_KIND_TELEMETRY],
+            video_key=by_slot[(ingest_pb2.UPLOAD_KIND_VIDEO, "")],
+            telemetry_key=by_slot[(ingest_pb2.UPLOAD_KIND_TELEMETRY, "")],
+            label_keys={stream: key for (kind, stream), key in by_slot.items() if kind == ingest_pb2.UPLOAD_KIND_LABELS},
             uploaded_at=session.updated_at,
-            attempt=1,
+            attempt=manifest.publish_attempts + 1,
         )
-        try:
-            partition, offset = await asyncio.to_thread(self.bus.publish, events.SESSIONS_UPLOADED, session.session_id, message)
-        except Exception as err:  # noqa: BLE001 - the manifest says UPLOADED; a retry of CompleteSession re-publishes
-            event(log, "publish_failed", session_id=session.session_id, error=repr(err))
-            raise RpcError(grpc.StatusCode.UNAVAILABLE, "the session is recorded but its event could not be published; retry CompleteSession") from None
-        await asyncio.to_thread(self._write_manifest, session, True)
-        event(log, "session_published", session_id=session.session_id, partition=partition, offset=offset)
+        self.records.claim_pending(session.session_id)  # no-op when CompleteSession made it; restores it otherwise
+        partition, offset = self.bus.publish(events.SESSIONS_UPLOADED, session.session_id, message)
+        manifest.event_published = True
+        manifest.publish_attempts += 1
+        self.manifests.save(manifest)
+        event(log, "session_published", session_id=session.session_id, partition=partition, offset=offset, attempt=manifest.publish_attempts)
 
-    def _list_sessions(
-        self, request: ingest_pb2.ListSessionsRequest, page_size: int, start_after: str
-    ) -> ingest_pb2.ListSessionsResponse:
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    def _load_sync(self, session_id: str) -> Manifest:
+        try:
+            manifest = self.manifests.load(session_id)
+        except ValueError as err:
+            raise RpcError(grpc.StatusCode.DATA_LOSS, f"session {session_id} manifest is unreadable: {err}") from None
+        if manifest is None:
+            raise RpcError(grpc.StatusCode.NOT_FOUND, f"session {session_id} does not exist; call StartSession first")
+        return manifest
+
+    async def _load(self, session_id: str) -> Manifest:
+        return await asyncio.to_thread(self._load_sync, session_id)
+
+    def _list_sessions(self, player_id: str, state: int, page_size: int, start_after: str) -> ingest_pb2.ListSessionsResponse:
         response = ingest_pb2.ListSessionsResponse()
-        last_key = ""
-        for key in self.store.list_keys(self.bucket, "_sessions/", start_after=start_after):
-            doc = self.store.get_json(self.bucket, key)
-            if doc is None:
+        if player_id:
+            ids = self.records.player_sessions(player_id, start_after)
+        else:
+            start = keys.manifest_key(start_after) if start_after else ""
+            ids = (k.removeprefix("_sessions/").removesuffix(".json") for k in self.store.list_keys(self.bucket, "_sessions/", start_after=start))
+        for session_id in ids:
+            manifest = self.manifests.load(session_id)
+            if manifest is None or (state and manifest.session.state != state):
                 continue
-            session, _ = sessions.parse_manifest(doc)
-            last_key = key
-            if request.player_id and session.player_id != request.player_id:
-                continue
-            if request.state and session.state != request.state:
-                continue
-            response.sessions.append(session)
+            response.sessions.append(manifest.session)
             if len(response.sessions) >= page_size:
-                response.next_page_token = encode_page_token(last_key)
+                response.next_page_token = encode_page_token(session_id)
                 break
         return response
+
+    @staticmethod
+    def _valid_wallet(address: str) -> str:
+        try:
+            return auth.validate_wallet(address)
+        except ValueError as err:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"wallet_address: {err}") from None
+
+    # -- outcomes and rewards (consumer thread) ---------------------------------------------------------------
+
+    def handle_outcome(self, record: ConsumerRecord) -> None:
+        """segments.ready -> reward + ACCEPTED; sessions.rejected -> REJECTED. Idempotent by segment/session id."""
+        if record.topic == self.bus.topic(events.SEGMENTS_READY):
+            ready = events.decode(record.value, record.headers, events_pb2.SegmentReady)
+            self._on_segment_ready(ready)
+        elif record.topic == self.bus.topic(events.SESSIONS_REJECTED):
+            rejected = events.decode(record.value, record.headers, events_pb2.SessionRejected)
+            self._on_session_rejected(rejected)
+
+    def _on_segment_ready(self, ready: events_pb2.SegmentReady) -> None:
+        segment = ready.segment
+        session_id = keys.check_id("session id", segment.session_id)
+        manifest = self.manifests.load(session_id)
+        player_id = manifest.session.player_id if manifest else keys.check_id("player id", ready.player_id)
+        entry = RewardEntry(
+            player_id=player_id, segment_id=keys.check_id("segment id", segment.segment_id), session_id=session_id,
+            points=self.settings.points_per_segment, credited_at_ms=int(time.time() * 1000),
+        )
+        if self.records.credit(entry):
+            REWARDS.inc(entry.points)
+            event(log, "reward_credited", player_id=player_id, segment_id=entry.segment_id, points=entry.points)
+        if manifest is not None and segment.segment_id not in manifest.session.segment_ids:
+            manifest.session.segment_ids.append(segment.segment_id)
+            manifest.session.segment_count = len(manifest.session.segment_ids)
+            manifest.session.state = ingest_pb2.SESSION_STATE_ACCEPTED
+            self.manifests.save(manifest)
+            self.records.remove_pending(session_id)
+
+    def _on_session_rejected(self, rejected: events_pb2.SessionRejected) -> None:
+        session_id = keys.check_id("session id", rejected.session_id)
+        manifest = self.manifests.load(session_id)
+        if manifest is None or manifest.session.state in TERMINAL:
+            return
+        manifest.session.state = ingest_pb2.SESSION_STATE_REJECTED
+        del manifest.session.rejection_reasons[:]
+        for r in rejected.rejections:
+            name = processor_pb2.RejectionReason.Name(r.reason) if r.reason in processor_pb2.RejectionReason.values() else str(r.reason)
+            manifest.session.rejection_reasons.append(f"{name}: {r.detail or r.metric}")
+        self.manifests.save(manifest)
+        self.records.remove_pending(session_id)
+
+    # -- reconciler ---------------------------------------------------------------------------------------------
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_every_s)
+            try:
+                await asyncio.to_thread(self.reconcile_once, time.time())
+            except Exception as err:  # noqa: BLE001 - the next round retries
+                event(log, "reconcile_failed", error=repr(err))
+
+    def reconcile_once(self, now: float) -> dict[str, int]:
+        """One pass: re-publish what the broker may have lost, expire abandoned sessions. Returns counts."""
+        done = {"republished": 0, "expired": 0, "cleared": 0}
+        for session_id in list(self.records.pending_sessions()):
+            manifest = self.manifests.load(session_id)
+            if manifest is None or manifest.session.state in TERMINAL:
+                self.records.remove_pending(session_id)
+                done["cleared"] += 1
+                continue
+            age = now - manifest.session.updated_at.ToMilliseconds() / 1000
+            state = manifest.session.state
+            stale = (
+                (state == ingest_pb2.SESSION_STATE_UPLOADED and not manifest.event_published and age > 2.0)
+                or (state == ingest_pb2.SESSION_STATE_UPLOADED and age > self.settings.republish_after_s)
+                or (state == ingest_pb2.SESSION_STATE_PROCESSING and age > self.settings.processing_timeout_s)
+            )
+            if stale:
+                if state == ingest_pb2.SESSION_STATE_PROCESSING:
+                    manifest.session.state = ingest_pb2.SESSION_STATE_UPLOADED
+                self.publish_uploaded(manifest)
+                REPUBLISHED.inc()
+                done["republished"] += 1
+            elif state == ingest_pb2.SESSION_STATE_CREATED and age > 60:
+                self.records.remove_pending(session_id)  # a CompleteSession died between its claim and its manifest
+                done["cleared"] += 1
+        grace = self.settings.limits.expiry_grace_s
+        for player_id, session_id in list(self.records.open_sessions()):
+            manifest = self.manifests.load(session_id)
+            if manifest is None:
+                self.records.remove_open(player_id, session_id)
+                continue
+            if manifest.session.state != ingest_pb2.SESSION_STATE_CREATED:
+                self.records.remove_open(player_id, session_id)
+                continue
+            if now > manifest.session.upload_deadline.ToMilliseconds() / 1000 + grace:
+                self._expire(manifest)
+                done["expired"] += 1
+        if any(done.values()):
+            event(log, "reconciled", **done)
+        return done
+
+    def _expire(self, manifest: Manifest) -> None:
+        session = manifest.session
+        for key, upload_id in manifest.multipart.items():
+            self.store.abort_multipart(self.bucket, key, upload_id)
+        removed = self.store.delete_prefix(self.bucket, keys.session_prefix(session.player_id, session.session_id))
+        session.state = ingest_pb2.SESSION_STATE_EXPIRED
+        self.manifests.save(manifest)
+        self.records.remove_open(session.player_id, session.session_id)
+        EXPIRED.inc()
+        event(log, "session_expired", session_id=session.session_id, player_id=session.player_id, objects_removed=removed)
 
 
 def build_app(settings: IngestSettings) -> ServiceApp:

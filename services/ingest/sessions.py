@@ -1,7 +1,5 @@
-"""Session records and upload targets: the ingest service's domain logic, with no I/O.
-
-The manifest stored in S3 is the record of truth for a session; these helpers build, check and update it.
-"""
+"""Session rules for the ingest service: ids, expected objects, upload sizes, limits. Pure: no I/O, the clock is
+passed in."""
 
 from __future__ import annotations
 
@@ -9,22 +7,34 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from scalediffusion import keys
+from scalediffusion.manifests import now_timestamp
 from scalediffusion.v1 import ingest_pb2
 
 VIDEO_CONTENT_TYPE = "video/webm"
 TELEMETRY_CONTENT_TYPE = "application/x-protobuf"
-REQUIRED_KINDS = (ingest_pb2.UPLOAD_KIND_VIDEO, ingest_pb2.UPLOAD_KIND_TELEMETRY)
+LABEL_CONTENT_TYPE = "video/webm"
+MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_video_bytes: int = 512 * 1024 * 1024  # a 1-minute 1280x720 VP8 recording is ~10-60 MB
-    max_telemetry_bytes: int = 32 * 1024 * 1024
-    upload_window_s: int = 15 * 60  # presigned targets expire after this
+    max_video_bytes: int = 256 * 1024 * 1024  # a 1-minute 1280x720 VP8 recording is ~10-60 MB
+    max_telemetry_bytes: int = 16 * 1024 * 1024
+    max_label_bytes: int = 128 * 1024 * 1024
+    max_label_streams: int = 4
+    upload_window_s: int = 15 * 60  # upload targets expire after this
+    expiry_grace_s: int = 5 * 60  # a CREATED session past its window + grace is expired and its objects removed
+    multipart_threshold_bytes: int = 64 * 1024 * 1024  # expected videos above this get a multipart target
+    part_size_bytes: int = 16 * 1024 * 1024
+    max_open_sessions: int = 4  # CREATED sessions per player at once
+    max_sessions_per_hour: int = 60  # StartSession calls per player per rolling hour
+
+    def validate(self) -> None:
+        if self.part_size_bytes < MIN_PART_BYTES:
+            raise ValueError(f"SD_INGEST_PART_BYTES must be at least {MIN_PART_BYTES} (S3's minimum part size)")
+        if self.max_video_bytes > 10_000 * self.part_size_bytes:
+            raise ValueError("SD_INGEST_MAX_VIDEO_BYTES needs more than S3's 10000 parts at SD_INGEST_PART_BYTES")
 
 
 class CheckFailed(ValueError):
@@ -37,26 +47,19 @@ class CheckFailed(ValueError):
 
 def new_session_id(now: float | None = None) -> str:
     """Time-ordered, unguessable id: 12 hex digits of milliseconds then 12 random hex digits."""
-    ms = int((time.time() if now is None else now) * 1000)
-    return f"{ms:012x}{secrets.token_hex(6)}"
+    return f"{session_id_floor(time.time() if now is None else now)}{secrets.token_hex(6)}"
 
 
-def timestamp(now: float | None = None) -> Timestamp:
-    ts = Timestamp()
-    ts.FromMilliseconds(int((time.time() if now is None else now) * 1000))
-    return ts
+def session_id_floor(at: float) -> str:
+    """The 12-hex-digit time prefix of ids made at `at`: ids made later sort after it."""
+    return f"{int(at * 1000):012x}"
 
 
-def expected_objects(player_id: str, session_id: str) -> dict[int, str]:
-    """UploadKind -> key for the objects every session must have."""
-    return {
-        ingest_pb2.UPLOAD_KIND_VIDEO: keys.video_key(player_id, session_id),
-        ingest_pb2.UPLOAD_KIND_TELEMETRY: keys.telemetry_key(player_id, session_id),
-    }
-
-
-def new_session(player_id: str, session_id: str, bucket: str, now: float | None = None) -> ingest_pb2.Session:
-    ts = timestamp(now)
+def new_session(
+    player_id: str, session_id: str, bucket: str, label_streams: list[str], limits: Limits, now: float
+) -> ingest_pb2.Session:
+    ts = now_timestamp(now)
+    deadline = now_timestamp(now + limits.upload_window_s)
     return ingest_pb2.Session(
         session_id=session_id,
         player_id=player_id,
@@ -64,35 +67,82 @@ def new_session(player_id: str, session_id: str, bucket: str, now: float | None 
         created_at=ts,
         updated_at=ts,
         bucket=bucket,
+        label_streams=label_streams,
+        upload_deadline=deadline,
     )
+
+
+def check_label_streams(names: list[str], limits: Limits) -> list[str]:
+    if len(names) > limits.max_label_streams:
+        raise CheckFailed("label_streams", f"at most {limits.max_label_streams} label streams, got {len(names)}")
+    if len(set(names)) != len(names):
+        raise CheckFailed("label_streams", "label stream names must be unique")
+    for name in names:
+        try:
+            keys.check_id("label stream", name)
+        except keys.InvalidId as err:
+            raise CheckFailed("label_streams", str(err)) from None
+    return list(names)
+
+
+def expected_objects(session: ingest_pb2.Session) -> dict[tuple[int, str], str]:
+    """(UploadKind, label stream or "") -> key, for every object the session may have."""
+    p, s = session.player_id, session.session_id
+    expected = {
+        (ingest_pb2.UPLOAD_KIND_VIDEO, ""): keys.video_key(p, s),
+        (ingest_pb2.UPLOAD_KIND_TELEMETRY, ""): keys.telemetry_key(p, s),
+    }
+    for stream in session.label_streams:
+        expected[(ingest_pb2.UPLOAD_KIND_LABELS, stream)] = keys.label_key(p, s, stream)
+    return expected
+
+
+def required(kind: int) -> bool:
+    return kind in (ingest_pb2.UPLOAD_KIND_VIDEO, ingest_pb2.UPLOAD_KIND_TELEMETRY)
+
+
+def max_bytes(kind: int, limits: Limits) -> int:
+    return {
+        ingest_pb2.UPLOAD_KIND_VIDEO: limits.max_video_bytes,
+        ingest_pb2.UPLOAD_KIND_TELEMETRY: limits.max_telemetry_bytes,
+    }.get(kind, limits.max_label_bytes)
+
+
+def content_type(kind: int) -> str:
+    return TELEMETRY_CONTENT_TYPE if kind == ingest_pb2.UPLOAD_KIND_TELEMETRY else VIDEO_CONTENT_TYPE
 
 
 def check_claimed_objects(
     session: ingest_pb2.Session, claimed: list[ingest_pb2.UploadedObject]
-) -> dict[int, ingest_pb2.UploadedObject]:
+) -> dict[tuple[int, str], ingest_pb2.UploadedObject]:
     """Validates what the client says it uploaded against the session's expected keys.
 
-    Returns UploadKind -> claimed object (with the expected key filled in when the client left it empty).
+    Returns (kind, label stream) -> claimed object with the expected key filled in; required objects the client
+    did not list are included with their expected keys (their existence is checked next).
 
     Raises:
-        CheckFailed: an unknown kind, a key outside the session, or a duplicate kind.
+        CheckFailed: object_kind (unknown kind or stream, listed twice) or object_key (a key outside the session).
     """
-    expected = expected_objects(session.player_id, session.session_id)
-    by_kind: dict[int, ingest_pb2.UploadedObject] = {}
+    expected = expected_objects(session)
+    by_slot: dict[tuple[int, str], ingest_pb2.UploadedObject] = {}
     for obj in claimed:
-        if obj.kind not in expected:
-            raise CheckFailed("object_kind", f"object kind {ingest_pb2.UploadKind.Name(obj.kind)} is not accepted yet; send VIDEO and TELEMETRY")
-        if obj.key and obj.key != expected[obj.kind]:
-            raise CheckFailed("object_key", f"{ingest_pb2.UploadKind.Name(obj.kind)} key must be {expected[obj.kind]!r}, got {obj.key!r}")
-        if obj.kind in by_kind:
-            raise CheckFailed("object_kind", f"{ingest_pb2.UploadKind.Name(obj.kind)} listed twice")
+        stream = obj.label_stream if obj.kind == ingest_pb2.UPLOAD_KIND_LABELS else ""
+        slot = (obj.kind, stream)
+        name = ingest_pb2.UploadKind.Name(obj.kind) if obj.kind in ingest_pb2.UploadKind.values() else str(obj.kind)
+        if slot not in expected:
+            raise CheckFailed("object_kind", f"object {name} {stream!r} was not announced for this session")
+        if obj.key and obj.key != expected[slot]:
+            raise CheckFailed("object_key", f"{name} key must be {expected[slot]!r}, got {obj.key[:200]!r}")
+        if slot in by_slot:
+            raise CheckFailed("object_kind", f"{name} {stream!r} listed twice")
         filled = ingest_pb2.UploadedObject()
         filled.CopyFrom(obj)
-        filled.key = expected[obj.kind]
-        by_kind[obj.kind] = filled
-    for kind, key in expected.items():
-        by_kind.setdefault(kind, ingest_pb2.UploadedObject(kind=kind, key=key))
-    return by_kind
+        filled.key = expected[slot]
+        by_slot[slot] = filled
+    for slot, key in expected.items():
+        if required(slot[0]):
+            by_slot.setdefault(slot, ingest_pb2.UploadedObject(kind=slot[0], key=key))
+    return by_slot
 
 
 def check_stored_size(obj: ingest_pb2.UploadedObject, stored_size: int | None, limits: Limits) -> None:
@@ -102,22 +152,23 @@ def check_stored_size(obj: ingest_pb2.UploadedObject, stored_size: int | None, l
         raise CheckFailed("object_missing", f"{name} object {obj.key!r} was not found in the bucket; upload it to its target before CompleteSession")
     if stored_size == 0:
         raise CheckFailed("object_empty", f"{name} object {obj.key!r} is empty")
-    limit = limits.max_video_bytes if obj.kind == ingest_pb2.UPLOAD_KIND_VIDEO else limits.max_telemetry_bytes
+    limit = max_bytes(obj.kind, limits)
     if stored_size > limit:
         raise CheckFailed("object_too_large", f"{name} object is {stored_size} bytes, over the {limit}-byte limit")
     if obj.size_bytes and obj.size_bytes != stored_size:
         raise CheckFailed("object_size", f"{name} object is {stored_size} bytes but the request declared {obj.size_bytes}")
 
 
-# -- the manifest document ------------------------------------------------------------------------------------
+def check_parts(obj: ingest_pb2.UploadedObject, part_count: int) -> list[tuple[int, str]]:
+    """The (number, etag) list to complete a multipart upload; every part 1..n exactly once."""
+    numbers = sorted(p.part_number for p in obj.parts)
+    if not numbers or numbers != list(range(1, len(numbers) + 1)) or len(numbers) > part_count:
+        raise CheckFailed("multipart_parts", f"send parts 1..n (n <= {part_count}) each once with its ETag; got {numbers[:20]}")
+    if any(not p.etag.strip().strip('"') for p in obj.parts):
+        raise CheckFailed("multipart_parts", "every part needs the ETag S3 returned for it")
+    return [(p.part_number, p.etag.strip().strip('"')) for p in sorted(obj.parts, key=lambda p: p.part_number)]
 
 
-def manifest_doc(session: ingest_pb2.Session, event_published: bool) -> dict:
-    return {"session": json_format.MessageToDict(session), "event_published": event_published}
-
-
-def parse_manifest(doc: object) -> tuple[ingest_pb2.Session, bool]:
-    if not isinstance(doc, dict) or "session" not in doc:
-        raise ValueError("session manifest is not a manifest document")
-    session = json_format.ParseDict(doc["session"], ingest_pb2.Session())
-    return session, bool(doc.get("event_published", False))
+def part_count(expected_bytes: int, limits: Limits) -> int:
+    size = min(max(expected_bytes, 1), limits.max_video_bytes)
+    return -(-size // limits.part_size_bytes)

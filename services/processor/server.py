@@ -12,12 +12,12 @@ from google.protobuf import json_format
 from scalediffusion import datasets, events, keys
 from scalediffusion.kafka import ConsumerConfig, ConsumerLoop, EventBus
 from scalediffusion.logs import event, get_logger
+from scalediffusion.manifests import ManifestStore
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.server import ServiceApp, run_main
 from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, env_float, env_int, env_str
 from scalediffusion.v1 import events_pb2, ingest_pb2, processor_connect, processor_pb2
-from services.ingest import sessions
 from services.processor import pipeline
 from services.processor.worker import SessionWorker, WorkerSettings
 
@@ -99,12 +99,12 @@ class ProcessorServicer:
 
     async def reprocess(self, request: processor_pb2.ReprocessRequest, ctx: CallContext) -> processor_pb2.ReprocessResponse:
         session_id = checked_id("session_id", request.session_id)
-        doc = await asyncio.to_thread(self.store.get_json, self.settings.s3.bucket_raw, keys.manifest_key(session_id))
-        if doc is None:
+        manifest = await asyncio.to_thread(ManifestStore(self.store, self.settings.s3.bucket_raw).load, session_id)
+        if manifest is None:
             raise RpcError(grpc.StatusCode.NOT_FOUND, f"session {session_id} does not exist")
-        session, _ = sessions.parse_manifest(doc)
-        if session.state in (ingest_pb2.SESSION_STATE_CREATED, ingest_pb2.SESSION_STATE_EXPIRED):
-            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"session {session_id} is {ingest_pb2.SessionState.Name(session.state)}: nothing uploaded to process")
+        session = manifest.session
+        if session.state in (ingest_pb2.SESSION_STATE_CREATED, ingest_pb2.SESSION_STATE_EXPIRED) or not session.objects:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"session {session_id} is {ingest_pb2.SessionState.Name(session.state)}: nothing verified to process")
         by_kind = {o.kind: o.key for o in session.objects}
         message = events_pb2.SessionUploaded(
             session_id=session.session_id,
@@ -113,7 +113,8 @@ class ProcessorServicer:
             video_key=by_kind.get(ingest_pb2.UPLOAD_KIND_VIDEO, ""),
             telemetry_key=by_kind.get(ingest_pb2.UPLOAD_KIND_TELEMETRY, ""),
             uploaded_at=session.updated_at,
-            attempt=0,
+            attempt=manifest.publish_attempts + 1,
+            reprocess=True,
         )
         await asyncio.to_thread(self.bus.publish, events.SESSIONS_UPLOADED, session_id, message)
         event(log, "reprocess_queued", session_id=session_id)

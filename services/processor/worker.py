@@ -21,12 +21,14 @@ from prometheus_client import Counter, Histogram
 from scalediffusion import events, keys
 from scalediffusion.kafka import EventBus
 from scalediffusion.logs import event, get_logger
+from scalediffusion.manifests import ManifestStore
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
 from services.processor import pipeline
 
 log = get_logger("processor.worker")
 
+DUPLICATES = Counter("sd_processor_duplicate_events_total", "sessions.uploaded events skipped because the session was already processed")
 SESSIONS = Counter("sd_processor_sessions_total", "Sessions processed, by outcome (accepted, rejected)", ["outcome"])
 SEGMENTS = Counter("sd_processor_segments_total", "Segments written to the clean bucket")
 FRAMES = Counter("sd_processor_frames_decoded_total", "Video frames decoded")
@@ -56,8 +58,21 @@ class SessionWorker:
     def handle_record(self, record: ConsumerRecord) -> None:
         """ConsumerLoop handler: raises events.PoisonMessage for records that are not a SessionUploaded."""
         message = events.decode(record.value, record.headers, events_pb2.SessionUploaded)
-        keys.check_id("session id", message.session_id)  # InvalidId is a ValueError: retried, then dead-lettered
+        try:
+            keys.check_id("session id", message.session_id)
+        except keys.InvalidId as err:
+            raise events.PoisonMessage(str(err)) from None
+        done_key = keys.report_prefix(message.session_id) + "done.json"
+        if not message.reprocess and self.store.stat(self.clean_bucket, done_key) is not None:
+            # Consumers are idempotent by session id: a redelivered or re-published event is a no-op.
+            DUPLICATES.inc()
+            event(log, "session_already_processed", session_id=message.session_id, attempt=message.attempt)
+            return
+        ManifestStore(self.store, message.bucket).mark_processing(message.session_id)
         self.process(message)
+        # Written after the outcome events: a crash before it means the next delivery redoes the session
+        # (same keys, same bytes) and publishes again; after it, deliveries are skipped.
+        self.store.put_json(self.clean_bucket, done_key, {"session_id": message.session_id, "attempt": message.attempt})
 
     def process(self, message: events_pb2.SessionUploaded) -> processor_pb2.QualityReport:
         started = time.perf_counter()

@@ -13,8 +13,8 @@ import grpc
 
 from scalediffusion import datasets, keys
 from scalediffusion.kafka import EventBus
-from scalediffusion.paging import decode_page_token, encode_page_token
 from scalediffusion.logs import get_logger
+from scalediffusion.paging import decode_page_token, encode_page_token
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.server import ServiceApp, run_main

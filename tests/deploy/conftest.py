@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from helm_render import DiscoveryOnlyApiServer, RenderChart, render_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,6 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-
 from helm_render import DiscoveryOnlyApiServer, HelmRenderError, RenderChart, lint_chart, render_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

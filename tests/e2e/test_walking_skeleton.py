@@ -23,7 +23,7 @@ def recorded_session(tmp_path_factory):
     """A 6.5 s VP8 webm with moving texture and telemetry with a scripted right turn at 2-4 s."""
     path = tmp_path_factory.mktemp("video") / "video.webm"
     frames = synthetic.write_vp8_webm(path, seconds=6.5, fps=30, width=640, height=360)
-    telemetry = synthetic.make_telemetry("e2e", seconds=7.0)
+    telemetry = synthetic.make_telemetry("", seconds=7.0)
     return path.read_bytes(), telemetry.SerializeToString(), frames
 
 
@@ -41,7 +41,8 @@ def wait_for_report(processor, session_id: str, timeout_s: float = 90) -> proces
 
 def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, processor, trainer, recorded_session):
     video, telemetry, frames_written = recorded_session
-    uploaded = upload_session(ingest, video, telemetry, player_id="e2e-player")
+    player = stack.auth("e2e-player")
+    uploaded = upload_session(ingest, video, telemetry, metadata=player)
     assert uploaded.session.state == ingest_pb2.SESSION_STATE_UPLOADED
 
     report = wait_for_report(processor, uploaded.session_id)
@@ -88,3 +89,16 @@ def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, p
 
     datasets = trainer.ListDatasets(trainer_pb2.ListDatasetsRequest())
     assert "default" in [d.name for d in datasets.datasets]
+
+    # Ingest hears segments.ready: the session is ACCEPTED and the player credited once per segment.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        session = ingest.GetSession(ingest_pb2.GetSessionRequest(session_id=uploaded.session_id), metadata=player)
+        rewards = ingest.GetRewards(ingest_pb2.GetRewardsRequest(), metadata=player)
+        if session.state == ingest_pb2.SESSION_STATE_ACCEPTED and len(rewards.entries) == len(segments):
+            break
+        time.sleep(0.3)
+    assert session.state == ingest_pb2.SESSION_STATE_ACCEPTED
+    assert sorted(session.segment_ids) == [s.segment_id for s in segments]
+    assert rewards.balance == 10 * len(segments)
+    assert {e.segment_id for e in rewards.entries} == {s.segment_id for s in segments}

@@ -16,11 +16,12 @@ WEB = REPO / "clients" / "web"
 TSX = WEB / "node_modules" / ".bin" / "tsx"
 
 
-def grpc_web_call(base_url: str, service: str, method: str, request: dict) -> dict:
+def grpc_web_call(base_url: str, service: str, method: str, request: dict, token: str = "") -> dict:
     if not TSX.exists():
         pytest.fail("clients/web/node_modules is missing: run `npm ci` in clients/web (make test does)")
     result = subprocess.run(
-        [str(TSX), "scripts/grpcweb-call.ts", base_url, service, method, json.dumps(request)],
+        [str(TSX), "scripts/grpcweb-call.ts", base_url, service, method, json.dumps(request)]
+        + (["--header", f"authorization: Bearer {token}"] if token else []),
         cwd=WEB, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -28,21 +29,25 @@ def grpc_web_call(base_url: str, service: str, method: str, request: dict) -> di
 
 
 def test_start_session_over_grpc_web_returns_upload_targets(stack):
-    reply = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "StartSession", {"playerId": "web-player"})
+    token = stack.token("web-player")
+    reply = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "StartSession", {}, token)
     assert reply["ok"], reply
     response = reply["response"]
     assert response["playerId"] == "web-player"
     kinds = sorted(t["kind"] for t in response["targets"])
     assert kinds == ["UPLOAD_KIND_TELEMETRY", "UPLOAD_KIND_VIDEO"]
+    assert all(t["method"] == "POST" and t["formFields"]["key"] == t["key"] for t in response["targets"])
     # The session the browser started is the one native gRPC sees (same servicer, same store).
-    again = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "GetSession", {"sessionId": response["sessionId"]})
+    again = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "GetSession", {"sessionId": response["sessionId"]}, token)
     assert again["response"]["state"] == "SESSION_STATE_CREATED"
 
 
 def test_grpc_web_errors_carry_code_and_reason(stack):
-    reply = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "CompleteSession", {"sessionId": "00000000000000000000"})
+    reply = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "CompleteSession", {"sessionId": "00000000000000000000"}, stack.token("web-player"))
     assert reply == {"ok": False, "code": "not_found", "message": reply["message"]}
     assert "does not exist" in reply["message"]
+    reply = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "StartSession", {})
+    assert reply["code"] == "unauthenticated" and reply["message"].startswith("missing")
     reply = grpc_web_call(stack.grpc_web_url("diffusion"), "DiffusionService", "TransformFrame", {})
     assert reply["code"] == "unimplemented" and "raw render" in reply["message"]
 

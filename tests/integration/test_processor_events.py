@@ -1,17 +1,55 @@
 """The processor as a consumer-group member on the real broker: poison records are dead-lettered and the
-consumer keeps going; sessions it cannot use are rejected with a machine-readable reason."""
+consumer keeps going; sessions it cannot use are rejected with a machine-readable reason; a redelivered event
+is a no-op. Events are published straight to the broker here so the processor is tested on its own."""
 
 from __future__ import annotations
 
 import time
 import uuid
 
-from scalediffusion import events, synthetic
-from scalediffusion.uploader import upload_session
-from scalediffusion.v1 import events_pb2, processor_pb2, trainer_pb2
+from scalediffusion import events, keys, synthetic
+from scalediffusion.v1 import events_pb2, processor_pb2
 
 
-def test_unparsable_message_goes_to_the_dead_letter_topic_and_the_consumer_keeps_going(stack, ingest, trainer, tmp_path):
+def publish_session(stack, tmp_path, video: bytes | None = None, telemetry: bytes | None = None) -> str:
+    """Puts raw objects in S3 like an upload would and announces them on sessions.uploaded."""
+    store = stack.store()
+    session_id = uuid.uuid4().hex
+    player = "p-proc"
+    if video is None:
+        path = tmp_path / "v.webm"
+        synthetic.write_vp8_webm(path, seconds=1.5, fps=20, width=320, height=180)
+        video = path.read_bytes()
+    if telemetry is None:
+        telemetry = synthetic.make_telemetry(session_id, 2.0).SerializeToString()
+    store.put_bytes("raw", keys.video_key(player, session_id), video)
+    store.put_bytes("raw", keys.telemetry_key(player, session_id), telemetry)
+    bus = stack.bus()
+    bus.publish(
+        events.SESSIONS_UPLOADED,
+        session_id,
+        events_pb2.SessionUploaded(
+            session_id=session_id, player_id=player, bucket="raw",
+            video_key=keys.video_key(player, session_id), telemetry_key=keys.telemetry_key(player, session_id), attempt=1,
+        ),
+    )
+    bus.close()
+    return session_id
+
+
+def wait_report(processor, session_id: str, timeout_s: float = 60) -> processor_pb2.QualityReport:
+    import grpc
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            return processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=session_id))
+        except grpc.RpcError:
+            time.sleep(0.3)
+    raise AssertionError(f"no report for {session_id}")
+
+
+def test_unparsable_message_goes_to_the_dead_letter_topic_and_the_consumer_keeps_going(stack, processor, tmp_path):
     bus = stack.bus()
     poison_key = f"poison-{uuid.uuid4().hex[:8]}"
     bus.publish_raw(bus.topic(events.SESSIONS_UPLOADED), poison_key.encode(), b"\xff\xfe not a protobuf", [])
@@ -27,34 +65,50 @@ def test_unparsable_message_goes_to_the_dead_letter_topic_and_the_consumer_keeps
     assert "expected scalediffusion.v1.SessionUploaded" in decoded[poison_key + "-typed"].error
 
     # A good session after the poison still gets processed.
-    path = tmp_path / "v.webm"
-    synthetic.write_vp8_webm(path, seconds=1.5, fps=20, width=320, height=180)
-    uploaded = upload_session(ingest, path.read_bytes(), synthetic.make_telemetry("after", 2.0).SerializeToString(), player_id="p-after-poison")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        segs = trainer.ListSegments(trainer_pb2.ListSegmentsRequest(dataset="default")).segments
-        if any(s.session_id == uploaded.session_id for s in segs):
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError("a valid session after poison records was not processed")
+    report = wait_report(processor, publish_session(stack, tmp_path))
+    assert report.segments and not report.rejections
 
 
-def test_undecodable_video_is_rejected_with_a_reason(stack, ingest, processor):
-    telemetry = synthetic.make_telemetry("garbage", seconds=1.0).SerializeToString()
-    uploaded = upload_session(ingest, b"\x1aE\xdf\xa3" + bytes(range(256)) * 40, telemetry, player_id="p-garbage")
-    rejected = stack.read_topic(events.SESSIONS_REJECTED, lambda r: r.key == uploaded.session_id.encode(), timeout_s=60)
+def test_undecodable_video_is_rejected_with_a_reason(stack, processor, tmp_path):
+    session_id = publish_session(stack, tmp_path, video=b"\x1aE\xdf\xa3" + bytes(range(256)) * 40)
+    rejected = stack.read_topic(events.SESSIONS_REJECTED, lambda r: r.key == session_id.encode(), timeout_s=60)
     assert len(rejected) == 1
     message = events.decode(rejected[0].value, rejected[0].headers, events_pb2.SessionRejected)
     assert [r.reason for r in message.rejections] == [processor_pb2.REJECTION_REASON_VIDEO_UNDECODABLE]
-    report = processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=uploaded.session_id))
-    assert report.rejections[0].metric == "decoded_frames"
+    assert wait_report(processor, session_id).rejections[0].metric == "decoded_frames"
 
 
-def test_unparsable_telemetry_is_rejected_with_a_reason(stack, ingest, tmp_path):
-    path = tmp_path / "v.webm"
-    synthetic.write_vp8_webm(path, seconds=1.5, fps=20, width=320, height=180)
-    uploaded = upload_session(ingest, path.read_bytes(), b"\x08\x07\x12garbage", player_id="p-badtele")
-    rejected = stack.read_topic(events.SESSIONS_REJECTED, lambda r: r.key == uploaded.session_id.encode(), timeout_s=60)
+def test_unparsable_telemetry_is_rejected_with_a_reason(stack, processor, tmp_path):
+    session_id = publish_session(stack, tmp_path, telemetry=b"\x08\x07\x12garbage")
+    rejected = stack.read_topic(events.SESSIONS_REJECTED, lambda r: r.key == session_id.encode(), timeout_s=60)
     message = events.decode(rejected[0].value, rejected[0].headers, events_pb2.SessionRejected)
     assert message.rejections[0].reason == processor_pb2.REJECTION_REASON_TELEMETRY_INVALID
+
+
+def test_a_redelivered_event_does_not_process_the_session_twice(stack, processor, tmp_path):
+    session_id = publish_session(stack, tmp_path)
+    first = wait_report(processor, session_id)
+    store = stack.store()
+    while store.stat("clean", keys.report_prefix(session_id) + "done.json") is None:
+        time.sleep(0.2)
+    bus = stack.bus()
+    message = events_pb2.SessionUploaded(session_id=session_id, player_id="p-proc", bucket="raw",
+                                         video_key=keys.video_key("p-proc", session_id), telemetry_key=keys.telemetry_key("p-proc", session_id), attempt=2)
+    bus.publish(events.SESSIONS_UPLOADED, session_id, message)
+    bus.close()
+    # Wait until the processor has consumed the second copy (the sessions.uploaded offset moves past it)...
+    deadline = time.monotonic() + 30
+    duplicates_metric = f"http://127.0.0.1:{stack.layout.services['processor'].metrics}/metrics"
+    import urllib3
+
+    while time.monotonic() < deadline:
+        text = urllib3.PoolManager().request("GET", duplicates_metric).data.decode()
+        if "sd_processor_duplicate_events_total" in text and any(
+            line.startswith("sd_processor_duplicate_events_total ") and float(line.split()[1]) >= 1 for line in text.splitlines()
+        ):
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the redelivered event was not seen as a duplicate")
+    ready = stack.read_topic(events.SEGMENTS_READY, lambda r: r.key == session_id.encode(), timeout_s=5)
+    assert len(ready) == len(first.segments), "segments.ready once per segment, not once per delivery"

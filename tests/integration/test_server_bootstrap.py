@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
 from scalediffusion.server import ServiceApp
 from scalediffusion.settings import ServerSettings
+from scalediffusion.stack.layout import free_layout
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2, diffusion_pb2_grpc
-from tests.conftest import free_layout
 
 SERVICE = diffusion_pb2.DESCRIPTOR.services_by_name["DiffusionService"]
 

@@ -13,8 +13,8 @@ import pytest
 import urllib3
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from scalediffusion.stack.layout import SERVICES
-from tests.conftest import FAST_GROUP_ENV, REPO, free_layout
+from scalediffusion.stack.layout import SERVICES, free_layout
+from tests.conftest import FAST_GROUP_ENV, REPO
 
 EXPECTED_SERVICE = {
     "ingest": "scalediffusion.v1.IngestService",

@@ -14,7 +14,39 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file scalediffusion/v1/ingest.proto.
  */
 export const file_scalediffusion_v1_ingest: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zY2FsZWRpZmZ1c2lvbi92MS9pbmdlc3QucHJvdG8SEXNjYWxlZGlmZnVzaW9uLnYxIpADCgxVcGxvYWRUYXJnZXQSKwoEa2luZBgBIAEoDjIdLnNjYWxlZGlmZnVzaW9uLnYxLlVwbG9hZEtpbmQSCwoDa2V5GAIgASgJEg4KBm1ldGhvZBgDIAEoCRILCgN1cmwYBCABKAkSRAoLZm9ybV9maWVsZHMYBSADKAsyLy5zY2FsZWRpZmZ1c2lvbi52MS5VcGxvYWRUYXJnZXQuRm9ybUZpZWxkc0VudHJ5Ej0KB2hlYWRlcnMYBiADKAsyLC5zY2FsZWRpZmZ1c2lvbi52MS5VcGxvYWRUYXJnZXQuSGVhZGVyc0VudHJ5EhEKCW1heF9ieXRlcxgHIAEoBBIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBoxCg9Gb3JtRmllbGRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJzChNTdGFydFNlc3Npb25SZXF1ZXN0EhQKDGNvbnRlbnRfdHlwZRgBIAEoCRIcChRleHBlY3RlZF92aWRlb19ieXRlcxgCIAEoBBIVCg1sYWJlbF9zdHJlYW1zGAMgAygJEhEKCXBsYXllcl9pZBgEIAEoCSJvChRTdGFydFNlc3Npb25SZXNwb25zZRISCgpzZXNzaW9uX2lkGAEgASgJEhEKCXBsYXllcl9pZBgCIAEoCRIwCgd0YXJnZXRzGAMgAygLMh8uc2NhbGVkaWZmdXNpb24udjEuVXBsb2FkVGFyZ2V0Im4KDlVwbG9hZGVkT2JqZWN0EisKBGtpbmQYASABKA4yHS5zY2FsZWRpZmZ1c2lvbi52MS5VcGxvYWRLaW5kEgsKA2tleRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEEg4KBnNoYTI1NhgEIAEoCSJgChZDb21wbGV0ZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSMgoHb2JqZWN0cxgCIAMoCzIhLnNjYWxlZGlmZnVzaW9uLnYxLlVwbG9hZGVkT2JqZWN0IkYKF0NvbXBsZXRlU2Vzc2lvblJlc3BvbnNlEisKB3Nlc3Npb24YASABKAsyGi5zY2FsZWRpZmZ1c2lvbi52MS5TZXNzaW9uIrYCCgdTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSEQoJcGxheWVyX2lkGAIgASgJEi4KBXN0YXRlGAMgASgOMh8uc2NhbGVkaWZmdXNpb24udjEuU2Vzc2lvblN0YXRlEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKB29iamVjdHMYBiADKAsyIS5zY2FsZWRpZmZ1c2lvbi52MS5VcGxvYWRlZE9iamVjdBIZChFyZWplY3Rpb25fcmVhc29ucxgHIAMoCRIVCg1zZWdtZW50X2NvdW50GAggASgNEg4KBmJ1Y2tldBgJIAEoCSInChFHZXRTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIoYBChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EiwKBHBhZ2UYASABKAsyHi5zY2FsZWRpZmZ1c2lvbi52MS5QYWdlUmVxdWVzdBIRCglwbGF5ZXJfaWQYAiABKAkSLgoFc3RhdGUYAyABKA4yHy5zY2FsZWRpZmZ1c2lvbi52MS5TZXNzaW9uU3RhdGUiXQoUTGlzdFNlc3Npb25zUmVzcG9uc2USLAoIc2Vzc2lvbnMYASADKAsyGi5zY2FsZWRpZmZ1c2lvbi52MS5TZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJJCgZQbGF5ZXISEQoJcGxheWVyX2lkGAEgASgJEhYKDndhbGxldF9hZGRyZXNzGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCSJTChFJc3N1ZVRva2VuUmVxdWVzdBIRCglwbGF5ZXJfaWQYASABKAkSFgoOd2FsbGV0X2FkZHJlc3MYAiABKAkSEwoLdHRsX3NlY29uZHMYAyABKA0ifgoSSXNzdWVUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBnBsYXllchgDIAEoCzIZLnNjYWxlZGlmZnVzaW9uLnYxLlBsYXllciImChJSZXZva2VUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSIvChVSZWdpc3RlcldhbGxldFJlcXVlc3QSFgoOd2FsbGV0X2FkZHJlc3MYASABKAkiQwoWUmVnaXN0ZXJXYWxsZXRSZXNwb25zZRIpCgZwbGF5ZXIYASABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5QbGF5ZXIiiAEKC1Jld2FyZEVudHJ5EhAKCGVudHJ5X2lkGAEgASgJEhIKCnNlZ21lbnRfaWQYAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRIOCgZwb2ludHMYBCABKAMSLwoLY3JlZGl0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKEUdldFJld2FyZHNSZXF1ZXN0EiwKBHBhZ2UYASABKAsyHi5zY2FsZWRpZmZ1c2lvbi52MS5QYWdlUmVxdWVzdCJvChJHZXRSZXdhcmRzUmVzcG9uc2USDwoHYmFsYW5jZRgBIAEoAxIvCgdlbnRyaWVzGAIgAygLMh4uc2NhbGVkaWZmdXNpb24udjEuUmV3YXJkRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJKtUBCgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVNFU1NJT05fU1RBVEVfQ1JFQVRFRBABEhoKFlNFU1NJT05fU1RBVEVfVVBMT0FERUQQAhIcChhTRVNTSU9OX1NUQVRFX1BST0NFU1NJTkcQAxIaChZTRVNTSU9OX1NUQVRFX0FDQ0VQVEVEEAQSGgoWU0VTU0lPTl9TVEFURV9SRUpFQ1RFRBAFEhkKFVNFU1NJT05fU1RBVEVfRVhQSVJFRBAGKnMKClVwbG9hZEtpbmQSGwoXVVBMT0FEX0tJTkRfVU5TUEVDSUZJRUQQABIVChFVUExPQURfS0lORF9WSURFTxABEhkKFVVQTE9BRF9LSU5EX1RFTEVNRVRSWRACEhYKElVQTE9BRF9LSU5EX0xBQkVMUxADMoYGCg1Jbmdlc3RTZXJ2aWNlEl8KDFN0YXJ0U2Vzc2lvbhImLnNjYWxlZGlmZnVzaW9uLnYxLlN0YXJ0U2Vzc2lvblJlcXVlc3QaJy5zY2FsZWRpZmZ1c2lvbi52MS5TdGFydFNlc3Npb25SZXNwb25zZRJoCg9Db21wbGV0ZVNlc3Npb24SKS5zY2FsZWRpZmZ1c2lvbi52MS5Db21wbGV0ZVNlc3Npb25SZXF1ZXN0Giouc2NhbGVkaWZmdXNpb24udjEuQ29tcGxldGVTZXNzaW9uUmVzcG9uc2USTgoKR2V0U2Vzc2lvbhIkLnNjYWxlZGlmZnVzaW9uLnYxLkdldFNlc3Npb25SZXF1ZXN0Ghouc2NhbGVkaWZmdXNpb24udjEuU2Vzc2lvbhJfCgxMaXN0U2Vzc2lvbnMSJi5zY2FsZWRpZmZ1c2lvbi52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gicuc2NhbGVkaWZmdXNpb24udjEuTGlzdFNlc3Npb25zUmVzcG9uc2USWQoKSXNzdWVUb2tlbhIkLnNjYWxlZGlmZnVzaW9uLnYxLklzc3VlVG9rZW5SZXF1ZXN0GiUuc2NhbGVkaWZmdXNpb24udjEuSXNzdWVUb2tlblJlc3BvbnNlElwKC1Jldm9rZVRva2VuEiUuc2NhbGVkaWZmdXNpb24udjEuUmV2b2tlVG9rZW5SZXF1ZXN0GiYuc2NhbGVkaWZmdXNpb24udjEuUmV2b2tlVG9rZW5SZXNwb25zZRJlCg5SZWdpc3RlcldhbGxldBIoLnNjYWxlZGlmZnVzaW9uLnYxLlJlZ2lzdGVyV2FsbGV0UmVxdWVzdBopLnNjYWxlZGlmZnVzaW9uLnYxLlJlZ2lzdGVyV2FsbGV0UmVzcG9uc2USWQoKR2V0UmV3YXJkcxIkLnNjYWxlZGlmZnVzaW9uLnYxLkdldFJld2FyZHNSZXF1ZXN0GiUuc2NhbGVkaWZmdXNpb24udjEuR2V0UmV3YXJkc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_scalediffusion_v1_common]);
+  fileDesc("Ch5zY2FsZWRpZmZ1c2lvbi92MS9pbmdlc3QucHJvdG8SEXNjYWxlZGlmZnVzaW9uLnYxIkoKD011bHRpcGFydFVwbG9hZBIRCgl1cGxvYWRfaWQYASABKAkSEQoJcGFydF9zaXplGAIgASgEEhEKCXBhcnRfdXJscxgDIAMoCSLdAwoMVXBsb2FkVGFyZ2V0EisKBGtpbmQYASABKA4yHS5zY2FsZWRpZmZ1c2lvbi52MS5VcGxvYWRLaW5kEgsKA2tleRgCIAEoCRIOCgZtZXRob2QYAyABKAkSCwoDdXJsGAQgASgJEkQKC2Zvcm1fZmllbGRzGAUgAygLMi8uc2NhbGVkaWZmdXNpb24udjEuVXBsb2FkVGFyZ2V0LkZvcm1GaWVsZHNFbnRyeRI9CgdoZWFkZXJzGAYgAygLMiwuc2NhbGVkaWZmdXNpb24udjEuVXBsb2FkVGFyZ2V0LkhlYWRlcnNFbnRyeRIRCgltYXhfYnl0ZXMYByABKAQSLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoJbXVsdGlwYXJ0GAkgASgLMiIuc2NhbGVkaWZmdXNpb24udjEuTXVsdGlwYXJ0VXBsb2FkEhQKDGxhYmVsX3N0cmVhbRgKIAEoCRoxCg9Gb3JtRmllbGRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJzChNTdGFydFNlc3Npb25SZXF1ZXN0EhQKDGNvbnRlbnRfdHlwZRgBIAEoCRIcChRleHBlY3RlZF92aWRlb19ieXRlcxgCIAEoBBIVCg1sYWJlbF9zdHJlYW1zGAMgAygJEhEKCXBsYXllcl9pZBgEIAEoCSJvChRTdGFydFNlc3Npb25SZXNwb25zZRISCgpzZXNzaW9uX2lkGAEgASgJEhEKCXBsYXllcl9pZBgCIAEoCRIwCgd0YXJnZXRzGAMgAygLMh8uc2NhbGVkaWZmdXNpb24udjEuVXBsb2FkVGFyZ2V0IjEKDFVwbG9hZGVkUGFydBITCgtwYXJ0X251bWJlchgBIAEoDRIMCgRldGFnGAIgASgJIrQBCg5VcGxvYWRlZE9iamVjdBIrCgRraW5kGAEgASgOMh0uc2NhbGVkaWZmdXNpb24udjEuVXBsb2FkS2luZBILCgNrZXkYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoBBIOCgZzaGEyNTYYBCABKAkSLgoFcGFydHMYBSADKAsyHy5zY2FsZWRpZmZ1c2lvbi52MS5VcGxvYWRlZFBhcnQSFAoMbGFiZWxfc3RyZWFtGAYgASgJImAKFkNvbXBsZXRlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIyCgdvYmplY3RzGAIgAygLMiEuc2NhbGVkaWZmdXNpb24udjEuVXBsb2FkZWRPYmplY3QiRgoXQ29tcGxldGVTZXNzaW9uUmVzcG9uc2USKwoHc2Vzc2lvbhgBIAEoCzIaLnNjYWxlZGlmZnVzaW9uLnYxLlNlc3Npb24irQMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwbGF5ZXJfaWQYAiABKAkSLgoFc3RhdGUYAyABKA4yHy5zY2FsZWRpZmZ1c2lvbi52MS5TZXNzaW9uU3RhdGUSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoHb2JqZWN0cxgGIAMoCzIhLnNjYWxlZGlmZnVzaW9uLnYxLlVwbG9hZGVkT2JqZWN0EhkKEXJlamVjdGlvbl9yZWFzb25zGAcgAygJEhUKDXNlZ21lbnRfY291bnQYCCABKA0SDgoGYnVja2V0GAkgASgJEhQKDHZpZGVvX3NoYTI1NhgKIAEoCRIVCg1sYWJlbF9zdHJlYW1zGAsgAygJEhMKC3NlZ21lbnRfaWRzGAwgAygJEjMKD3VwbG9hZF9kZWFkbGluZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoRR2V0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSKGAQoTTGlzdFNlc3Npb25zUmVxdWVzdBIsCgRwYWdlGAEgASgLMh4uc2NhbGVkaWZmdXNpb24udjEuUGFnZVJlcXVlc3QSEQoJcGxheWVyX2lkGAIgASgJEi4KBXN0YXRlGAMgASgOMh8uc2NhbGVkaWZmdXNpb24udjEuU2Vzc2lvblN0YXRlIl0KFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiwKCHNlc3Npb25zGAEgAygLMhouc2NhbGVkaWZmdXNpb24udjEuU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSQoGUGxheWVyEhEKCXBsYXllcl9pZBgBIAEoCRIWCg53YWxsZXRfYWRkcmVzcxgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkikAEKEUlzc3VlVG9rZW5SZXF1ZXN0EhEKCXBsYXllcl9pZBgBIAEoCRIWCg53YWxsZXRfYWRkcmVzcxgCIAEoCRITCgt0dGxfc2Vjb25kcxgDIAEoDRIlCgRyb2xlGAQgASgOMhcuc2NhbGVkaWZmdXNpb24udjEuUm9sZRIUCgxkaXNwbGF5X25hbWUYBSABKAkikAEKEklzc3VlVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZwbGF5ZXIYAyABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5QbGF5ZXISEAoIdG9rZW5faWQYBCABKAkiJgoSUmV2b2tlVG9rZW5SZXF1ZXN0EhAKCHRva2VuX2lkGAEgASgJIhUKE1Jldm9rZVRva2VuUmVzcG9uc2UiLwoVUmVnaXN0ZXJXYWxsZXRSZXF1ZXN0EhYKDndhbGxldF9hZGRyZXNzGAEgASgJIkMKFlJlZ2lzdGVyV2FsbGV0UmVzcG9uc2USKQoGcGxheWVyGAEgASgLMhkuc2NhbGVkaWZmdXNpb24udjEuUGxheWVyIogBCgtSZXdhcmRFbnRyeRIQCghlbnRyeV9pZBgBIAEoCRISCgpzZWdtZW50X2lkGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDgoGcG9pbnRzGAQgASgDEi8KC2NyZWRpdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJBChFHZXRSZXdhcmRzUmVxdWVzdBIsCgRwYWdlGAEgASgLMh4uc2NhbGVkaWZmdXNpb24udjEuUGFnZVJlcXVlc3QibwoSR2V0UmV3YXJkc1Jlc3BvbnNlEg8KB2JhbGFuY2UYASABKAMSLwoHZW50cmllcxgCIAMoCzIeLnNjYWxlZGlmZnVzaW9uLnYxLlJld2FyZEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSrVAQoMU2Vzc2lvblN0YXRlEh0KGVNFU1NJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVTRVNTSU9OX1NUQVRFX0NSRUFURUQQARIaChZTRVNTSU9OX1NUQVRFX1VQTE9BREVEEAISHAoYU0VTU0lPTl9TVEFURV9QUk9DRVNTSU5HEAMSGgoWU0VTU0lPTl9TVEFURV9BQ0NFUFRFRBAEEhoKFlNFU1NJT05fU1RBVEVfUkVKRUNURUQQBRIZChVTRVNTSU9OX1NUQVRFX0VYUElSRUQQBipzCgpVcGxvYWRLaW5kEhsKF1VQTE9BRF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRVVBMT0FEX0tJTkRfVklERU8QARIZChVVUExPQURfS0lORF9URUxFTUVUUlkQAhIWChJVUExPQURfS0lORF9MQUJFTFMQAypACgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1BMQVlFUhABEhEKDVJPTEVfT1BFUkFUT1IQAjKGBgoNSW5nZXN0U2VydmljZRJfCgxTdGFydFNlc3Npb24SJi5zY2FsZWRpZmZ1c2lvbi52MS5TdGFydFNlc3Npb25SZXF1ZXN0Gicuc2NhbGVkaWZmdXNpb24udjEuU3RhcnRTZXNzaW9uUmVzcG9uc2USaAoPQ29tcGxldGVTZXNzaW9uEikuc2NhbGVkaWZmdXNpb24udjEuQ29tcGxldGVTZXNzaW9uUmVxdWVzdBoqLnNjYWxlZGlmZnVzaW9uLnYxLkNvbXBsZXRlU2Vzc2lvblJlc3BvbnNlEk4KCkdldFNlc3Npb24SJC5zY2FsZWRpZmZ1c2lvbi52MS5HZXRTZXNzaW9uUmVxdWVzdBoaLnNjYWxlZGlmZnVzaW9uLnYxLlNlc3Npb24SXwoMTGlzdFNlc3Npb25zEiYuc2NhbGVkaWZmdXNpb24udjEuTGlzdFNlc3Npb25zUmVxdWVzdBonLnNjYWxlZGlmZnVzaW9uLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlElkKCklzc3VlVG9rZW4SJC5zY2FsZWRpZmZ1c2lvbi52MS5Jc3N1ZVRva2VuUmVxdWVzdBolLnNjYWxlZGlmZnVzaW9uLnYxLklzc3VlVG9rZW5SZXNwb25zZRJcCgtSZXZva2VUb2tlbhIlLnNjYWxlZGlmZnVzaW9uLnYxLlJldm9rZVRva2VuUmVxdWVzdBomLnNjYWxlZGlmZnVzaW9uLnYxLlJldm9rZVRva2VuUmVzcG9uc2USZQoOUmVnaXN0ZXJXYWxsZXQSKC5zY2FsZWRpZmZ1c2lvbi52MS5SZWdpc3RlcldhbGxldFJlcXVlc3QaKS5zY2FsZWRpZmZ1c2lvbi52MS5SZWdpc3RlcldhbGxldFJlc3BvbnNlElkKCkdldFJld2FyZHMSJC5zY2FsZWRpZmZ1c2lvbi52MS5HZXRSZXdhcmRzUmVxdWVzdBolLnNjYWxlZGlmZnVzaW9uLnYxLkdldFJld2FyZHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_scalediffusion_v1_common]);
+
+/**
+ * A multipart upload for large videos: PUT each part to its URL (in order, part_size bytes each except the
+ * last), keep each response's ETag, and send them back in CompleteSession.
+ *
+ * @generated from message scalediffusion.v1.MultipartUpload
+ */
+export type MultipartUpload = Message<"scalediffusion.v1.MultipartUpload"> & {
+  /**
+   * @generated from field: string upload_id = 1;
+   */
+  uploadId: string;
+
+  /**
+   * @generated from field: uint64 part_size = 2;
+   */
+  partSize: bigint;
+
+  /**
+   * part_urls[i] is part number i + 1.
+   *
+   * @generated from field: repeated string part_urls = 3;
+   */
+  partUrls: string[];
+};
+
+/**
+ * Describes the message scalediffusion.v1.MultipartUpload.
+ * Use `create(MultipartUploadSchema)` to create a new message.
+ */
+export const MultipartUploadSchema: GenMessage<MultipartUpload> = /*@__PURE__*/
+  messageDesc(file_scalediffusion_v1_ingest, 0);
 
 /**
  * Where and how the client uploads one object straight to S3 (the service is not in the data path).
@@ -35,7 +67,7 @@ export type UploadTarget = Message<"scalediffusion.v1.UploadTarget"> & {
   key: string;
 
   /**
-   * "PUT" for a presigned PUT URL, "POST" for a presigned POST policy (url + form_fields).
+   * "POST" for a presigned POST policy (url + form_fields, the file last), or "MULTIPART" (see multipart).
    *
    * @generated from field: string method = 3;
    */
@@ -71,6 +103,18 @@ export type UploadTarget = Message<"scalediffusion.v1.UploadTarget"> & {
    * @generated from field: google.protobuf.Timestamp expires_at = 8;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: scalediffusion.v1.MultipartUpload multipart = 9;
+   */
+  multipart?: MultipartUpload | undefined;
+
+  /**
+   * For UPLOAD_KIND_LABELS: the label stream's name.
+   *
+   * @generated from field: string label_stream = 10;
+   */
+  labelStream: string;
 };
 
 /**
@@ -78,7 +122,7 @@ export type UploadTarget = Message<"scalediffusion.v1.UploadTarget"> & {
  * Use `create(UploadTargetSchema)` to create a new message.
  */
 export const UploadTargetSchema: GenMessage<UploadTarget> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 0);
+  messageDesc(file_scalediffusion_v1_ingest, 1);
 
 /**
  * @generated from message scalediffusion.v1.StartSessionRequest
@@ -106,7 +150,7 @@ export type StartSessionRequest = Message<"scalediffusion.v1.StartSessionRequest
   labelStreams: string[];
 
   /**
-   * Set only by trusted callers until auth lands; otherwise taken from the caller's token.
+   * Ignored for players (the caller's token names the player); operators may start sessions for a player.
    *
    * @generated from field: string player_id = 4;
    */
@@ -118,7 +162,7 @@ export type StartSessionRequest = Message<"scalediffusion.v1.StartSessionRequest
  * Use `create(StartSessionRequestSchema)` to create a new message.
  */
 export const StartSessionRequestSchema: GenMessage<StartSessionRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 1);
+  messageDesc(file_scalediffusion_v1_ingest, 2);
 
 /**
  * @generated from message scalediffusion.v1.StartSessionResponse
@@ -145,7 +189,31 @@ export type StartSessionResponse = Message<"scalediffusion.v1.StartSessionRespon
  * Use `create(StartSessionResponseSchema)` to create a new message.
  */
 export const StartSessionResponseSchema: GenMessage<StartSessionResponse> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 2);
+  messageDesc(file_scalediffusion_v1_ingest, 3);
+
+/**
+ * One uploaded part of a multipart upload.
+ *
+ * @generated from message scalediffusion.v1.UploadedPart
+ */
+export type UploadedPart = Message<"scalediffusion.v1.UploadedPart"> & {
+  /**
+   * @generated from field: uint32 part_number = 1;
+   */
+  partNumber: number;
+
+  /**
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message scalediffusion.v1.UploadedPart.
+ * Use `create(UploadedPartSchema)` to create a new message.
+ */
+export const UploadedPartSchema: GenMessage<UploadedPart> = /*@__PURE__*/
+  messageDesc(file_scalediffusion_v1_ingest, 4);
 
 /**
  * An object the client claims to have uploaded.
@@ -174,6 +242,20 @@ export type UploadedObject = Message<"scalediffusion.v1.UploadedObject"> & {
    * @generated from field: string sha256 = 4;
    */
   sha256: string;
+
+  /**
+   * For a MULTIPART target: every part, to complete the upload.
+   *
+   * @generated from field: repeated scalediffusion.v1.UploadedPart parts = 5;
+   */
+  parts: UploadedPart[];
+
+  /**
+   * For UPLOAD_KIND_LABELS: the label stream's name.
+   *
+   * @generated from field: string label_stream = 6;
+   */
+  labelStream: string;
 };
 
 /**
@@ -181,7 +263,7 @@ export type UploadedObject = Message<"scalediffusion.v1.UploadedObject"> & {
  * Use `create(UploadedObjectSchema)` to create a new message.
  */
 export const UploadedObjectSchema: GenMessage<UploadedObject> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 3);
+  messageDesc(file_scalediffusion_v1_ingest, 5);
 
 /**
  * @generated from message scalediffusion.v1.CompleteSessionRequest
@@ -203,7 +285,7 @@ export type CompleteSessionRequest = Message<"scalediffusion.v1.CompleteSessionR
  * Use `create(CompleteSessionRequestSchema)` to create a new message.
  */
 export const CompleteSessionRequestSchema: GenMessage<CompleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 4);
+  messageDesc(file_scalediffusion_v1_ingest, 6);
 
 /**
  * @generated from message scalediffusion.v1.CompleteSessionResponse
@@ -220,7 +302,7 @@ export type CompleteSessionResponse = Message<"scalediffusion.v1.CompleteSession
  * Use `create(CompleteSessionResponseSchema)` to create a new message.
  */
 export const CompleteSessionResponseSchema: GenMessage<CompleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 5);
+  messageDesc(file_scalediffusion_v1_ingest, 7);
 
 /**
  * The session record as stored in the manifest.
@@ -278,6 +360,34 @@ export type Session = Message<"scalediffusion.v1.Session"> & {
    * @generated from field: string bucket = 9;
    */
   bucket: string;
+
+  /**
+   * SHA-256 of the video bytes (duplicate detection).
+   *
+   * @generated from field: string video_sha256 = 10;
+   */
+  videoSha256: string;
+
+  /**
+   * Label streams announced at StartSession.
+   *
+   * @generated from field: repeated string label_streams = 11;
+   */
+  labelStreams: string[];
+
+  /**
+   * Segments credited to the player (ids), filled as segments.ready arrives.
+   *
+   * @generated from field: repeated string segment_ids = 12;
+   */
+  segmentIds: string[];
+
+  /**
+   * When the upload targets stop working; CREATED sessions past it (plus grace) expire.
+   *
+   * @generated from field: google.protobuf.Timestamp upload_deadline = 13;
+   */
+  uploadDeadline?: Timestamp | undefined;
 };
 
 /**
@@ -285,7 +395,7 @@ export type Session = Message<"scalediffusion.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 6);
+  messageDesc(file_scalediffusion_v1_ingest, 8);
 
 /**
  * @generated from message scalediffusion.v1.GetSessionRequest
@@ -302,7 +412,7 @@ export type GetSessionRequest = Message<"scalediffusion.v1.GetSessionRequest"> &
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 7);
+  messageDesc(file_scalediffusion_v1_ingest, 9);
 
 /**
  * @generated from message scalediffusion.v1.ListSessionsRequest
@@ -331,7 +441,7 @@ export type ListSessionsRequest = Message<"scalediffusion.v1.ListSessionsRequest
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 8);
+  messageDesc(file_scalediffusion_v1_ingest, 10);
 
 /**
  * @generated from message scalediffusion.v1.ListSessionsResponse
@@ -353,7 +463,7 @@ export type ListSessionsResponse = Message<"scalediffusion.v1.ListSessionsRespon
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 9);
+  messageDesc(file_scalediffusion_v1_ingest, 11);
 
 /**
  * @generated from message scalediffusion.v1.Player
@@ -382,7 +492,7 @@ export type Player = Message<"scalediffusion.v1.Player"> & {
  * Use `create(PlayerSchema)` to create a new message.
  */
 export const PlayerSchema: GenMessage<Player> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 10);
+  messageDesc(file_scalediffusion_v1_ingest, 12);
 
 /**
  * @generated from message scalediffusion.v1.IssueTokenRequest
@@ -394,6 +504,8 @@ export type IssueTokenRequest = Message<"scalediffusion.v1.IssueTokenRequest"> &
   playerId: string;
 
   /**
+   * Optional Solana wallet address to record for the player.
+   *
    * @generated from field: string wallet_address = 2;
    */
   walletAddress: string;
@@ -404,6 +516,16 @@ export type IssueTokenRequest = Message<"scalediffusion.v1.IssueTokenRequest"> &
    * @generated from field: uint32 ttl_seconds = 3;
    */
   ttlSeconds: number;
+
+  /**
+   * @generated from field: scalediffusion.v1.Role role = 4;
+   */
+  role: Role;
+
+  /**
+   * @generated from field: string display_name = 5;
+   */
+  displayName: string;
 };
 
 /**
@@ -411,7 +533,7 @@ export type IssueTokenRequest = Message<"scalediffusion.v1.IssueTokenRequest"> &
  * Use `create(IssueTokenRequestSchema)` to create a new message.
  */
 export const IssueTokenRequestSchema: GenMessage<IssueTokenRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 11);
+  messageDesc(file_scalediffusion_v1_ingest, 13);
 
 /**
  * @generated from message scalediffusion.v1.IssueTokenResponse
@@ -431,6 +553,13 @@ export type IssueTokenResponse = Message<"scalediffusion.v1.IssueTokenResponse">
    * @generated from field: scalediffusion.v1.Player player = 3;
    */
   player?: Player | undefined;
+
+  /**
+   * The token's id, for RevokeToken.
+   *
+   * @generated from field: string token_id = 4;
+   */
+  tokenId: string;
 };
 
 /**
@@ -438,7 +567,7 @@ export type IssueTokenResponse = Message<"scalediffusion.v1.IssueTokenResponse">
  * Use `create(IssueTokenResponseSchema)` to create a new message.
  */
 export const IssueTokenResponseSchema: GenMessage<IssueTokenResponse> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 12);
+  messageDesc(file_scalediffusion_v1_ingest, 14);
 
 /**
  * @generated from message scalediffusion.v1.RevokeTokenRequest
@@ -455,7 +584,7 @@ export type RevokeTokenRequest = Message<"scalediffusion.v1.RevokeTokenRequest">
  * Use `create(RevokeTokenRequestSchema)` to create a new message.
  */
 export const RevokeTokenRequestSchema: GenMessage<RevokeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 13);
+  messageDesc(file_scalediffusion_v1_ingest, 15);
 
 /**
  * @generated from message scalediffusion.v1.RevokeTokenResponse
@@ -468,7 +597,7 @@ export type RevokeTokenResponse = Message<"scalediffusion.v1.RevokeTokenResponse
  * Use `create(RevokeTokenResponseSchema)` to create a new message.
  */
 export const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 14);
+  messageDesc(file_scalediffusion_v1_ingest, 16);
 
 /**
  * @generated from message scalediffusion.v1.RegisterWalletRequest
@@ -485,7 +614,7 @@ export type RegisterWalletRequest = Message<"scalediffusion.v1.RegisterWalletReq
  * Use `create(RegisterWalletRequestSchema)` to create a new message.
  */
 export const RegisterWalletRequestSchema: GenMessage<RegisterWalletRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 15);
+  messageDesc(file_scalediffusion_v1_ingest, 17);
 
 /**
  * @generated from message scalediffusion.v1.RegisterWalletResponse
@@ -502,7 +631,7 @@ export type RegisterWalletResponse = Message<"scalediffusion.v1.RegisterWalletRe
  * Use `create(RegisterWalletResponseSchema)` to create a new message.
  */
 export const RegisterWalletResponseSchema: GenMessage<RegisterWalletResponse> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 16);
+  messageDesc(file_scalediffusion_v1_ingest, 18);
 
 /**
  * @generated from message scalediffusion.v1.RewardEntry
@@ -539,7 +668,7 @@ export type RewardEntry = Message<"scalediffusion.v1.RewardEntry"> & {
  * Use `create(RewardEntrySchema)` to create a new message.
  */
 export const RewardEntrySchema: GenMessage<RewardEntry> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 17);
+  messageDesc(file_scalediffusion_v1_ingest, 19);
 
 /**
  * @generated from message scalediffusion.v1.GetRewardsRequest
@@ -556,7 +685,7 @@ export type GetRewardsRequest = Message<"scalediffusion.v1.GetRewardsRequest"> &
  * Use `create(GetRewardsRequestSchema)` to create a new message.
  */
 export const GetRewardsRequestSchema: GenMessage<GetRewardsRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 18);
+  messageDesc(file_scalediffusion_v1_ingest, 20);
 
 /**
  * @generated from message scalediffusion.v1.GetRewardsResponse
@@ -583,7 +712,7 @@ export type GetRewardsResponse = Message<"scalediffusion.v1.GetRewardsResponse">
  * Use `create(GetRewardsResponseSchema)` to create a new message.
  */
 export const GetRewardsResponseSchema: GenMessage<GetRewardsResponse> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_ingest, 19);
+  messageDesc(file_scalediffusion_v1_ingest, 21);
 
 /**
  * Lifecycle of a recorded session. The S3 manifest holds the current state (record of truth).
@@ -677,6 +806,34 @@ export enum UploadKind {
  */
 export const UploadKindSchema: GenEnum<UploadKind> = /*@__PURE__*/
   enumDesc(file_scalediffusion_v1_ingest, 1);
+
+/**
+ * @generated from enum scalediffusion.v1.Role
+ */
+export enum Role {
+  /**
+   * @generated from enum value: ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ROLE_PLAYER = 1;
+   */
+  PLAYER = 1,
+
+  /**
+   * May issue/revoke tokens and read any player's sessions.
+   *
+   * @generated from enum value: ROLE_OPERATOR = 2;
+   */
+  OPERATOR = 2,
+}
+
+/**
+ * Describes the enum scalediffusion.v1.Role.
+ */
+export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
+  enumDesc(file_scalediffusion_v1_ingest, 2);
 
 /**
  * The front door for players: upload targets, session records, tokens and rewards.
