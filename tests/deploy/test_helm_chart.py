@@ -48,6 +48,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "secretKeys": {"accessKey": "AWS_ACCESS_KEY_ID", "secretKey": "AWS_SECRET_ACCESS_KEY"},
         },
         "kafka": {"enabled": False, "bootstrap": EXTERNAL_KAFKA},
+        "ingest": {"tokenKey": {"existingSecret": "sd-ingest-token-key", "secretKey": "key"}},
     },
     "diffusion-gpu": {"diffusion": {"gpu": {"enabled": True, "count": 2}}},
 }
@@ -232,6 +233,26 @@ def test_ingest_public_s3_endpoint_defaults_to_the_s3_endpoint(render_chart: Ren
     assert defaults["SD_PUBLIC_S3_ENDPOINT"] == defaults["SD_S3_ENDPOINT"] == IN_RELEASE_S3
     external = plain_env(container(find(render_chart(SCENARIOS["external-infra"]), "Deployment", "sd-ingest")))
     assert external["SD_PUBLIC_S3_ENDPOINT"] == EXTERNAL_PUBLIC_S3
+
+
+def secret_refs(c: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in c.get("env", [])
+        if "valueFrom" in e
+    }
+
+
+def test_only_ingest_gets_the_token_key_from_a_secret_the_chart_makes_or_is_given(render_chart: RenderChart) -> None:
+    docs = render_chart()
+    refs = secret_refs(container(find(docs, "Deployment", "sd-ingest")))
+    assert refs["SD_INGEST_TOKEN_KEY"] == ("sd-ingest-token", "tokenKey")
+    secret = find(docs, "Secret", "sd-ingest-token")
+    assert len(secret["data"]["tokenKey"]) >= 64, "a generated key of 64 characters (base64 of it is longer)"
+    for name in ("sd-processor", "sd-trainer", "sd-diffusion"):
+        assert "SD_INGEST_TOKEN_KEY" not in secret_refs(container(find(docs, "Deployment", name)))
+    given = render_chart(SCENARIOS["external-infra"])
+    assert secret_refs(container(find(given, "Deployment", "sd-ingest")))["SD_INGEST_TOKEN_KEY"] == ("sd-ingest-token-key", "key")
 
 
 def test_per_service_and_global_env_extras_are_added_and_can_override(render_chart: RenderChart) -> None:

@@ -69,3 +69,21 @@ def test_cors_preflight_allows_the_game_origin_only(stack):
 
 def test_node_is_available():
     assert shutil.which("node"), "Node 20 is needed for the gRPC-Web and web client tests"
+
+
+def test_the_raw_bucket_lets_the_game_origin_upload_from_a_browser(stack):
+    """Ingest sets the bucket's CORS at start: a browser preflight for a POST upload from the game's origin passes."""
+    response = urllib3.PoolManager().request(
+        "OPTIONS", f"http://{stack.layout.s3_endpoint}/raw",
+        headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"},
+    )
+    assert response.status == 200
+    assert response.headers["access-control-allow-origin"] in ("http://localhost:5173", "*")
+    # The rule ingest stored names the game's origins (SeaweedFS answers bucket-level preflights with "*").
+    rules = stack.store().client._execute("GET", "raw", query_params={"cors": ""}).data.decode()
+    assert "<AllowedOrigin>http://localhost:5173</AllowedOrigin>" in rules and "<AllowedMethod>POST</AllowedMethod>" in rules
+    put = urllib3.PoolManager().request(
+        "OPTIONS", f"http://{stack.layout.s3_endpoint}/raw/p/s/video.webm",
+        headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "PUT"},
+    )
+    assert put.headers["access-control-allow-origin"] == "http://localhost:5173"

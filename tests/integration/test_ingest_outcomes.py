@@ -127,3 +127,16 @@ def test_operator_exports_pending_payouts_per_wallet_as_csv(stack, ingest):
     assert rows["p-payout"] == {"wallet_address": GOOD_WALLET, "player_id": "p-payout", "points": "30"}
     export("--mark-paid", "batch-1")
     assert "p-payout" not in export(), "exported points are no longer pending"
+
+
+def test_label_streams_upload_beside_the_video_and_travel_in_the_event(stack, ingest, small_session):
+    video, telemetry = small_session
+    labels = {"semantic": b"\x1aE\xdf\xa3 semantic labels", "depth": b"\x1aE\xdf\xa3 depth labels"}
+    uploaded = upload_session(ingest, unique_video(video, "labels"), telemetry, metadata=stack.auth("p-labels"), labels=labels)
+    assert uploaded.session.state == ingest_pb2.SESSION_STATE_UPLOADED, uploaded.session.rejection_reasons
+    assert sorted(uploaded.session.label_streams) == ["depth", "semantic"]
+    stored = {o.label_stream: o for o in uploaded.session.objects if o.kind == ingest_pb2.UPLOAD_KIND_LABELS}
+    assert stored["depth"].key == f"p-labels/{uploaded.session_id}/labels/depth.webm" and stored["depth"].size_bytes == len(labels["depth"])
+    published = stack.read_topic(events.SESSIONS_UPLOADED, lambda r: r.key == uploaded.session_id.encode(), timeout_s=10)
+    message = events.decode(published[0].value, published[0].headers, events_pb2.SessionUploaded)
+    assert dict(message.label_keys) == {name: stored[name].key for name in labels}

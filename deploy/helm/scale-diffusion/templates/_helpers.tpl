@@ -122,6 +122,13 @@ Pod spec pieces.
   value: {{ index $env $name | toString | quote }}
 {{- end }}
 {{ include "sd.s3CredentialEnv" (dict "root" .root "accessKeyVar" "SD_S3_ACCESS_KEY" "secretKeyVar" "SD_S3_SECRET_KEY") }}
+{{- range .secretEnv }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .key }}
+{{- end }}
 {{- end -}}
 
 {{/* Pod securityContext: global defaults, overridden key by key by the service. Args: root, svc. */}}
@@ -180,6 +187,7 @@ Args:
   resources           (optional) resources to use instead of svc.resources (diffusion adds the GPU)
   tolerations         (optional) tolerations to use instead of svc.tolerations
   extraEnv            (optional) dict of extra SD_* settings particular to the service
+  secretEnv           (optional) list of {name, secret, key}: settings read from Secrets
   serviceAccountName  (optional) the pod's ServiceAccount; without it no API token is mounted
 */}}
 {{- define "sd.deployment" -}}
@@ -240,7 +248,7 @@ spec:
           ports:
             {{- include "sd.containerPorts" (dict "svc" $svc) | nindent 12 }}
           env:
-            {{- include "sd.env" (dict "root" $root "svc" $svc "extraEnv" .extraEnv) | trim | nindent 12 }}
+            {{- include "sd.env" (dict "root" $root "svc" $svc "extraEnv" .extraEnv "secretEnv" .secretEnv) | trim | nindent 12 }}
           {{- include "sd.grpcProbes" (dict "root" $root "svc" $svc) | nindent 10 }}
           {{- with $resources }}
           resources:
