@@ -26,12 +26,28 @@ from scalediffusion.v1 import events_pb2
 log = get_logger("kafka")
 
 CONSUMED = Counter("sd_consumer_records_total", "Records a consumer group finished, by outcome (handled, dead_lettered)", ["group", "topic", "outcome"])
-HANDLER_RETRIES = Counter("sd_consumer_retries_total", "Handler failures that were retried", ["group", "topic"])
+HANDLER_RETRIES = Counter("sd_consumer_retries_total", "Handler failures that were retried, by kind (error, outage)", ["group", "topic", "kind"])
 PUBLISHED = Counter("sd_events_published_total", "Events acknowledged by the broker", ["topic"])
 
 
 class PermanentError(Exception):
     """A handler failure that retrying cannot fix; the record goes to the dead-letter topic at once."""
+
+
+def is_transient(err: BaseException) -> bool:
+    """Infrastructure outages (S3 or broker unreachable, 5xx, timeouts): retried without limit, never dead-lettered,
+    because the record is fine and the next try after the outage will work."""
+    import urllib3.exceptions
+    from kafka.errors import KafkaError
+    from minio.error import S3Error, ServerError
+
+    if isinstance(err, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError, ServerError)):
+        return True
+    if isinstance(err, S3Error):
+        return err.code in ("InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "ServiceBusy")
+    if isinstance(err, KafkaError):
+        return bool(getattr(err, "retriable", False)) or type(err).__name__ in ("KafkaTimeoutError", "NoBrokersAvailable")
+    return False
 
 
 class EventBus:
@@ -99,8 +115,9 @@ class EventBus:
 class ConsumerConfig:
     group: str  # consumer group base name (the bus prefix is added); also names the dead-letter topic <group>.dlq
     topics: tuple[str, ...]  # base names, prefixed by the bus settings
-    max_attempts: int = 3  # handler tries before a record is dead-lettered
+    max_attempts: int = 3  # handler tries before a record is dead-lettered (outages do not count)
     backoff_s: float = 0.2  # first retry delay; doubles each try, jittered
+    max_backoff_s: float = 30.0  # cap for outage retries
     # How long the broker waits for a member; Tansu holds group joins for this long, so tests use ~3 s.
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 10_000
@@ -111,7 +128,9 @@ class ConsumerLoop:
 
     A record that cannot be decoded (events.PoisonMessage) or fails with PermanentError goes straight to the
     dead-letter topic; other exceptions are retried with jittered backoff and dead-lettered after max_attempts.
-    A dead-lettered record is committed, so one bad record never stops the group.
+    A dead-lettered record is committed, so one bad record never stops the group. Outages (is_transient: S3 or
+    broker unreachable) are retried without limit: the consumer seeks back to the record and keeps polling
+    between tries, so it stays in its group while it waits.
     """
 
     def __init__(self, bus: EventBus, config: ConsumerConfig, handler: Callable[[ConsumerRecord], None]) -> None:
@@ -122,6 +141,7 @@ class ConsumerLoop:
         self.ready = threading.Event()  # set once the consumer has partitions assigned
         self.handled = 0
         self.dead_lettered = 0
+        self.outages = 0  # consecutive outage retries (drives the backoff)
 
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
@@ -147,8 +167,12 @@ class ConsumerLoop:
                     self.ready.set()
                 for tp, records in batch.items():
                     for record in records:
-                        if not self._handle(record):
+                        outcome = self._handle(record)
+                        if outcome == "stopped":
                             return
+                        if outcome == "outage":
+                            consumer.seek(TopicPartition(tp.topic, tp.partition), record.offset)
+                            break
                         try:
                             consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(record.offset + 1, "", -1)})
                         except CommitFailedError as err:
@@ -175,27 +199,36 @@ class ConsumerLoop:
                 event(log, "consumer_restart", group=self.config.group, error=repr(err), failures=failures, delay_s=round(delay, 2))
                 self.stop_event.wait(delay)
 
-    def _handle(self, record: ConsumerRecord) -> bool:
-        """Runs the handler with retries; True when the record is done (handled or dead-lettered) and may be
-        committed, False when shutdown interrupted it (left uncommitted so the next member retries it)."""
+    def _handle(self, record: ConsumerRecord) -> str:
+        """Runs the handler with retries. "done" when the record is handled or dead-lettered (commit it),
+        "outage" when infrastructure is down (seek back, poll, try again later), "stopped" when shutdown interrupted
+        it (left uncommitted so the next member retries it)."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 self.handler(record)
                 self.handled += 1
+                self.outages = 0
                 CONSUMED.labels(self.config.group, record.topic, "handled").inc()
-                return True
+                return "done"
             except (events.PoisonMessage, PermanentError) as err:
                 self._dead_letter(record, f"{type(err).__name__}: {err}", attempt)
-                return True
+                return "done"
             except Exception as err:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
                 if self.stop_event.is_set():
-                    return False
+                    return "stopped"
+                if is_transient(err):
+                    self.outages += 1
+                    HANDLER_RETRIES.labels(self.config.group, record.topic, "outage").inc()
+                    delay = min(self.config.max_backoff_s, self.config.backoff_s * 2 ** min(self.outages, 16)) * (0.5 + random.random())
+                    event(log, "handler_outage", topic=record.topic, offset=record.offset, error=repr(err), retry_in_s=round(delay, 2))
+                    self.stop_event.wait(delay)
+                    return "stopped" if self.stop_event.is_set() else "outage"
                 if attempt >= self.config.max_attempts:
                     self._dead_letter(record, f"{type(err).__name__}: {err}", attempt)
-                    return True
-                HANDLER_RETRIES.labels(self.config.group, record.topic).inc()
+                    return "done"
+                HANDLER_RETRIES.labels(self.config.group, record.topic, "error").inc()
                 delay = self.config.backoff_s * (2 ** (attempt - 1)) * (0.5 + random.random())
                 event(log, "handler_retry", topic=record.topic, offset=record.offset, attempt=attempt, error=str(err), delay_s=round(delay, 3))
                 time.sleep(delay)

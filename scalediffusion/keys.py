@@ -4,7 +4,7 @@ raw bucket:     <player>/<session>/{video.webm, telemetry.pb, labels/<stream>.we
                 _sessions/<session>.json                 (the session manifest: the record of truth)
 clean bucket:   <dataset>/route_<session>_<seg>/{rgb_front/00000.jpg, ..., measurements.json}
                 <dataset>/_index/<segment_id>.json      (one small record per accepted segment)
-                _reports/<session>/{quality.json, quality.png, outcome.json}
+                <dataset>/_reports/<session>/{quality.json, quality.png, done.json}
 models bucket:  <run>/{model.pt, model.onnx, metrics.json}
 reports bucket: <eval>/...
 """
@@ -72,5 +72,9 @@ def dataset_index_key(dataset: str, seg_id: str) -> str:
     return dataset_index_prefix(dataset) + f"{seg_id}.json"
 
 
-def report_prefix(session_id: str) -> str:
-    return f"_reports/{check_id('session id', session_id)}/"
+def report_prefix(dataset: str, session_id: str) -> str:
+    return f"{check_id('dataset', dataset)}/_reports/{check_id('session id', session_id)}/"
+
+
+def label_frame_key(dataset: str, seg_id: str, stream: str, frame_index: int) -> str:
+    return segment_prefix(dataset, seg_id) + f"{check_id('label stream', stream)}/{frame_index:05d}.png"

@@ -70,16 +70,21 @@ def make_telemetry(
     width: int = 640,
     height: int = 360,
     rtt_ms: float = 80.0,
+    lead_ms: float = 250.0,
 ) -> telemetry_pb2.Telemetry:
-    """Telemetry whose vehicle state integrates the scripted controls with a simple bicycle model."""
+    """Telemetry whose vehicle state integrates the scripted controls with a simple bicycle model.
+
+    Like the game, telemetry starts before the recorder: the video starts lead_ms into the telemetry
+    (recording_start_t_ms), so even the first frame's render time (one RTT before it was shown) is covered.
+    The script runs on the telemetry clock."""
     telemetry = telemetry_pb2.Telemetry(
         schema_version=1, session_id=session_id, video_width=width, video_height=height, video_fps=video_fps,
-        client_info="scalediffusion.synthetic", world_id="synthetic",
+        client_info="scalediffusion.synthetic", world_id="synthetic", recording_start_t_ms=lead_ms,
     )
     x = y = theta = speed = 0.0
     dt = 1.0 / tick_hz
     wheelbase = 2.7
-    for i in range(int(seconds * tick_hz) + 1):
+    for i in range(int((seconds + lead_ms / 1000.0) * tick_hz) + 1):
         t = i * dt
         steer, throttle, brake = script(t)
         speed = max(0.0, speed + (4.0 * throttle - 8.0 * brake - 0.3) * dt)

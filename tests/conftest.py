@@ -87,9 +87,10 @@ class Stack:
 
 
 @pytest.fixture
-def extra_ingest(stack: Stack, tmp_path: Path):
-    """Starts more ingest processes on the stack's S3 and broker, with env overrides (short upload windows, small
-    limits, crash points); each is a real process on its own ports. Yields start(env) -> (stub, ProcRecord)."""
+def extra_service(stack: Stack, tmp_path: Path):
+    """Starts more service processes on the stack's S3 and broker, with env overrides (short upload windows, small
+    limits, crash points, topic prefixes); each is a real process on its own ports, stopped at teardown.
+    Yields start(service, overrides, name) -> (channel, ProcRecord)."""
     import sys
 
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -98,11 +99,12 @@ def extra_ingest(stack: Stack, tmp_path: Path):
 
     started = []
 
-    def start(overrides: dict[str, str], name: str = "ingest-extra"):
-        ports = free_layout(exclude=set(stack.layout.all_ports())).services["ingest"]
-        env = stack.local.service_env(stack.state, "ingest")
+    def start(service: str, overrides: dict[str, str], name: str = ""):
+        name = name or f"{service}-extra-{len(started)}"
+        ports = free_layout(exclude=set(stack.layout.all_ports())).services[service]
+        env = stack.local.service_env(stack.state, service)
         env.update({"SD_GRPC_PORT": str(ports.grpc), "SD_GRPCWEB_PORT": "0", "SD_METRICS_PORT": "0", **overrides})
-        record = spawn(name, [sys.executable, "-m", "services.ingest.server"], env, tmp_path, cwd=REPO)
+        record = spawn(name, [sys.executable, "-m", f"services.{service}.server"], env, tmp_path, cwd=REPO)
         started.append(record)
         channel = grpc.insecure_channel(f"127.0.0.1:{ports.grpc}")
 
@@ -111,11 +113,22 @@ def extra_ingest(stack: Stack, tmp_path: Path):
             return reply.status == health_pb2.HealthCheckResponse.SERVING
 
         wait_until(serving, 60, name, record)
-        return ingest_pb2_grpc.IngestServiceStub(channel), record
+        return channel, record
 
     yield start
     for record in started:
         terminate(record, grace_s=10)
+
+
+@pytest.fixture
+def extra_ingest(extra_service):
+    """start(overrides, name) -> (IngestServiceStub, ProcRecord) for an extra ingest process."""
+
+    def start(overrides: dict[str, str], name: str = ""):
+        channel, record = extra_service("ingest", overrides, name)
+        return ingest_pb2_grpc.IngestServiceStub(channel), record
+
+    return start
 
 
 @pytest.fixture(scope="session")

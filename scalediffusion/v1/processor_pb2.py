@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!scalediffusion/v1/processor.proto\x12\x11scalediffusion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n\tRejection\x12\x32\n\x06reason\x18\x01 \x01(\x0e\x32\".scalediffusion.v1.RejectionReason\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x13\n\x0bstart_frame\x18\x06 \x01(\r\x12\x11\n\tend_frame\x18\x07 \x01(\r\"\xd0\x02\n\x0bSegmentInfo\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12\x0e\n\x06prefix\x18\x05 \x01(\t\x12\x13\n\x0b\x66rame_count\x18\x06 \x01(\r\x12\x0b\n\x03\x66ps\x18\x07 \x01(\x01\x12\x12\n\nduration_s\x18\x08 \x01(\x01\x12\x12\n\ndistance_m\x18\t \x01(\x01\x12I\n\x0e\x63ommand_counts\x18\n \x03(\x0b\x32\x31.scalediffusion.v1.SegmentInfo.CommandCountsEntry\x12\r\n\x05width\x18\x0b \x01(\r\x12\x0e\n\x06height\x18\x0c \x01(\r\x1a\x34\n\x12\x43ommandCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"\x91\x02\n\rQualityReport\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x16\n\x0e\x64\x65\x63oded_frames\x18\x02 \x01(\r\x12\x18\n\x10video_duration_s\x18\x03 \x01(\x01\x12\x30\n\x08segments\x18\x04 \x03(\x0b\x32\x1e.scalediffusion.v1.SegmentInfo\x12\x30\n\nrejections\x18\x05 \x03(\x0b\x32\x1c.scalediffusion.v1.Rejection\x12\x12\n\nreport_key\x18\x06 \x01(\t\x12\x10\n\x08plot_key\x18\x07 \x01(\t\x12\x30\n\x0cprocessed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x17GetSessionReportRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"&\n\x10ReprocessRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"#\n\x11ReprocessResponse\x12\x0e\n\x06queued\x18\x01 \x01(\x08\")\n\x16GetDatasetStatsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\"\xc0\x02\n\x0c\x44\x61tasetStats\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x15\n\rsegment_count\x18\x02 \x01(\r\x12\x13\n\x0b\x66rame_count\x18\x03 \x01(\x04\x12\x13\n\x0b\x64istance_km\x18\x04 \x01(\x01\x12\x12\n\nduration_s\x18\x05 \x01(\x01\x12J\n\x0e\x63ommand_counts\x18\x06 \x03(\x0b\x32\x32.scalediffusion.v1.DatasetStats.CommandCountsEntry\x12\x17\n\x0fspeed_bin_edges\x18\x07 \x03(\x01\x12\x18\n\x10speed_bin_counts\x18\x08 \x03(\x04\x12\x15\n\rsession_count\x18\t \x01(\r\x1a\x34\n\x12\x43ommandCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*\xec\x03\n\x0fRejectionReason\x12 \n\x1cREJECTION_REASON_UNSPECIFIED\x10\x00\x12&\n\"REJECTION_REASON_VIDEO_UNDECODABLE\x10\x01\x12&\n\"REJECTION_REASON_TELEMETRY_INVALID\x10\x02\x12\'\n#REJECTION_REASON_TELEMETRY_MISMATCH\x10\x03\x12\x1e\n\x1aREJECTION_REASON_TOO_SHORT\x10\x04\x12\x19\n\x15REJECTION_REASON_BLUR\x10\x05\x12\x1b\n\x17REJECTION_REASON_FROZEN\x10\x06\x12\x1a\n\x16REJECTION_REASON_BLACK\x10\x07\x12\x1e\n\x1aREJECTION_REASON_BLOWN_OUT\x10\x08\x12\x1c\n\x18REJECTION_REASON_FLICKER\x10\t\x12\x1d\n\x19REJECTION_REASON_NO_INPUT\x10\n\x12\'\n#REJECTION_REASON_IMPLAUSIBLE_MOTION\x10\x0b\x12\x1e\n\x1aREJECTION_REASON_DUPLICATE\x10\x0c\x12$\n REJECTION_REASON_OBJECTS_MISSING\x10\r2\xab\x02\n\x10ProcessorService\x12`\n\x10GetSessionReport\x12*.scalediffusion.v1.GetSessionReportRequest\x1a .scalediffusion.v1.QualityReport\x12V\n\tReprocess\x12#.scalediffusion.v1.ReprocessRequest\x1a$.scalediffusion.v1.ReprocessResponse\x12]\n\x0fGetDatasetStats\x12).scalediffusion.v1.GetDatasetStatsRequest\x1a\x1f.scalediffusion.v1.DatasetStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!scalediffusion/v1/processor.proto\x12\x11scalediffusion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n\tRejection\x12\x32\n\x06reason\x18\x01 \x01(\x0e\x32\".scalediffusion.v1.RejectionReason\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x13\n\x0bstart_frame\x18\x06 \x01(\r\x12\x11\n\tend_frame\x18\x07 \x01(\r\"\xd0\x02\n\x0bSegmentInfo\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12\x0e\n\x06prefix\x18\x05 \x01(\t\x12\x13\n\x0b\x66rame_count\x18\x06 \x01(\r\x12\x0b\n\x03\x66ps\x18\x07 \x01(\x01\x12\x12\n\nduration_s\x18\x08 \x01(\x01\x12\x12\n\ndistance_m\x18\t \x01(\x01\x12I\n\x0e\x63ommand_counts\x18\n \x03(\x0b\x32\x31.scalediffusion.v1.SegmentInfo.CommandCountsEntry\x12\r\n\x05width\x18\x0b \x01(\r\x12\x0e\n\x06height\x18\x0c \x01(\r\x1a\x34\n\x12\x43ommandCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"\xab\x03\n\rQualityReport\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x16\n\x0e\x64\x65\x63oded_frames\x18\x02 \x01(\r\x12\x18\n\x10video_duration_s\x18\x03 \x01(\x01\x12\x30\n\x08segments\x18\x04 \x03(\x0b\x32\x1e.scalediffusion.v1.SegmentInfo\x12\x30\n\nrejections\x18\x05 \x03(\x0b\x32\x1c.scalediffusion.v1.Rejection\x12\x12\n\nreport_key\x18\x06 \x01(\t\x12\x10\n\x08plot_key\x18\x07 \x01(\t\x12\x30\n\x0cprocessed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64\x61taset\x18\t \x01(\t\x12\x1a\n\x12\x63\x61ndidate_segments\x18\n \x01(\r\x12<\n\x06\x62reaks\x18\x0b \x03(\x0b\x32,.scalediffusion.v1.QualityReport.BreaksEntry\x1a-\n\x0b\x42reaksEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\">\n\x17GetSessionReportRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\"&\n\x10ReprocessRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"#\n\x11ReprocessResponse\x12\x0e\n\x06queued\x18\x01 \x01(\x08\")\n\x16GetDatasetStatsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\"\xc0\x02\n\x0c\x44\x61tasetStats\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x15\n\rsegment_count\x18\x02 \x01(\r\x12\x13\n\x0b\x66rame_count\x18\x03 \x01(\x04\x12\x13\n\x0b\x64istance_km\x18\x04 \x01(\x01\x12\x12\n\nduration_s\x18\x05 \x01(\x01\x12J\n\x0e\x63ommand_counts\x18\x06 \x03(\x0b\x32\x32.scalediffusion.v1.DatasetStats.CommandCountsEntry\x12\x17\n\x0fspeed_bin_edges\x18\x07 \x03(\x01\x12\x18\n\x10speed_bin_counts\x18\x08 \x03(\x04\x12\x15\n\rsession_count\x18\t \x01(\r\x1a\x34\n\x12\x43ommandCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*\x92\x04\n\x0fRejectionReason\x12 \n\x1cREJECTION_REASON_UNSPECIFIED\x10\x00\x12&\n\"REJECTION_REASON_VIDEO_UNDECODABLE\x10\x01\x12&\n\"REJECTION_REASON_TELEMETRY_INVALID\x10\x02\x12\'\n#REJECTION_REASON_TELEMETRY_MISMATCH\x10\x03\x12\x1e\n\x1aREJECTION_REASON_TOO_SHORT\x10\x04\x12\x19\n\x15REJECTION_REASON_BLUR\x10\x05\x12\x1b\n\x17REJECTION_REASON_FROZEN\x10\x06\x12\x1a\n\x16REJECTION_REASON_BLACK\x10\x07\x12\x1e\n\x1aREJECTION_REASON_BLOWN_OUT\x10\x08\x12\x1c\n\x18REJECTION_REASON_FLICKER\x10\t\x12\x1d\n\x19REJECTION_REASON_NO_INPUT\x10\n\x12\'\n#REJECTION_REASON_IMPLAUSIBLE_MOTION\x10\x0b\x12\x1e\n\x1aREJECTION_REASON_DUPLICATE\x10\x0c\x12$\n REJECTION_REASON_OBJECTS_MISSING\x10\r\x12$\n REJECTION_REASON_VIDEO_TRUNCATED\x10\x0e\x32\xab\x02\n\x10ProcessorService\x12`\n\x10GetSessionReport\x12*.scalediffusion.v1.GetSessionReportRequest\x1a .scalediffusion.v1.QualityReport\x12V\n\tReprocess\x12#.scalediffusion.v1.ReprocessRequest\x1a$.scalediffusion.v1.ReprocessResponse\x12]\n\x0fGetDatasetStats\x12).scalediffusion.v1.GetDatasetStatsRequest\x1a\x1f.scalediffusion.v1.DatasetStatsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SEGMENTINFO_COMMANDCOUNTSENTRY']._loaded_options = None
   _globals['_SEGMENTINFO_COMMANDCOUNTSENTRY']._serialized_options = b'8\001'
+  _globals['_QUALITYREPORT_BREAKSENTRY']._loaded_options = None
+  _globals['_QUALITYREPORT_BREAKSENTRY']._serialized_options = b'8\001'
   _globals['_DATASETSTATS_COMMANDCOUNTSENTRY']._loaded_options = None
   _globals['_DATASETSTATS_COMMANDCOUNTSENTRY']._serialized_options = b'8\001'
-  _globals['_REJECTIONREASON']._serialized_start=1367
-  _globals['_REJECTIONREASON']._serialized_end=1859
+  _globals['_REJECTIONREASON']._serialized_start=1538
+  _globals['_REJECTIONREASON']._serialized_end=2068
   _globals['_REJECTION']._serialized_start=90
   _globals['_REJECTION']._serialized_end=259
   _globals['_SEGMENTINFO']._serialized_start=262
@@ -45,19 +47,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEGMENTINFO_COMMANDCOUNTSENTRY']._serialized_start=546
   _globals['_SEGMENTINFO_COMMANDCOUNTSENTRY']._serialized_end=598
   _globals['_QUALITYREPORT']._serialized_start=601
-  _globals['_QUALITYREPORT']._serialized_end=874
-  _globals['_GETSESSIONREPORTREQUEST']._serialized_start=876
-  _globals['_GETSESSIONREPORTREQUEST']._serialized_end=921
-  _globals['_REPROCESSREQUEST']._serialized_start=923
-  _globals['_REPROCESSREQUEST']._serialized_end=961
-  _globals['_REPROCESSRESPONSE']._serialized_start=963
-  _globals['_REPROCESSRESPONSE']._serialized_end=998
-  _globals['_GETDATASETSTATSREQUEST']._serialized_start=1000
-  _globals['_GETDATASETSTATSREQUEST']._serialized_end=1041
-  _globals['_DATASETSTATS']._serialized_start=1044
-  _globals['_DATASETSTATS']._serialized_end=1364
-  _globals['_DATASETSTATS_COMMANDCOUNTSENTRY']._serialized_start=1312
-  _globals['_DATASETSTATS_COMMANDCOUNTSENTRY']._serialized_end=1364
-  _globals['_PROCESSORSERVICE']._serialized_start=1862
-  _globals['_PROCESSORSERVICE']._serialized_end=2161
+  _globals['_QUALITYREPORT']._serialized_end=1028
+  _globals['_QUALITYREPORT_BREAKSENTRY']._serialized_start=983
+  _globals['_QUALITYREPORT_BREAKSENTRY']._serialized_end=1028
+  _globals['_GETSESSIONREPORTREQUEST']._serialized_start=1030
+  _globals['_GETSESSIONREPORTREQUEST']._serialized_end=1092
+  _globals['_REPROCESSREQUEST']._serialized_start=1094
+  _globals['_REPROCESSREQUEST']._serialized_end=1132
+  _globals['_REPROCESSRESPONSE']._serialized_start=1134
+  _globals['_REPROCESSRESPONSE']._serialized_end=1169
+  _globals['_GETDATASETSTATSREQUEST']._serialized_start=1171
+  _globals['_GETDATASETSTATSREQUEST']._serialized_end=1212
+  _globals['_DATASETSTATS']._serialized_start=1215
+  _globals['_DATASETSTATS']._serialized_end=1535
+  _globals['_DATASETSTATS_COMMANDCOUNTSENTRY']._serialized_start=1483
+  _globals['_DATASETSTATS_COMMANDCOUNTSENTRY']._serialized_end=1535
+  _globals['_PROCESSORSERVICE']._serialized_start=2071
+  _globals['_PROCESSORSERVICE']._serialized_end=2370
 # @@protoc_insertion_point(module_scope)

@@ -26,6 +26,7 @@ class RejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REJECTION_REASON_IMPLAUSIBLE_MOTION: _ClassVar[RejectionReason]
     REJECTION_REASON_DUPLICATE: _ClassVar[RejectionReason]
     REJECTION_REASON_OBJECTS_MISSING: _ClassVar[RejectionReason]
+    REJECTION_REASON_VIDEO_TRUNCATED: _ClassVar[RejectionReason]
 REJECTION_REASON_UNSPECIFIED: RejectionReason
 REJECTION_REASON_VIDEO_UNDECODABLE: RejectionReason
 REJECTION_REASON_TELEMETRY_INVALID: RejectionReason
@@ -40,6 +41,7 @@ REJECTION_REASON_NO_INPUT: RejectionReason
 REJECTION_REASON_IMPLAUSIBLE_MOTION: RejectionReason
 REJECTION_REASON_DUPLICATE: RejectionReason
 REJECTION_REASON_OBJECTS_MISSING: RejectionReason
+REJECTION_REASON_VIDEO_TRUNCATED: RejectionReason
 
 class Rejection(_message.Message):
     __slots__ = ("reason", "metric", "value", "threshold", "detail", "start_frame", "end_frame")
@@ -95,7 +97,14 @@ class SegmentInfo(_message.Message):
     def __init__(self, segment_id: _Optional[str] = ..., session_id: _Optional[str] = ..., dataset: _Optional[str] = ..., bucket: _Optional[str] = ..., prefix: _Optional[str] = ..., frame_count: _Optional[int] = ..., fps: _Optional[float] = ..., duration_s: _Optional[float] = ..., distance_m: _Optional[float] = ..., command_counts: _Optional[_Mapping[int, int]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class QualityReport(_message.Message):
-    __slots__ = ("session_id", "decoded_frames", "video_duration_s", "segments", "rejections", "report_key", "plot_key", "processed_at")
+    __slots__ = ("session_id", "decoded_frames", "video_duration_s", "segments", "rejections", "report_key", "plot_key", "processed_at", "dataset", "candidate_segments", "breaks")
+    class BreaksEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     DECODED_FRAMES_FIELD_NUMBER: _ClassVar[int]
     VIDEO_DURATION_S_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +113,9 @@ class QualityReport(_message.Message):
     REPORT_KEY_FIELD_NUMBER: _ClassVar[int]
     PLOT_KEY_FIELD_NUMBER: _ClassVar[int]
     PROCESSED_AT_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    BREAKS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     decoded_frames: int
     video_duration_s: float
@@ -112,13 +124,18 @@ class QualityReport(_message.Message):
     report_key: str
     plot_key: str
     processed_at: _timestamp_pb2.Timestamp
-    def __init__(self, session_id: _Optional[str] = ..., decoded_frames: _Optional[int] = ..., video_duration_s: _Optional[float] = ..., segments: _Optional[_Iterable[_Union[SegmentInfo, _Mapping]]] = ..., rejections: _Optional[_Iterable[_Union[Rejection, _Mapping]]] = ..., report_key: _Optional[str] = ..., plot_key: _Optional[str] = ..., processed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    dataset: str
+    candidate_segments: int
+    breaks: _containers.ScalarMap[str, int]
+    def __init__(self, session_id: _Optional[str] = ..., decoded_frames: _Optional[int] = ..., video_duration_s: _Optional[float] = ..., segments: _Optional[_Iterable[_Union[SegmentInfo, _Mapping]]] = ..., rejections: _Optional[_Iterable[_Union[Rejection, _Mapping]]] = ..., report_key: _Optional[str] = ..., plot_key: _Optional[str] = ..., processed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dataset: _Optional[str] = ..., candidate_segments: _Optional[int] = ..., breaks: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class GetSessionReportRequest(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "dataset")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    dataset: str
+    def __init__(self, session_id: _Optional[str] = ..., dataset: _Optional[str] = ...) -> None: ...
 
 class ReprocessRequest(_message.Message):
     __slots__ = ("session_id",)

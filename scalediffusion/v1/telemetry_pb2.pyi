@@ -74,7 +74,7 @@ class RttSample(_message.Message):
     def __init__(self, t_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ...) -> None: ...
 
 class Telemetry(_message.Message):
-    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id")
+    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id", "recording_start_t_ms", "recording_stop_t_ms")
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,8 @@ class Telemetry(_message.Message):
     RTT_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     CLIENT_INFO_FIELD_NUMBER: _ClassVar[int]
     WORLD_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_START_T_MS_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_STOP_T_MS_FIELD_NUMBER: _ClassVar[int]
     schema_version: int
     session_id: str
     video_width: int
@@ -93,4 +95,6 @@ class Telemetry(_message.Message):
     rtt_samples: _containers.RepeatedCompositeFieldContainer[RttSample]
     client_info: str
     world_id: str
-    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ...) -> None: ...
+    recording_start_t_ms: float
+    recording_stop_t_ms: float
+    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ..., recording_start_t_ms: _Optional[float] = ..., recording_stop_t_ms: _Optional[float] = ...) -> None: ...

@@ -1,8 +1,6 @@
 """The processing steps as pure functions over decoded frames and telemetry (no I/O).
 
-Walking-skeleton depth: each frame takes the latest telemetry tick at or before its timestamp, and the session is
-cut into fixed-length segments. RTT-aware alignment, gap-aware splicing and quality cleaning replace these with
-the processor issue; the signatures stay.
+ALIGN, SPLICE and CLEAN live in align.py, splice.py and clean.py; these are the shared bits around them.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from scalediffusion.v1 import common_pb2, telemetry_pb2
+from scalediffusion.v1 import telemetry_pb2
 
 FRAME_SIZE = 256
 JPEG_QUALITY = 90
@@ -61,51 +59,27 @@ def normalize_timestamps(raw_ms: list[float], fps_hint: float) -> list[float]:
     return out
 
 
-def resize_and_encode(frame_bgr: np.ndarray, size: int = FRAME_SIZE, quality: int = JPEG_QUALITY) -> bytes:
-    """Resizes a decoded frame to size x size (area interpolation) and encodes it as JPEG (deterministic)."""
-    small = cv2.resize(frame_bgr, (size, size), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+def encode_jpeg(image_bgr: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """JPEG bytes (deterministic for the same pixels)."""
+    ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
 
 
-def tick_at(ticks: list[telemetry_pb2.TelemetryTick], tick_times: list[float], t_ms: float) -> telemetry_pb2.TelemetryTick:
-    """The latest tick at or before t_ms (the first tick for frames before it)."""
-    i = bisect.bisect_right(tick_times, t_ms) - 1
-    return ticks[max(i, 0)]
+def resize_and_encode(frame_bgr: np.ndarray, size: int = FRAME_SIZE, quality: int = JPEG_QUALITY) -> bytes:
+    """Resizes a decoded frame to size x size (area interpolation) and encodes it as JPEG (deterministic)."""
+    return encode_jpeg(cv2.resize(frame_bgr, (size, size), interpolation=cv2.INTER_AREA), quality)
 
 
-def frame_measurement(frame_index: int, t_ms: float, tick: telemetry_pb2.TelemetryTick) -> dict:
-    command = tick.command or common_pb2.ROAD_OPTION_LANEFOLLOW
-    return {
-        "frame": frame_index,
-        "timestamp_ms": round(t_ms, 3),
-        "x": round(tick.vehicle.x, 4),
-        "y": round(tick.vehicle.y, 4),
-        "theta": round(tick.vehicle.theta, 6),
-        "speed": round(tick.vehicle.speed, 4),
-        "steer": round(tick.controls.steer, 5),
-        "throttle": round(tick.controls.throttle, 5),
-        "brake": round(tick.controls.brake, 5),
-        "command": int(command),
-    }
-
-
-def split_fixed(timestamps_ms: list[float], segment_s: float, min_segment_s: float) -> list[tuple[int, int]]:
-    """[start, end) frame ranges of consecutive segment_s windows; a tail shorter than min_segment_s is dropped."""
-    if not timestamps_ms:
-        return []
-    ranges: list[tuple[int, int]] = []
-    start = 0
-    for i, t in enumerate(timestamps_ms):
-        if t - timestamps_ms[start] >= segment_s * 1000.0:
-            ranges.append((start, i))
-            start = i
-    tail_s = (timestamps_ms[-1] - timestamps_ms[start]) / 1000.0
-    if tail_s >= min_segment_s:
-        ranges.append((start, len(timestamps_ms)))
-    return ranges
+def nearest_index(times: list[float], t: float) -> int:
+    """Index of the value in sorted `times` closest to t."""
+    i = bisect.bisect_left(times, t)
+    if i == 0:
+        return 0
+    if i == len(times):
+        return len(times) - 1
+    return i if times[i] - t < t - times[i - 1] else i - 1
 
 
 @dataclass

@@ -16,9 +16,10 @@ from scalediffusion.manifests import ManifestStore
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, env_float, env_int, env_str
+from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError, env_float, env_int, env_str
 from scalediffusion.v1 import events_pb2, ingest_pb2, processor_connect, processor_pb2
-from services.processor import pipeline
+from services.processor import clean, pipeline
+from services.processor.splice import SpliceSettings
 from services.processor.worker import SessionWorker, WorkerSettings
 
 log = get_logger("processor")
@@ -42,11 +43,7 @@ class ProcessorSettings:
             server=ServerSettings.from_env(grpc_port=GRPC_PORT, grpcweb_port=GRPCWEB_PORT, metrics_port=METRICS_PORT),
             s3=S3Settings.from_env(),
             kafka=kafka,
-            worker=WorkerSettings(
-                dataset=env_str("SD_DATASET", WorkerSettings.dataset),
-                segment_s=env_float("SD_SEGMENT_S", WorkerSettings.segment_s),
-                min_segment_s=env_float("SD_MIN_SEGMENT_S", WorkerSettings.min_segment_s),
-            ),
+            worker=worker_settings_from_env(),
             consumer=ConsumerConfig(
                 group=env_str("SD_PROCESSOR_GROUP", CONSUMER_GROUP),
                 topics=(events.SESSIONS_UPLOADED,),
@@ -55,6 +52,29 @@ class ProcessorSettings:
                 session_timeout_ms=env_int("SD_KAFKA_SESSION_TIMEOUT_MS", 10_000),
             ),
         )
+
+
+def worker_settings_from_env() -> WorkerSettings:
+    splice = SpliceSettings(
+        segment_s=env_float("SD_SEGMENT_S", SpliceSettings.segment_s),
+        min_segment_s=env_float("SD_MIN_SEGMENT_S", SpliceSettings.min_segment_s),
+        output_fps=env_float("SD_OUTPUT_FPS", SpliceSettings.output_fps),
+        max_gap_ms=env_float("SD_MAX_GAP_MS", SpliceSettings.max_gap_ms),
+        teleport_slack_m=env_float("SD_TELEPORT_SLACK_M", SpliceSettings.teleport_slack_m),
+    )
+    try:
+        splice.validate()
+        thresholds = clean.CleanThresholds.from_json(env_str("SD_CLEAN_THRESHOLDS", "{}"))
+        thresholds.validate()
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
+    return WorkerSettings(
+        dataset=keys.check_id("dataset", env_str("SD_DATASET", WorkerSettings.dataset)),
+        splice=splice,
+        clean=thresholds,
+        upload_threads=env_int("SD_UPLOAD_THREADS", WorkerSettings.upload_threads),
+        plot=env_str("SD_QUALITY_PLOT", "true").lower() != "false",
+    )
 
 
 class ProcessorServicer:
@@ -84,11 +104,13 @@ class ProcessorServicer:
         self.loop.stop()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, self.settings.server.shutdown_grace_s)
+        await asyncio.to_thread(self.worker.close)
         await asyncio.to_thread(self.bus.close)
 
     async def get_session_report(self, request: processor_pb2.GetSessionReportRequest, ctx: CallContext) -> processor_pb2.QualityReport:
         session_id = checked_id("session_id", request.session_id)
-        doc = await asyncio.to_thread(self.store.get_json, self.settings.s3.bucket_clean, keys.report_prefix(session_id) + "quality.json")
+        dataset = checked_id("dataset", request.dataset) if request.dataset else self.settings.worker.dataset
+        doc = await asyncio.to_thread(self.store.get_json, self.settings.s3.bucket_clean, keys.report_prefix(dataset, session_id) + "quality.json")
         if doc is None:
             raise RpcError(grpc.StatusCode.NOT_FOUND, f"session {session_id} has not been processed (no report yet)")
         return json_format.ParseDict(doc, processor_pb2.QualityReport())

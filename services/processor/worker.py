@@ -1,18 +1,26 @@
-"""Handles one sessions.uploaded event: download, decode, align, splice, write, publish.
+"""Handles one sessions.uploaded event: decode → ALIGN → SPLICE → CLEAN → write → report → publish.
 
-Writes are ordered so readers never see half a segment: frames first, then measurements.json, then the dataset
-index record; the event that announces the segment comes after all of them. Keys and bytes depend only on the
-inputs, so a redelivered event rewrites identical objects.
+Writes are ordered so readers never see half a segment: frames (and label frames) first, then measurements.json,
+then the dataset index record; the events that announce segments come after all of them, and the session's
+done marker after the events. Keys and bytes depend only on the inputs and settings, so a redelivered event (or a
+restart after a crash at any point) rewrites identical objects.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections import Counter as Tally
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import cv2
+import numpy as np
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
@@ -24,22 +32,92 @@ from scalediffusion.logs import event, get_logger
 from scalediffusion.manifests import ManifestStore
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
-from services.processor import pipeline
+from scalediffusion.webm import WebmError, probe_webm
+from services.processor import clean, pipeline, report
+from services.processor.align import FrameAlignment, TickTimeline, align_frames
+from services.processor.splice import SpliceSettings, splice
 
 log = get_logger("processor.worker")
 
 DUPLICATES = Counter("sd_processor_duplicate_events_total", "sessions.uploaded events skipped because the session was already processed")
 SESSIONS = Counter("sd_processor_sessions_total", "Sessions processed, by outcome (accepted, rejected)", ["outcome"])
-SEGMENTS = Counter("sd_processor_segments_total", "Segments written to the clean bucket")
+SEGMENTS = Counter("sd_processor_segments_total", "Candidate segments, by outcome (accepted, rejected)", ["outcome"])
 FRAMES = Counter("sd_processor_frames_decoded_total", "Video frames decoded")
-SESSION_SECONDS = Histogram("sd_processor_session_seconds", "Wall time to process one session", buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160))
+STAGE_SECONDS = Histogram(
+    "sd_processor_stage_seconds", "Wall time per stage per session", ["stage"], buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 20, 40, 80)
+)
+
+REASONS = {name.removeprefix("REJECTION_REASON_"): value for name, value in processor_pb2.RejectionReason.items()}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
     dataset: str = "default"  # dataset new segments are added to
-    segment_s: float = 5.0  # segment length
-    min_segment_s: float = 1.0  # a shorter tail is dropped
+    splice: SpliceSettings = field(default_factory=SpliceSettings)
+    clean: clean.CleanThresholds = field(default_factory=clean.CleanThresholds)
+    upload_threads: int = 8  # parallel S3 writes (small JPEGs are latency-bound)
+    decode_queue: int = 16  # decoded frames buffered between the decoder thread and the frame stage
+    plot: bool = True  # write the quality PNG beside the JSON report
+
+
+@dataclass
+class DecodedFrames:
+    """Per source frame: the decoder's timestamp, the 256x256 JPEG and its CLEAN metrics."""
+
+    times_ms: list[float] = field(default_factory=list)
+    jpegs: list[bytes] = field(default_factory=list)
+    metrics: list[clean.FrameMetrics] = field(default_factory=list)
+
+
+@dataclass
+class StageTimes:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - started
+        return now
+
+
+def decode_frames(path: str, per_frame: Callable[[np.ndarray], T], queue_size: int = 16) -> tuple[list[float], list[T], float]:
+    """Decodes every frame on a reader thread while per_frame runs on this one (OpenCV releases the GIL, so the
+    two overlap on two cores). Frames are counted by reading: MediaRecorder webm has no usable FRAME_COUNT.
+    Returns decoder timestamps, per_frame results, and the reader's busy seconds (decode only)."""
+    frames: queue.Queue = queue.Queue(maxsize=queue_size)
+    decode_seconds = [0.0]
+    stop = threading.Event()
+
+    def reader() -> None:
+        capture = cv2.VideoCapture(path)
+        try:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                ok, frame = capture.read()
+                decode_seconds[0] += time.perf_counter() - t0
+                if not ok or frame is None:
+                    break
+                frames.put((float(capture.get(cv2.CAP_PROP_POS_MSEC)), frame))
+        finally:
+            capture.release()
+            frames.put(None)
+
+    thread = threading.Thread(target=reader, name="decoder", daemon=True)
+    thread.start()
+    times: list[float] = []
+    results: list[T] = []
+    try:
+        while (item := frames.get()) is not None:
+            times.append(item[0])
+            results.append(per_frame(item[1]))
+    finally:
+        stop.set()
+        while thread.is_alive():  # drain so the reader is never blocked on a full queue
+            try:
+                frames.get(timeout=0.05)
+            except queue.Empty:
+                pass
+    return times, results, decode_seconds[0]
 
 
 def _now() -> Timestamp:
@@ -48,21 +126,29 @@ def _now() -> Timestamp:
     return ts
 
 
+def _rejection(reason: str, metric: str, value: float = 0.0, threshold: float = 0.0, detail: str = "", start: int = 0, end: int = 0) -> processor_pb2.Rejection:
+    return processor_pb2.Rejection(
+        reason=REASONS[reason], metric=metric, value=float(value), threshold=float(threshold), detail=detail, start_frame=start, end_frame=end
+    )
+
+
 class SessionWorker:
     def __init__(self, store: ObjectStore, bus: EventBus, settings: WorkerSettings, clean_bucket: str) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
         self.clean_bucket = clean_bucket
+        self.uploads = ThreadPoolExecutor(max_workers=settings.upload_threads, thread_name_prefix="s3-put")
+        self.last_stage_times: dict[str, float] = {}
 
     def handle_record(self, record: ConsumerRecord) -> None:
-        """ConsumerLoop handler: raises events.PoisonMessage for records that are not a SessionUploaded."""
+        """ConsumerLoop handler: raises events.PoisonMessage for records that are not a usable SessionUploaded."""
         message = events.decode(record.value, record.headers, events_pb2.SessionUploaded)
         try:
             keys.check_id("session id", message.session_id)
         except keys.InvalidId as err:
             raise events.PoisonMessage(str(err)) from None
-        done_key = keys.report_prefix(message.session_id) + "done.json"
+        done_key = keys.report_prefix(self.settings.dataset, message.session_id) + "done.json"
         if not message.reprocess and self.store.stat(self.clean_bucket, done_key) is not None:
             # Consumers are idempotent by session id: a redelivered or re-published event is a no-op.
             DUPLICATES.inc()
@@ -70,101 +156,195 @@ class SessionWorker:
             return
         ManifestStore(self.store, message.bucket).mark_processing(message.session_id)
         self.process(message)
-        # Written after the outcome events: a crash before it means the next delivery redoes the session
-        # (same keys, same bytes) and publishes again; after it, deliveries are skipped.
+        # After the outcome events: a crash before this line means the next delivery redoes the session (same
+        # keys, same bytes) and publishes again; after it, deliveries are skipped.
         self.store.put_json(self.clean_bucket, done_key, {"session_id": message.session_id, "attempt": message.attempt})
+
+    # -- one session -----------------------------------------------------------------------------------------
 
     def process(self, message: events_pb2.SessionUploaded) -> processor_pb2.QualityReport:
         started = time.perf_counter()
-        report = processor_pb2.QualityReport(session_id=message.session_id)
+        dataset = self.settings.dataset
+        prefix = keys.report_prefix(dataset, message.session_id)
+        result = processor_pb2.QualityReport(session_id=message.session_id, dataset=dataset, report_key=prefix + "quality.json")
+        stages = StageTimes()
+        plot_png = b""
         try:
-            segments, decoded, duration_s = self._build_segments(message)
-            report.decoded_frames = decoded
-            report.video_duration_s = duration_s
-            report.segments.extend(segments)
+            plot_png = self._build(message, result, stages)
         except pipeline.InputRejected as err:
-            report.rejections.append(processor_pb2.Rejection(reason=err.reason, metric=err.metric, detail=err.detail))
-        report.processed_at.CopyFrom(_now())
-        report.report_key = keys.report_prefix(message.session_id) + "quality.json"
-        self.store.put_json(self.clean_bucket, report.report_key, json_format.MessageToDict(report))
-        if report.segments:
-            for seg in report.segments:
+            result.rejections.append(processor_pb2.Rejection(reason=err.reason, metric=err.metric, detail=err.detail))
+        result.processed_at.CopyFrom(_now())
+        t = time.perf_counter()
+        if plot_png:
+            result.plot_key = prefix + "quality.png"
+            self.store.put_bytes(self.clean_bucket, result.plot_key, plot_png, "image/png")
+        self.store.put_json(self.clean_bucket, result.report_key, json_format.MessageToDict(result))
+        if result.segments:
+            for seg in result.segments:
                 ready = events_pb2.SegmentReady(segment=seg, player_id=message.player_id, ready_at=_now())
                 self.bus.publish(events.SEGMENTS_READY, message.session_id, ready)
         else:
             rejected = events_pb2.SessionRejected(
-                session_id=message.session_id, player_id=message.player_id, rejections=report.rejections, rejected_at=_now()
+                session_id=message.session_id, player_id=message.player_id, rejections=result.rejections, rejected_at=_now()
             )
             self.bus.publish(events.SESSIONS_REJECTED, message.session_id, rejected)
-        SESSIONS.labels("accepted" if report.segments else "rejected").inc()
-        SEGMENTS.inc(len(report.segments))
-        FRAMES.inc(report.decoded_frames)
-        SESSION_SECONDS.observe(time.perf_counter() - started)
+        stages.add("report_and_events", t)
+        for stage, seconds in stages.seconds.items():
+            STAGE_SECONDS.labels(stage).observe(seconds)
+        self.last_stage_times = dict(stages.seconds)
+        SESSIONS.labels("accepted" if result.segments else "rejected").inc()
         event(
             log,
             "session_processed",
             session_id=message.session_id,
-            segments=len(report.segments),
-            frames=report.decoded_frames,
-            rejections=[processor_pb2.RejectionReason.Name(r.reason) for r in report.rejections],
+            segments=len(result.segments),
+            candidates=result.candidate_segments,
+            frames=result.decoded_frames,
+            rejections=sorted({processor_pb2.RejectionReason.Name(r.reason) for r in result.rejections}),
+            stages={k: round(v, 3) for k, v in stages.seconds.items()},
             seconds=round(time.perf_counter() - started, 3),
         )
-        return report
+        return result
 
-    def _build_segments(self, message: events_pb2.SessionUploaded) -> tuple[list[processor_pb2.SegmentInfo], int, float]:
+    def _build(self, message: events_pb2.SessionUploaded, result: processor_pb2.QualityReport, stages: StageTimes) -> bytes:
+        t = time.perf_counter()
         if self.store.stat(message.bucket, message.video_key) is None or self.store.stat(message.bucket, message.telemetry_key) is None:
-            raise pipeline.InputRejected(processor_pb2.REJECTION_REASON_OBJECTS_MISSING, "objects", "raw objects are gone")
+            raise pipeline.InputRejected(REASONS["OBJECTS_MISSING"], "objects", "the raw video or telemetry is gone")
         try:
             telemetry = pipeline.parse_telemetry(self.store.get_bytes(message.bucket, message.telemetry_key))
         except ValueError as err:
-            raise pipeline.InputRejected(processor_pb2.REJECTION_REASON_TELEMETRY_INVALID, "telemetry", str(err)) from None
+            raise pipeline.InputRejected(REASONS["TELEMETRY_INVALID"], "telemetry", str(err)) from None
         with tempfile.TemporaryDirectory(prefix="sd-proc-") as tmp:
             path = os.path.join(tmp, "video.webm")
             self.store.download(message.bucket, message.video_key, path)
-            jpegs, raw_times = self._decode(path)
-        if not jpegs:
-            raise pipeline.InputRejected(processor_pb2.REJECTION_REASON_VIDEO_UNDECODABLE, "decoded_frames", "no frame could be decoded")
-        times = pipeline.normalize_timestamps(raw_times, telemetry.video_fps)
-        tick_times = [t.t_ms for t in telemetry.ticks]
-        measurements = [
-            pipeline.frame_measurement(i, t, pipeline.tick_at(telemetry.ticks, tick_times, t)) for i, t in enumerate(times)
-        ]
-        ranges = pipeline.split_fixed(times, self.settings.segment_s, self.settings.min_segment_s)
-        if not ranges:
-            raise pipeline.InputRejected(
-                processor_pb2.REJECTION_REASON_TOO_SHORT, "duration_s", f"{(times[-1] - times[0]) / 1000:.2f} s of video is shorter than one segment"
+            t = stages.add("download", t)
+            decoded, decode_s = self._decode(path)
+            stages.seconds["decode"] = decode_s
+            t = stages.add("frames", t)
+            stages.seconds["frames"] -= decode_s  # resize/metrics/JPEG time not hidden behind decoding
+            with open(path, "rb") as fh:
+                truncated = self._probe_truncated(fh.read())
+            label_frames = self._decode_labels(message, tmp)
+            t = stages.add("labels", t)
+        FRAMES.inc(len(decoded.jpegs))
+        result.decoded_frames = len(decoded.jpegs)
+        if not decoded.jpegs:
+            raise pipeline.InputRejected(REASONS["VIDEO_UNDECODABLE"], "decoded_frames", "no frame could be decoded")
+        if truncated:
+            result.rejections.append(_rejection("VIDEO_TRUNCATED", "truncated", 1, 0, "the video is cut off; frames before the cut are used"))
+        video_ms = pipeline.normalize_timestamps(decoded.times_ms, telemetry.video_fps)
+        result.video_duration_s = (video_ms[-1] - video_ms[0]) / 1000.0
+        aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
+        timeline = TickTimeline(telemetry)
+        t = stages.add("align", t)
+        candidates, breaks = splice(aligned, timeline, self.settings.splice)
+        result.candidate_segments = len(candidates)
+        for cause, count in sorted(Tally(b.cause for b in breaks).items()):
+            result.breaks[cause] = count
+        uncovered = [b.frame for b in breaks if b.cause == "uncovered"]
+        if uncovered:
+            result.rejections.append(
+                _rejection("TELEMETRY_MISMATCH", "uncovered_frames", len(uncovered), 0, "telemetry does not cover these frames", min(uncovered), max(uncovered) + 1)
             )
-        segments = [self._write_segment(message, index, jpegs[a:b], measurements[a:b]) for index, (a, b) in enumerate(ranges)]
-        return segments, len(jpegs), (times[-1] - times[0]) / 1000.0
+        t = stages.add("splice", t)
+        spans: list[tuple[float, float, bool, str]] = []
+        accepted: list[tuple[str, list[int], list[dict]]] = []
+        for candidate in candidates:
+            measurements = [aligned[f].measurement(k) for k, f in enumerate(candidate.frames)]
+            failures = clean.evaluate_segment([decoded.metrics[f] for f in candidate.frames], measurements, self.settings.clean)
+            seg_id = keys.segment_id(message.session_id, candidate.index)
+            start_s, end_s = video_ms[candidate.frames[0]] / 1000.0, video_ms[candidate.frames[-1]] / 1000.0
+            if failures:
+                SEGMENTS.labels("rejected").inc()
+                for f in failures:
+                    result.rejections.append(
+                        _rejection(f.reason, f.metric, f.value, f.threshold, f"{seg_id}: {f.detail}", candidate.frames[f.start_frame], candidate.frames[max(f.end_frame - 1, 0)] + 1)
+                    )
+                spans.append((start_s, end_s, False, ",".join(sorted({f.reason for f in failures}))))
+            else:
+                SEGMENTS.labels("accepted").inc()
+                accepted.append((seg_id, candidate.frames, measurements))
+                spans.append((start_s, end_s, True, seg_id.rsplit("_", 1)[1]))
+        if not candidates and not any(r.reason == REASONS["TELEMETRY_MISMATCH"] for r in result.rejections):
+            result.rejections.append(
+                _rejection("TOO_SHORT", "continuous_s", result.video_duration_s, self.settings.splice.min_segment_s, "no continuous stretch long enough for a segment")
+            )
+        t = stages.add("clean", t)
+        for seg_id, frames, measurements in accepted:
+            result.segments.append(self._write_segment(message, seg_id, frames, measurements, decoded, aligned, label_frames))
+        t = stages.add("write", t)
+        png = b""
+        if self.settings.plot:
+            png = report.plot_quality(message.session_id, [v / 1000.0 for v in video_ms], decoded.metrics, self.settings.clean, spans)
+        stages.add("plot", t)
+        return png
+
+    def _decode(self, path: str) -> tuple[DecodedFrames, float]:
+        out = DecodedFrames()
+        prev_gray: list[np.ndarray | None] = [None]
+
+        def per_frame(frame: np.ndarray) -> tuple[bytes, clean.FrameMetrics]:
+            small = cv2.resize(frame, (pipeline.FRAME_SIZE, pipeline.FRAME_SIZE), interpolation=cv2.INTER_AREA)
+            gray = clean.to_gray(small)
+            metrics = clean.frame_metrics(gray, prev_gray[0])
+            prev_gray[0] = gray
+            return pipeline.encode_jpeg(small), metrics
+
+        times, results, decode_s = decode_frames(path, per_frame, self.settings.decode_queue)
+        out.times_ms = times
+        out.jpegs = [r[0] for r in results]
+        out.metrics = [r[1] for r in results]
+        return out, decode_s
 
     @staticmethod
-    def _decode(path: str) -> tuple[list[bytes], list[float]]:
-        """Every frame, resized and JPEG-encoded as it is read (a 60 s 720p session never sits in memory raw).
-        Frames are counted by reading: webm from MediaRecorder has no usable FRAME_COUNT."""
-        capture = cv2.VideoCapture(path)
-        jpegs: list[bytes] = []
-        times: list[float] = []
+    def _probe_truncated(data: bytes) -> bool:
         try:
-            while True:
-                ok, frame = capture.read()
-                if not ok or frame is None:
-                    break
-                times.append(float(capture.get(cv2.CAP_PROP_POS_MSEC)))
-                jpegs.append(pipeline.resize_and_encode(frame))
-        finally:
-            capture.release()
-        return jpegs, times
+            return probe_webm(data).truncated
+        except WebmError:
+            return False  # not a structure we can judge; the decoder decides whether frames exist
+
+    def _decode_labels(self, message: events_pb2.SessionUploaded, tmp: str) -> dict[str, tuple[list[float], list[bytes]]]:
+        """Label streams (semantic classes, depth) as PNGs at 256x256 (nearest neighbour: classes must not blend)."""
+        out: dict[str, tuple[list[float], list[bytes]]] = {}
+        for stream, key in sorted(message.label_keys.items()):
+            path = os.path.join(tmp, f"labels-{stream}.webm")
+            if self.store.stat(message.bucket, key) is None:
+                continue
+            self.store.download(message.bucket, key, path)
+
+            def per_frame(frame: np.ndarray) -> bytes:
+                small = cv2.resize(frame, (pipeline.FRAME_SIZE, pipeline.FRAME_SIZE), interpolation=cv2.INTER_NEAREST)
+                ok, buf = cv2.imencode(".png", small)
+                return buf.tobytes() if ok else b""
+
+            times, pngs, _ = decode_frames(path, per_frame, self.settings.decode_queue)
+            if pngs:
+                out[stream] = (pipeline.normalize_timestamps(times, 0), pngs)
+        return out
 
     def _write_segment(
-        self, message: events_pb2.SessionUploaded, index: int, jpegs: list[bytes], measurements: list[dict]
+        self,
+        message: events_pb2.SessionUploaded,
+        seg_id: str,
+        frames: list[int],
+        measurements: list[dict],
+        decoded: DecodedFrames,
+        aligned: list[FrameAlignment],
+        label_frames: dict[str, tuple[list[float], list[bytes]]],
     ) -> processor_pb2.SegmentInfo:
         dataset = self.settings.dataset
-        seg_id = keys.segment_id(message.session_id, index)
-        rebased = [dict(m, frame=i) for i, m in enumerate(measurements)]
-        for i, jpeg in enumerate(jpegs):
-            self.store.put_bytes(self.clean_bucket, keys.frame_key(dataset, seg_id, i), jpeg, "image/jpeg")
-        self.store.put_json(self.clean_bucket, keys.measurements_key(dataset, seg_id), rebased)
-        summary = pipeline.summarize(rebased)
+        puts = []
+        for k, f in enumerate(frames):
+            puts.append(self.uploads.submit(self.store.put_bytes, self.clean_bucket, keys.frame_key(dataset, seg_id, k), decoded.jpegs[f], "image/jpeg"))
+        for stream, (label_times, pngs) in label_frames.items():
+            for k, f in enumerate(frames):
+                nearest = pipeline.nearest_index(label_times, decoded.times_ms[f])
+                puts.append(self.uploads.submit(self.store.put_bytes, self.clean_bucket, keys.label_frame_key(dataset, seg_id, stream, k), pngs[nearest], "image/png"))
+        done, _ = wait(puts)
+        for future in done:
+            future.result()  # re-raise the first failed write
+        self.store.put_json(self.clean_bucket, keys.measurements_key(dataset, seg_id), measurements)
+        summary = pipeline.summarize(measurements)
         info = processor_pb2.SegmentInfo(
             segment_id=seg_id,
             session_id=message.session_id,
@@ -172,13 +352,21 @@ class SessionWorker:
             bucket=self.clean_bucket,
             prefix=keys.segment_prefix(dataset, seg_id),
             frame_count=summary.frame_count,
-            fps=round(summary.frame_count / summary.duration_s, 3) if summary.duration_s > 0 else 0.0,
+            fps=round((summary.frame_count - 1) / summary.duration_s, 3) if summary.duration_s > 0 else 0.0,
             duration_s=summary.duration_s,
             distance_m=summary.distance_m,
             command_counts=summary.command_counts,
             width=pipeline.FRAME_SIZE,
             height=pipeline.FRAME_SIZE,
         )
-        index_doc = {"segment": json_format.MessageToDict(info), "speed_hist": summary.speed_hist, "player_id": message.player_id}
+        index_doc = {
+            "segment": json_format.MessageToDict(info),
+            "speed_hist": summary.speed_hist,
+            "player_id": message.player_id,
+            "label_streams": sorted(label_frames),
+        }
         self.store.put_json(self.clean_bucket, keys.dataset_index_key(dataset, seg_id), index_doc)
         return info
+
+    def close(self) -> None:
+        self.uploads.shutdown(wait=True)

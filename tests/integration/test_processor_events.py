@@ -11,10 +11,10 @@ from scalediffusion import events, keys, synthetic
 from scalediffusion.v1 import events_pb2, processor_pb2
 
 
-def publish_session(stack, tmp_path, video: bytes | None = None, telemetry: bytes | None = None) -> str:
+def publish_session(stack, tmp_path, video: bytes | None = None, telemetry: bytes | None = None, bus=None, session_id: str = "") -> str:
     """Puts raw objects in S3 like an upload would and announces them on sessions.uploaded."""
     store = stack.store()
-    session_id = uuid.uuid4().hex
+    session_id = session_id or uuid.uuid4().hex
     player = "p-proc"
     if video is None:
         path = tmp_path / "v.webm"
@@ -24,7 +24,7 @@ def publish_session(stack, tmp_path, video: bytes | None = None, telemetry: byte
         telemetry = synthetic.make_telemetry(session_id, 2.0).SerializeToString()
     store.put_bytes("raw", keys.video_key(player, session_id), video)
     store.put_bytes("raw", keys.telemetry_key(player, session_id), telemetry)
-    bus = stack.bus()
+    bus = bus or stack.bus()
     bus.publish(
         events.SESSIONS_UPLOADED,
         session_id,
@@ -89,7 +89,7 @@ def test_a_redelivered_event_does_not_process_the_session_twice(stack, processor
     session_id = publish_session(stack, tmp_path)
     first = wait_report(processor, session_id)
     store = stack.store()
-    while store.stat("clean", keys.report_prefix(session_id) + "done.json") is None:
+    while store.stat("clean", keys.report_prefix("default", session_id) + "done.json") is None:
         time.sleep(0.2)
     bus = stack.bus()
     message = events_pb2.SessionUploaded(session_id=session_id, player_id="p-proc", bucket="raw",
@@ -112,3 +112,41 @@ def test_a_redelivered_event_does_not_process_the_session_twice(stack, processor
         raise AssertionError("the redelivered event was not seen as a duplicate")
     ready = stack.read_topic(events.SEGMENTS_READY, lambda r: r.key == session_id.encode(), timeout_s=5)
     assert len(ready) == len(first.segments), "segments.ready once per segment, not once per delivery"
+
+
+def test_truncated_webm_uses_what_decodes_and_says_it_was_cut(stack, processor, tmp_path):
+    path = tmp_path / "long.webm"
+    synthetic.write_vp8_webm(path, seconds=3.0, fps=20, width=320, height=180)
+    data = path.read_bytes()
+    session_id = publish_session(stack, tmp_path, video=data[: len(data) // 5], telemetry=synthetic.make_telemetry("", 3.0).SerializeToString())
+    report = wait_report(processor, session_id)
+    reasons = {processor_pb2.RejectionReason.Name(r.reason) for r in report.rejections}
+    assert "REJECTION_REASON_VIDEO_TRUNCATED" in reasons
+    assert 0 < report.decoded_frames < 60
+    assert not report.segments and "REJECTION_REASON_TOO_SHORT" in reasons, "under a second survives the cut: nothing to keep"
+    assert stack.read_topic(events.SESSIONS_REJECTED, lambda r: r.key == session_id.encode(), timeout_s=10)
+
+
+def test_telemetry_shorter_than_the_video_rejects_the_uncovered_frames(stack, processor, tmp_path):
+    path = tmp_path / "v.webm"
+    synthetic.write_vp8_webm(path, seconds=3.0, fps=20, width=320, height=180)
+    session_id = publish_session(stack, tmp_path, video=path.read_bytes(), telemetry=synthetic.make_telemetry("", 0.5).SerializeToString())
+    report = wait_report(processor, session_id)
+    mismatch = [r for r in report.rejections if r.reason == processor_pb2.REJECTION_REASON_TELEMETRY_MISMATCH]
+    assert mismatch and mismatch[0].metric == "uncovered_frames" and mismatch[0].value >= 45
+    assert not report.segments
+    assert report.breaks["uncovered"] >= 45
+
+
+def test_report_has_a_png_plot_and_the_dataset_stats_add_up(stack, processor, tmp_path):
+    path = tmp_path / "v.webm"
+    synthetic.write_vp8_webm(path, seconds=6.5, fps=20, width=320, height=180)  # 5 s + a 1.45 s tail (kept: >= 1 s)
+    session_id = publish_session(stack, tmp_path, video=path.read_bytes(), telemetry=synthetic.make_telemetry("", 7.0).SerializeToString())
+    report = wait_report(processor, session_id)
+    assert report.plot_key.endswith("quality.png")
+    assert stack.store().get_bytes("clean", report.plot_key)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report.candidate_segments == 2 and len(report.segments) == 2
+    stats = processor.GetDatasetStats(processor_pb2.GetDatasetStatsRequest(dataset="default"))
+    assert stats.segment_count >= 2 and stats.frame_count >= sum(s.frame_count for s in report.segments)
+    assert sum(stats.speed_bin_counts) == stats.frame_count
+    assert sum(stats.command_counts.values()) == stats.frame_count

@@ -17,7 +17,7 @@ def good(**kw):
 
 
 def test_good_telemetry_passes():
-    assert len(checks.check_telemetry(good().SerializeToString(), "s1", LIMITS).ticks) == 91
+    assert len(checks.check_telemetry(good().SerializeToString(), "s1", LIMITS).ticks) == int(3.25 * 30) + 1
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from scalediffusion import synthetic
 from scalediffusion.v1 import telemetry_pb2
 from services.processor import pipeline
 
@@ -11,20 +10,9 @@ def test_timestamps_that_do_not_advance_are_replaced_by_nominal_steps():
     assert pipeline.normalize_timestamps([0, 0, 0], fps_hint=0) == pytest.approx([0, 33.333, 66.667], abs=1e-3)
 
 
-def test_fixed_split_drops_a_short_tail_and_keeps_a_long_one():
-    t = [i * 100.0 for i in range(66)]  # 0 .. 6.5 s
-    assert pipeline.split_fixed(t, segment_s=5, min_segment_s=1) == [(0, 50), (50, 66)]
-    assert pipeline.split_fixed(t, segment_s=5, min_segment_s=2) == [(0, 50)]
-    assert pipeline.split_fixed([], 5, 1) == []
-
-
-def test_each_frame_takes_the_latest_tick_at_or_before_it():
-    telemetry = synthetic.make_telemetry("s", seconds=6.0, tick_hz=10)
-    times = [t.t_ms for t in telemetry.ticks]
-    assert pipeline.tick_at(telemetry.ticks, times, 2050).t_ms == 2000
-    assert pipeline.tick_at(telemetry.ticks, times, -5).t_ms == 0
-    m = pipeline.frame_measurement(3, 2500.0, pipeline.tick_at(telemetry.ticks, times, 2500))
-    assert m["steer"] == pytest.approx(0.6) and m["command"] == 2 and m["frame"] == 3
+def test_nearest_index():
+    times = [0.0, 10.0, 20.0]
+    assert [pipeline.nearest_index(times, t) for t in (-5, 4, 6, 14, 16, 99)] == [0, 0, 1, 1, 2, 2]
 
 
 @pytest.mark.parametrize(

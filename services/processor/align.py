@@ -1,0 +1,190 @@
+"""ALIGN: which control, pose and command belong to each video frame. Pure.
+
+The model (see README "Alignment"):
+- A frame's video timestamp v (ms since the recorder started) maps to the telemetry clock as
+  d = start + v * scale, where start = recording_start_t_ms and scale corrects drift between the recorder's clock
+  and the telemetry clock when both recording_start_t_ms and recording_stop_t_ms are known. d is when the frame
+  was on screen ("display time").
+- What the frame shows was rendered about one round trip earlier (the diffusion service repaints frames sent to it):
+  render time r = d - rtt(d), where rtt(t) interpolates the measured RTT samples linearly in time (clamped at the
+  ends; 0 without samples = the raw render was shown).
+- The frame's pose, heading and speed are the vehicle state at r (interpolated between ticks): what the image
+  depicts. Its controls are the ones the player applied while the frame was on screen: the tick in effect at the
+  middle of [d, d_next). Its navigation command is the one displayed at d.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from scalediffusion.v1 import common_pb2, telemetry_pb2
+
+MAX_DRIFT = 0.05  # a recorder clock more than 5% off the telemetry clock is not drift but bad data: no correction
+
+
+@dataclass(frozen=True)
+class ClockMap:
+    """Video time (ms since recording start) -> telemetry time (t_ms)."""
+
+    start_ms: float
+    scale: float
+
+    def __call__(self, video_ms: float) -> float:
+        return self.start_ms + video_ms * self.scale
+
+    @classmethod
+    def from_telemetry(cls, telemetry: telemetry_pb2.Telemetry, video_duration_ms: float) -> ClockMap:
+        start, stop = telemetry.recording_start_t_ms, telemetry.recording_stop_t_ms
+        scale = 1.0
+        if stop > start and video_duration_ms > 0:
+            measured = (stop - start) / video_duration_ms
+            if abs(measured - 1.0) <= MAX_DRIFT:
+                scale = measured
+        return cls(start_ms=start, scale=scale)
+
+
+class RttModel:
+    """RTT at any time: linear interpolation between samples, clamped to the first/last sample."""
+
+    def __init__(self, samples: list[tuple[float, float]]) -> None:
+        ordered = sorted((t, r) for t, r in samples if math.isfinite(t) and math.isfinite(r) and r >= 0)
+        self.times = [t for t, _ in ordered]
+        self.values = [r for _, r in ordered]
+
+    def __call__(self, t_ms: float) -> float:
+        if not self.times:
+            return 0.0
+        i = bisect.bisect_right(self.times, t_ms)
+        if i == 0:
+            return self.values[0]
+        if i == len(self.times):
+            return self.values[-1]
+        t0, t1 = self.times[i - 1], self.times[i]
+        w = (t_ms - t0) / (t1 - t0) if t1 > t0 else 0.0
+        return self.values[i - 1] + w * (self.values[i] - self.values[i - 1])
+
+
+@dataclass(frozen=True)
+class FrameAlignment:
+    display_ms: float  # telemetry clock: when the frame was on screen
+    render_ms: float  # telemetry clock: the game state the image shows
+    rtt_ms: float
+    covered: bool  # telemetry covers both the render and the display time
+    x: float
+    y: float
+    theta: float
+    speed: float
+    steer: float
+    throttle: float
+    brake: float
+    command: int
+    control_tick: int  # index of the tick whose controls were taken
+
+    def measurement(self, frame: int) -> dict:
+        return {
+            "frame": frame,
+            "timestamp_ms": round(self.display_ms, 3),
+            "render_ms": round(self.render_ms, 3),
+            "rtt_ms": round(self.rtt_ms, 3),
+            "x": round(self.x, 4),
+            "y": round(self.y, 4),
+            "theta": round(self.theta, 6),
+            "speed": round(self.speed, 4),
+            "steer": round(self.steer, 5),
+            "throttle": round(self.throttle, 5),
+            "brake": round(self.brake, 5),
+            "command": int(self.command),
+        }
+
+
+def _lerp_angle(a: float, b: float, w: float) -> float:
+    delta = math.atan2(math.sin(b - a), math.cos(b - a))
+    return a + w * delta
+
+
+class TickTimeline:
+    """Fast lookups into the ticks by telemetry time."""
+
+    def __init__(self, telemetry: telemetry_pb2.Telemetry) -> None:
+        self.ticks = telemetry.ticks
+        self.times = [t.t_ms for t in self.ticks]
+
+    @property
+    def first_ms(self) -> float:
+        return self.times[0]
+
+    @property
+    def last_ms(self) -> float:
+        return self.times[-1]
+
+    def index_at(self, t_ms: float) -> int:
+        """The tick in effect at t_ms (the latest at or before it; the first tick before the first)."""
+        return max(bisect.bisect_right(self.times, t_ms) - 1, 0)
+
+    def state_at(self, t_ms: float) -> tuple[float, float, float, float]:
+        """(x, y, theta, speed) interpolated between the ticks around t_ms."""
+        i = bisect.bisect_right(self.times, t_ms)
+        if i == 0:
+            v = self.ticks[0].vehicle
+            return v.x, v.y, v.theta, v.speed
+        if i == len(self.times):
+            v = self.ticks[-1].vehicle
+            return v.x, v.y, v.theta, v.speed
+        a, b = self.ticks[i - 1], self.ticks[i]
+        if b.reset:  # never interpolate across a teleport
+            v = a.vehicle
+            return v.x, v.y, v.theta, v.speed
+        w = (t_ms - self.times[i - 1]) / (self.times[i] - self.times[i - 1])
+        va, vb = a.vehicle, b.vehicle
+        return (
+            va.x + w * (vb.x - va.x),
+            va.y + w * (vb.y - va.y),
+            _lerp_angle(va.theta, vb.theta, w),
+            va.speed + w * (vb.speed - va.speed),
+        )
+
+    def flags_between(self, after_ms: float, until_ms: float) -> tuple[bool, bool]:
+        """(paused, reset): whether any tick in (after_ms, until_ms], or the tick in effect at until_ms, says so."""
+        lo = bisect.bisect_right(self.times, after_ms)
+        hi = bisect.bisect_right(self.times, until_ms)
+        window = list(self.ticks[lo:hi]) + [self.ticks[self.index_at(until_ms)]]
+        return any(t.paused for t in window), any(t.reset for t in self.ticks[lo:hi])
+
+
+def align_frames(video_ms: list[float], telemetry: telemetry_pb2.Telemetry, nominal_frame_ms: float = 33.3) -> list[FrameAlignment]:
+    """One FrameAlignment per video frame (video_ms strictly increasing)."""
+    if not video_ms:
+        return []
+    timeline = TickTimeline(telemetry)
+    clock = ClockMap.from_telemetry(telemetry, video_ms[-1] - video_ms[0])
+    rtt = RttModel([(s.t_ms, s.rtt_ms) for s in telemetry.rtt_samples])
+    display = [clock(v) for v in video_ms]
+    out = []
+    for i, d in enumerate(display):
+        d_next = display[i + 1] if i + 1 < len(display) else d + nominal_frame_ms
+        rtt_ms = rtt(d)
+        r = d - rtt_ms
+        control_idx = timeline.index_at((d + d_next) / 2)
+        tick = timeline.ticks[control_idx]
+        x, y, theta, speed = timeline.state_at(r)
+        command = timeline.ticks[timeline.index_at(d)].command or common_pb2.ROAD_OPTION_LANEFOLLOW
+        out.append(
+            FrameAlignment(
+                display_ms=d,
+                render_ms=r,
+                rtt_ms=rtt_ms,
+                covered=timeline.first_ms <= r and d <= timeline.last_ms,
+                x=x,
+                y=y,
+                theta=theta,
+                speed=speed,
+                steer=tick.controls.steer,
+                throttle=tick.controls.throttle,
+                brake=tick.controls.brake,
+                command=int(command),
+                control_tick=control_idx,
+            )
+        )
+    return out

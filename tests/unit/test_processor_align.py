@@ -1,0 +1,138 @@
+"""ALIGN on synthetic telemetry with known RTT profiles: the right control lands on the right frame."""
+
+import math
+
+import pytest
+
+from scalediffusion.v1 import telemetry_pb2
+from services.processor.align import ClockMap, RttModel, TickTimeline, align_frames
+from services.processor.splice import SpliceSettings, continuous_runs, find_breaks, resample, splice, windows
+
+
+def telemetry(seconds: float = 4.0, hz: float = 100.0, rtt: list[tuple[float, float]] | None = None, **fields) -> telemetry_pb2.Telemetry:
+    """Steer encodes time: at tick time t (ms) steer = t / 10000, so a frame's steer tells which tick it got.
+    The car drives along x at 10 m/s: x = t / 100, so a frame's x tells which instant its pose came from."""
+    t = telemetry_pb2.Telemetry(schema_version=1, video_fps=30, **fields)
+    for i in range(int(seconds * hz) + 1):
+        ms = i * 1000.0 / hz
+        tick = t.ticks.add(t_ms=ms)
+        tick.controls.steer = ms / 10000.0
+        tick.vehicle.x, tick.vehicle.speed = ms / 100.0, 10.0
+    for at, value in rtt or []:
+        t.rtt_samples.add(t_ms=at, rtt_ms=value)
+    return t
+
+
+def test_without_rtt_the_pose_is_the_display_time_and_the_control_mid_frame():
+    frames = align_frames([0.0, 100.0, 200.0], telemetry(), nominal_frame_ms=100)
+    # Frame at 100 ms is on screen 100-200 ms: the control in effect at 150 ms.
+    assert frames[1].steer == pytest.approx(0.015)
+    assert frames[1].x == pytest.approx(1.0)  # pose at the display time (no RTT)
+    assert frames[2].steer == pytest.approx(0.025)  # the last frame uses a nominal frame length
+
+
+def test_constant_rtt_moves_the_pose_back_by_one_round_trip_but_not_the_control():
+    frames = align_frames([1000.0, 1100.0], telemetry(rtt=[(0, 120.0), (4000, 120.0)]), nominal_frame_ms=100)
+    assert frames[0].render_ms == pytest.approx(880.0)
+    assert frames[0].x == pytest.approx(8.8)  # what the image shows: the state 120 ms earlier
+    assert frames[0].steer == pytest.approx(0.105)  # what the player did while it was on screen (1050 ms)
+
+
+def test_rtt_is_interpolated_over_time_not_taken_as_one_constant():
+    model = RttModel([(0, 50.0), (1000, 150.0), (2000, 50.0)])
+    assert model(500) == pytest.approx(100.0)
+    assert model(1500) == pytest.approx(100.0)
+    assert model(-100) == 50.0 and model(5000) == 50.0
+    assert RttModel([])(123) == 0.0
+    frames = align_frames([500.0], telemetry(rtt=[(0, 50.0), (1000, 150.0)]), nominal_frame_ms=100)
+    assert frames[0].render_ms == pytest.approx(400.0)
+
+
+def test_an_rtt_spike_affects_only_the_frames_around_it():
+    rtt = [(0, 60.0), (1000, 60.0), (1100, 900.0), (1200, 60.0), (4000, 60.0)]
+    frames = align_frames([500.0, 1100.0, 2000.0], telemetry(rtt=rtt), nominal_frame_ms=100)
+    assert [round(f.rtt_ms) for f in frames] == [60, 900, 60]
+    assert frames[1].x == pytest.approx(2.0)  # the spiked frame shows the state at 200 ms
+    assert frames[2].x == pytest.approx(19.4)
+
+
+def test_recorder_clock_offset_and_drift_are_corrected():
+    # The recorder started at telemetry time 500 ms and its clock runs 2% fast: 3060 video ms = 3000 telemetry ms.
+    t = telemetry(recording_start_t_ms=500.0, recording_stop_t_ms=3500.0)
+    clock = ClockMap.from_telemetry(t, video_duration_ms=3060.0)
+    assert clock.start_ms == 500.0 and clock.scale == pytest.approx(3000 / 3060)
+    frames = align_frames([0.0, 1530.0, 3060.0], t, nominal_frame_ms=33)
+    assert [round(f.display_ms) for f in frames] == [500, 2000, 3500]
+    # An implausible "drift" (20%) is bad data, not drift: only the offset is applied.
+    assert ClockMap.from_telemetry(t, video_duration_ms=2400.0).scale == 1.0
+
+
+def test_heading_is_interpolated_the_short_way_round():
+    t = telemetry_pb2.Telemetry(schema_version=1)
+    for ms, theta in ((0.0, math.pi - 0.1), (100.0, -math.pi + 0.1)):
+        tick = t.ticks.add(t_ms=ms)
+        tick.vehicle.theta = theta
+    x, y, theta, speed = TickTimeline(t).state_at(50.0)
+    assert abs(abs(theta) - math.pi) < 1e-9
+
+
+def test_frames_outside_the_telemetry_are_not_covered():
+    frames = align_frames([0.0, 2000.0, 5000.0], telemetry(seconds=4.0), nominal_frame_ms=33)
+    assert [f.covered for f in frames] == [True, True, False]
+
+
+# -- SPLICE ---------------------------------------------------------------------------------------------------
+
+
+def aligned(times: list[float], tel: telemetry_pb2.Telemetry | None = None):
+    tel = tel or telemetry(seconds=20.0, hz=30.0)
+    return align_frames(times, tel, nominal_frame_ms=33.3), TickTimeline(tel)
+
+
+def test_a_continuous_session_is_cut_into_fixed_windows_and_a_short_tail_dropped():
+    times = [i * 1000 / 30 for i in range(int(12.5 * 30))]
+    frames, timeline = aligned(times)
+    candidates, breaks = splice(frames, timeline, SpliceSettings(segment_s=5, min_segment_s=3))
+    assert not breaks
+    assert [len(c.frames) for c in candidates] == [150, 150]  # the 2.5 s tail is under 3 s
+    assert [c.index for c in candidates] == [0, 1]
+
+
+@pytest.mark.parametrize("cause", ["gap", "pause", "reset", "teleport"])
+def test_a_segment_never_straddles_a_break(cause):
+    tel = telemetry(seconds=20.0, hz=30.0)
+    times = [i * 1000 / 30 for i in range(300)]
+    if cause == "gap":
+        times = times[:150] + [t + 600 for t in times[150:]]
+    elif cause == "pause":
+        for tick in tel.ticks:
+            if 4900 <= tick.t_ms <= 5200:
+                tick.paused = True
+    elif cause == "reset" or cause == "teleport":
+        for tick in tel.ticks:
+            if tick.t_ms >= 5000:
+                tick.vehicle.x += 500.0
+        if cause == "reset":
+            next(t for t in tel.ticks if t.t_ms >= 5000).reset = True
+    frames, timeline = aligned(times, tel)
+    candidates, breaks = splice(frames, timeline, SpliceSettings(segment_s=3, min_segment_s=1))
+    assert cause in {b.cause for b in breaks}
+    break_frames = {b.frame for b in breaks}
+    for c in candidates:
+        assert not any(f in break_frames for f in c.frames[1:]), "a break never falls inside a segment"
+
+
+def test_output_fps_resamples_without_inventing_or_repeating_frames():
+    times = [i * 1000 / 30 for i in range(90)]
+    assert resample(range(0, 90), times, 10) == list(range(0, 90, 3))
+    slow = [i * 100.0 for i in range(20)]
+    assert resample(range(0, 20), slow, 30) == list(range(20)), "a slower source keeps its own frames"
+    assert resample(range(0, 90), times, 0) == list(range(90))
+
+
+def test_runs_and_windows_edge_cases():
+    assert continuous_runs(0, []) == []
+    frames, timeline = aligned([0.0])
+    assert find_breaks(frames, timeline, SpliceSettings()) == []
+    assert windows([0], [0.0], SpliceSettings(min_segment_s=0)) == [[0]]
+    assert windows([0], [0.0], SpliceSettings(min_segment_s=1)) == []
