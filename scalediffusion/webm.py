@@ -90,6 +90,8 @@ class WebmInfo:
         codec_id: The track's CodecID, e.g. "V_VP8".
         truncated: True when the data ends inside an element (a cut-off upload).
         declared_duration_ms: Segment Info Duration scaled by TimestampScale, if present (MediaRecorder omits it).
+        timestamps_ms: The video track's block timestamps in file order, in ms (one per block: a laced block's
+            extra frames have no timestamp of their own, so with lacing this is shorter than frame_count).
     """
 
     frame_count: int
@@ -100,6 +102,7 @@ class WebmInfo:
     codec_id: str
     truncated: bool
     declared_duration_ms: float | None
+    timestamps_ms: tuple[float, ...] = ()
 
 
 @dataclass
@@ -120,8 +123,8 @@ class _Scan:
         self.duration: float | None = None
         self.tracks_seen = False
         self.video: _VideoTrack | None = None
-        # track number -> [frames, min ticks, max ticks]; kept for every track because Matroska does not
-        # require Tracks to precede the Clusters, so the video track may be known only at the end.
+        # track number -> [frames, min ticks, max ticks, [ticks in file order]]; kept for every track because
+        # Matroska does not require Tracks to precede the Clusters, so the video track may be known only at the end.
         self.blocks: dict[int, list[int]] = {}
         self.block_budget = max_blocks
 
@@ -132,7 +135,7 @@ class _Scan:
         if video is None:
             raise WebmError("no video track in Tracks")
         ms_per_tick = self.timestamp_scale / NS_PER_MS
-        frames, first, last = self.blocks.get(video.number, (0, 0, 0))
+        frames, first, last, ticks = self.blocks.get(video.number, (0, 0, 0, []))
         declared = None
         if self.duration is not None and math.isfinite(self.duration) and self.duration >= 0:
             declared = self.duration * ms_per_tick
@@ -145,6 +148,7 @@ class _Scan:
             codec_id=video.codec_id,
             truncated=truncated,
             declared_duration_ms=declared,
+            timestamps_ms=tuple(t * ms_per_tick for t in ticks),
         )
 
 
@@ -424,8 +428,9 @@ def _walk_cluster(buf: memoryview, pos: int, end: int | None, segment_end: int |
                 ticks = cluster_ticks + relative
                 stats = blocks.get(track)
                 if stats is None:
-                    blocks[track] = [frames, ticks, ticks]
+                    blocks[track] = [frames, ticks, ticks, [ticks]]
                 else:
+                    stats[3].append(ticks)
                     stats[0] += frames
                     if ticks < stats[1]:
                         stats[1] = ticks

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -32,7 +32,7 @@ from scalediffusion.logs import event, get_logger
 from scalediffusion.manifests import ManifestStore
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
-from scalediffusion.webm import WebmError, probe_webm
+from scalediffusion.webm import WebmError, WebmInfo, probe_webm
 from services.processor import clean, pipeline, report
 from services.processor.align import FrameAlignment, TickTimeline, align_frames
 from services.processor.splice import SpliceSettings, splice
@@ -71,6 +71,17 @@ class DecodedFrames:
 
 
 @dataclass
+class Plan:
+    """ALIGN + SPLICE computed from the container's timestamps before decoding."""
+
+    raw_ms: list[float]
+    video_ms: list[float]
+    aligned: list[FrameAlignment]
+    candidates: list
+    breaks: list
+
+
+@dataclass
 class StageTimes:
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -80,7 +91,7 @@ class StageTimes:
         return now
 
 
-def decode_frames(path: str, per_frame: Callable[[np.ndarray], T], queue_size: int = 16) -> tuple[list[float], list[T], float]:
+def decode_frames(path: str, per_frame: Callable[[float, np.ndarray], T], queue_size: int = 16) -> tuple[list[float], list[T], float]:
     """Decodes every frame on a reader thread while per_frame runs on this one (OpenCV releases the GIL, so the
     two overlap on two cores). Frames are counted by reading: MediaRecorder webm has no usable FRAME_COUNT.
     Returns decoder timestamps, per_frame results, and the reader's busy seconds (decode only)."""
@@ -109,7 +120,7 @@ def decode_frames(path: str, per_frame: Callable[[np.ndarray], T], queue_size: i
     try:
         while (item := frames.get()) is not None:
             times.append(item[0])
-            results.append(per_frame(item[1]))
+            results.append(per_frame(item[0], item[1]))
     finally:
         stop.set()
         while thread.is_alive():  # drain so the reader is never blocked on a full queue
@@ -139,6 +150,8 @@ class SessionWorker:
         self.settings = settings
         self.clean_bucket = clean_bucket
         self.uploads = ThreadPoolExecutor(max_workers=settings.upload_threads, thread_name_prefix="s3-put")
+        # Whole segments (and the plot) are written here, each fanning its objects out to `uploads`.
+        self.segment_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="segment-writer")
         self.last_stage_times: dict[str, float] = {}
 
     def handle_record(self, record: ConsumerRecord) -> None:
@@ -214,30 +227,40 @@ class SessionWorker:
             telemetry = pipeline.parse_telemetry(self.store.get_bytes(message.bucket, message.telemetry_key))
         except ValueError as err:
             raise pipeline.InputRejected(REASONS["TELEMETRY_INVALID"], "telemetry", str(err)) from None
+        timeline = TickTimeline(telemetry)
         with tempfile.TemporaryDirectory(prefix="sd-proc-") as tmp:
             path = os.path.join(tmp, "video.webm")
             self.store.download(message.bucket, message.video_key, path)
+            label_frames = self._decode_labels(message, tmp)
             t = stages.add("download", t)
-            decoded, decode_s = self._decode(path)
+            with open(path, "rb") as fh:
+                probe = self._probe(fh.read())
+            plan = self._plan(probe, telemetry, timeline)
+            t = stages.add("probe_and_plan", t)
+            decoded, decode_s, early = self._decode(path, plan, message, label_frames)
             stages.seconds["decode"] = decode_s
             t = stages.add("frames", t)
-            stages.seconds["frames"] -= decode_s  # resize/metrics/JPEG time not hidden behind decoding
-            with open(path, "rb") as fh:
-                truncated = self._probe_truncated(fh.read())
-            label_frames = self._decode_labels(message, tmp)
-            t = stages.add("labels", t)
+            stages.seconds["frames"] -= decode_s  # resize/metrics/JPEG/early writes not hidden behind decoding
         FRAMES.inc(len(decoded.jpegs))
         result.decoded_frames = len(decoded.jpegs)
         if not decoded.jpegs:
             raise pipeline.InputRejected(REASONS["VIDEO_UNDECODABLE"], "decoded_frames", "no frame could be decoded")
-        if truncated:
+        if probe is not None and probe.truncated:
             result.rejections.append(_rejection("VIDEO_TRUNCATED", "truncated", 1, 0, "the video is cut off; frames before the cut are used"))
         video_ms = pipeline.normalize_timestamps(decoded.times_ms, telemetry.video_fps)
+        stale: dict[str, Future] = {}  # segments written early under a plan that did not hold
+        if plan is not None and len(plan.video_ms) == len(video_ms) and all(abs(a - b) <= 0.5 for a, b in zip(plan.video_ms, video_ms)):
+            # The container's timestamps are the decoder's (to float noise): keep the plan and its early writes.
+            video_ms = plan.video_ms
+            aligned, candidates, breaks = plan.aligned, plan.candidates, plan.breaks
+        else:  # the container's timestamps did not match what the decoder gave: plan again from the decoder's
+            aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
+            candidates, breaks = splice(aligned, timeline, self.settings.splice)
+            for future in early.values():  # let early writes finish before the same keys are written again
+                future.result()
+            stale, early = early, {}
         result.video_duration_s = (video_ms[-1] - video_ms[0]) / 1000.0
-        aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
-        timeline = TickTimeline(telemetry)
-        t = stages.add("align", t)
-        candidates, breaks = splice(aligned, timeline, self.settings.splice)
+        t = stages.add("align_splice", t)
         result.candidate_segments = len(candidates)
         for cause, count in sorted(Tally(b.cause for b in breaks).items()):
             result.breaks[cause] = count
@@ -246,13 +269,12 @@ class SessionWorker:
             result.rejections.append(
                 _rejection("TELEMETRY_MISMATCH", "uncovered_frames", len(uncovered), 0, "telemetry does not cover these frames", min(uncovered), max(uncovered) + 1)
             )
-        t = stages.add("splice", t)
         spans: list[tuple[float, float, bool, str]] = []
-        accepted: list[tuple[str, list[int], list[dict]]] = []
+        writes = []
+        final_ids = set()
         for candidate in candidates:
-            measurements = [aligned[f].measurement(k) for k, f in enumerate(candidate.frames)]
-            failures = clean.evaluate_segment([decoded.metrics[f] for f in candidate.frames], measurements, self.settings.clean)
             seg_id = keys.segment_id(message.session_id, candidate.index)
+            measurements, failures = self._evaluate(candidate.frames, aligned, decoded)
             start_s, end_s = video_ms[candidate.frames[0]] / 1000.0, video_ms[candidate.frames[-1]] / 1000.0
             if failures:
                 SEGMENTS.labels("rejected").inc()
@@ -261,47 +283,86 @@ class SessionWorker:
                         _rejection(f.reason, f.metric, f.value, f.threshold, f"{seg_id}: {f.detail}", candidate.frames[f.start_frame], candidate.frames[max(f.end_frame - 1, 0)] + 1)
                     )
                 spans.append((start_s, end_s, False, ",".join(sorted({f.reason for f in failures}))))
-            else:
-                SEGMENTS.labels("accepted").inc()
-                accepted.append((seg_id, candidate.frames, measurements))
-                spans.append((start_s, end_s, True, seg_id.rsplit("_", 1)[1]))
+                continue
+            SEGMENTS.labels("accepted").inc()
+            final_ids.add(seg_id)
+            spans.append((start_s, end_s, True, seg_id.rsplit("_", 1)[1]))
+            written = early.get(seg_id)
+            if written is None:  # not written while decoding (no usable plan): write it now
+                written = self.segment_writer.submit(self._write_segment, message, seg_id, candidate.frames, measurements, decoded, label_frames)
+            writes.append(written)
+        for seg_id in stale:
+            if seg_id not in final_ids:  # not part of the final result: remove it
+                self.store.delete_prefix(self.clean_bucket, keys.segment_prefix(self.settings.dataset, seg_id))
+                self.store.client.remove_object(self.clean_bucket, keys.dataset_index_key(self.settings.dataset, seg_id))
         if not candidates and not any(r.reason == REASONS["TELEMETRY_MISMATCH"] for r in result.rejections):
             result.rejections.append(
                 _rejection("TOO_SHORT", "continuous_s", result.video_duration_s, self.settings.splice.min_segment_s, "no continuous stretch long enough for a segment")
             )
-        t = stages.add("clean", t)
-        for seg_id, frames, measurements in accepted:
-            result.segments.append(self._write_segment(message, seg_id, frames, measurements, decoded, aligned, label_frames))
+        png_future = self.segment_writer.submit(self._plot, message.session_id, video_ms, decoded.metrics, spans) if self.settings.plot else None
+        result.segments.extend(w.result() for w in writes)
         t = stages.add("write", t)
-        png = b""
-        if self.settings.plot:
-            png = report.plot_quality(message.session_id, [v / 1000.0 for v in video_ms], decoded.metrics, self.settings.clean, spans)
+        png = png_future.result() if png_future is not None else b""
         stages.add("plot", t)
         return png
 
-    def _decode(self, path: str) -> tuple[DecodedFrames, float]:
+    def _plot(self, session_id: str, video_ms: list[float], metrics: list[clean.FrameMetrics], spans: list) -> bytes:
+        return report.plot_quality(session_id, [v / 1000.0 for v in video_ms], metrics, self.settings.clean, spans)
+
+    def _evaluate(self, frames: list[int], aligned: list[FrameAlignment], decoded: DecodedFrames) -> tuple[list[dict], list[clean.Failure]]:
+        measurements = [aligned[f].measurement(k) for k, f in enumerate(frames)]
+        return measurements, clean.evaluate_segment([decoded.metrics[f] for f in frames], measurements, self.settings.clean)
+
+    def _plan(self, probe: WebmInfo | None, telemetry, timeline: TickTimeline) -> Plan | None:
+        """ALIGN and SPLICE from the container's block timestamps, before decoding, so accepted segments can be
+        written while later frames are still being decoded. Used only if the decoder's timestamps turn out equal."""
+        if probe is None or not probe.timestamps_ms or len(probe.timestamps_ms) != probe.frame_count:
+            return None
+        video_ms = pipeline.normalize_timestamps(list(probe.timestamps_ms), telemetry.video_fps)
+        aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
+        candidates, breaks = splice(aligned, timeline, self.settings.splice)
+        return Plan(raw_ms=list(probe.timestamps_ms), video_ms=video_ms, aligned=aligned, candidates=candidates, breaks=breaks)
+
+    def _decode(
+        self, path: str, plan: Plan | None, message: events_pb2.SessionUploaded, label_frames: dict
+    ) -> tuple[DecodedFrames, float, dict[str, Future]]:
+        """Decodes every frame into a JPEG + CLEAN metrics; with a plan, each candidate segment is judged as soon as
+        its last frame is decoded and, if accepted, written in the background while decoding goes on."""
         out = DecodedFrames()
         prev_gray: list[np.ndarray | None] = [None]
+        early: dict[str, Future] = {}
+        last_of = {c.frames[-1]: c for c in plan.candidates} if plan else {}
+        on_plan = [plan is not None]
 
-        def per_frame(frame: np.ndarray) -> tuple[bytes, clean.FrameMetrics]:
-            small = cv2.resize(frame, (pipeline.FRAME_SIZE, pipeline.FRAME_SIZE), interpolation=cv2.INTER_AREA)
+        def per_frame(t_ms: float, frame: np.ndarray) -> None:
+            i = len(out.jpegs)
+            small = pipeline.downscale(frame)
             gray = clean.to_gray(small)
-            metrics = clean.frame_metrics(gray, prev_gray[0])
+            out.metrics.append(clean.frame_metrics(gray, prev_gray[0]))
+            out.jpegs.append(pipeline.encode_jpeg(small))
+            out.times_ms.append(t_ms)
             prev_gray[0] = gray
-            return pipeline.encode_jpeg(small), metrics
+            if not on_plan[0]:
+                return
+            if i >= len(plan.raw_ms) or abs(plan.raw_ms[i] - t_ms) > 0.5:
+                on_plan[0] = False
+                return
+            candidate = last_of.get(i)
+            if candidate is not None:
+                measurements, failures = self._evaluate(candidate.frames, plan.aligned, out)
+                if not failures:
+                    seg_id = keys.segment_id(message.session_id, candidate.index)
+                    early[seg_id] = self.segment_writer.submit(self._write_segment, message, seg_id, candidate.frames, measurements, out, label_frames)
 
-        times, results, decode_s = decode_frames(path, per_frame, self.settings.decode_queue)
-        out.times_ms = times
-        out.jpegs = [r[0] for r in results]
-        out.metrics = [r[1] for r in results]
-        return out, decode_s
+        _, _, decode_s = decode_frames(path, per_frame, self.settings.decode_queue)
+        return out, decode_s, early
 
     @staticmethod
-    def _probe_truncated(data: bytes) -> bool:
+    def _probe(data: bytes) -> WebmInfo | None:
         try:
-            return probe_webm(data).truncated
+            return probe_webm(data)
         except WebmError:
-            return False  # not a structure we can judge; the decoder decides whether frames exist
+            return None  # not a structure we can judge; the decoder decides whether frames exist
 
     def _decode_labels(self, message: events_pb2.SessionUploaded, tmp: str) -> dict[str, tuple[list[float], list[bytes]]]:
         """Label streams (semantic classes, depth) as PNGs at 256x256 (nearest neighbour: classes must not blend)."""
@@ -312,7 +373,7 @@ class SessionWorker:
                 continue
             self.store.download(message.bucket, key, path)
 
-            def per_frame(frame: np.ndarray) -> bytes:
+            def per_frame(_t: float, frame: np.ndarray) -> bytes:
                 small = cv2.resize(frame, (pipeline.FRAME_SIZE, pipeline.FRAME_SIZE), interpolation=cv2.INTER_NEAREST)
                 ok, buf = cv2.imencode(".png", small)
                 return buf.tobytes() if ok else b""
@@ -329,7 +390,6 @@ class SessionWorker:
         frames: list[int],
         measurements: list[dict],
         decoded: DecodedFrames,
-        aligned: list[FrameAlignment],
         label_frames: dict[str, tuple[list[float], list[bytes]]],
     ) -> processor_pb2.SegmentInfo:
         dataset = self.settings.dataset
@@ -369,4 +429,5 @@ class SessionWorker:
         return info
 
     def close(self) -> None:
+        self.segment_writer.shutdown(wait=True)
         self.uploads.shutdown(wait=True)
