@@ -102,3 +102,14 @@ def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, p
     assert sorted(session.segment_ids) == [s.segment_id for s in segments]
     assert rewards.balance == 10 * len(segments)
     assert {e.segment_id for e in rewards.entries} == {s.segment_id for s in segments}
+
+    # Reprocess runs the finished session again: same keys, same bytes, and no reward is credited twice.
+    first_bytes = {k: store.get_bytes("clean", k) for s in segments for k in store.list_keys("clean", s.prefix)}
+    ready_before = len(stack.read_topic(events.SEGMENTS_READY, lambda r: r.key == uploaded.session_id.encode(), timeout_s=3))
+    assert processor.Reprocess(processor_pb2.ReprocessRequest(session_id=uploaded.session_id)).queued
+    deadline = time.monotonic() + 60
+    while len(stack.read_topic(events.SEGMENTS_READY, lambda r: r.key == uploaded.session_id.encode(), timeout_s=2)) < ready_before + len(segments):
+        assert time.monotonic() < deadline, "the reprocessed session published its segments again"
+    assert {k: store.get_bytes("clean", k) for s in segments for k in store.list_keys("clean", s.prefix)} == first_bytes
+    time.sleep(1.5)
+    assert ingest.GetRewards(ingest_pb2.GetRewardsRequest(), metadata=player).balance == 10 * len(segments)
