@@ -27,10 +27,11 @@ from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.server import ServiceApp, run_main
 from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError, env_float, env_int, env_str
-from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, processor_pb2
+from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, processor_pb2, world_connect, world_pb2
 from scalediffusion.webm import WebmError, probe_webm
 from services.ingest import admin, auth, checks, sessions
 from services.ingest.records import IngestRecords, RewardEntry
+from services.ingest.world import WorldServicer
 
 log = get_logger("ingest")
 
@@ -583,8 +584,12 @@ def build_app(settings: IngestSettings) -> ServiceApp:
     store = ObjectStore(settings.s3)
     bus = EventBus(settings.kafka, client_id="ingest")
     servicer = IngestServicer(settings, store, bus)
-    binding = ServiceBinding(ingest_pb2.DESCRIPTOR.services_by_name["IngestService"], servicer)
-    return ServiceApp("ingest", settings.server, [binding], [ingest_connect.IngestServiceASGIApplication], hooks=servicer)
+    bindings = [
+        ServiceBinding(ingest_pb2.DESCRIPTOR.services_by_name["IngestService"], servicer),
+        ServiceBinding(world_pb2.DESCRIPTOR.services_by_name["WorldService"], WorldServicer()),
+    ]
+    apps = [ingest_connect.IngestServiceASGIApplication, world_connect.WorldServiceASGIApplication]
+    return ServiceApp("ingest", settings.server, bindings, apps, hooks=servicer)
 
 
 def main() -> None:

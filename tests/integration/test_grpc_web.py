@@ -87,3 +87,16 @@ def test_the_raw_bucket_lets_the_game_origin_upload_from_a_browser(stack):
         headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "PUT"},
     )
     assert put.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+def test_the_game_gets_the_world_over_grpc_web_without_a_token(stack):
+    from scalediffusion.city import catalog, world_stats
+
+    reply = grpc_web_call(stack.grpc_web_url("ingest"), "WorldService", "GetWorld", {})
+    assert reply["ok"], reply
+    world = reply["response"]
+    expected = world_stats(catalog.get_world(catalog.DEFAULT_WORLD))
+    assert world["worldId"] == expected["worldId"]
+    assert len(world["roads"]) == expected["roadCount"] and len(world["buildings"]) == expected["buildingCount"]
+    missing = grpc_web_call(stack.grpc_web_url("ingest"), "WorldService", "GetWorld", {"worldId": "atlantis"})
+    assert missing["code"] == "not_found" and "manhattan-grid" in missing["message"]
