@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PY_STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 WEB_STAMP := clients/web/node_modules/.installed-$(shell sha1sum clients/web/package-lock.json | cut -c1-12)
 
-.PHONY: install up down status test test-python test-web genproto
+.PHONY: install up down status test test-python test-web genproto web
 
 install: $(PY_STAMP) $(WEB_STAMP)
 
@@ -26,7 +26,11 @@ $(WEB_STAMP): clients/web/package-lock.json
 	cd clients/web && npm ci --no-audit --no-fund
 	touch $@
 
-up: install
+# The built game, served by `make up` (and type-checked by the build).
+web: install
+	cd clients/web && npm run build
+
+up: install web
 	$(VENV)/bin/scale-diffusion up
 
 down:
@@ -44,7 +48,8 @@ test-web: install
 test-python: install
 	$(PY) -m pytest
 
-# Web tests first so pytest's summary is the closing line.
+# Web tests and build first so pytest's summary is the closing line (the stack tests serve the built game).
 test: install
 	cd clients/web && npm test
+	cd clients/web && npm run build
 	$(PY) -m pytest

@@ -53,6 +53,11 @@ class Layout:
     weed: WeedPorts
     kafka: int
     services: dict[str, ServicePorts]
+    web: int = 8088  # the built game, served by the stack
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.host}:{self.web}"
 
     @property
     def s3_endpoint(self) -> str:
@@ -66,6 +71,7 @@ class Layout:
         """port -> what uses it, for the 'port is taken' check."""
         owners = {p: "SeaweedFS" for p in self.weed.all_ports()}
         owners[self.kafka] = "Tansu (Kafka)"
+        owners[self.web] = "game (web)"
         for name, ports in self.services.items():
             for kind, port in asdict(ports).items():
                 if port:
@@ -73,7 +79,10 @@ class Layout:
         return owners
 
     def to_dict(self) -> dict:
-        return {"host": self.host, "weed": asdict(self.weed), "kafka": self.kafka, "services": {k: asdict(v) for k, v in self.services.items()}}
+        return {
+            "host": self.host, "weed": asdict(self.weed), "kafka": self.kafka, "web": self.web,
+            "services": {k: asdict(v) for k, v in self.services.items()},
+        }
 
     @classmethod
     def from_dict(cls, doc: dict) -> Layout:
@@ -82,6 +91,7 @@ class Layout:
             weed=WeedPorts(**doc["weed"]),
             kafka=doc["kafka"],
             services={k: ServicePorts(**v) for k, v in doc["services"].items()},
+            web=doc.get("web", 8088),
         )
 
 
@@ -106,7 +116,7 @@ def offset_layout(base: int, host: str = "127.0.0.1") -> Layout:
         raise ValueError(f"base port must be in 1024..54960 so weed's +10000 gRPC ports fit, got {base}")
     weed = WeedPorts(*(base + i for i in range(8)))
     services = {name: ServicePorts(base + 10 + 3 * i, base + 11 + 3 * i if name != "processor" else 0, base + 12 + 3 * i) for i, name in enumerate(SERVICES)}
-    return Layout(host=host, weed=weed, kafka=base + 8, services=services)
+    return Layout(host=host, weed=weed, kafka=base + 8, services=services, web=base + 9)
 
 
 def free_layout(exclude: set[int] | None = None) -> Layout:

@@ -27,6 +27,7 @@ from scalediffusion.stack.procs import ProcRecord, StackError, port_in_use, spaw
 
 STACK_FILE = "stack.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WEB_DIST = REPO_ROOT / "clients" / "web" / "dist"
 
 
 def weed_binary(search_path: str | None = None) -> str:
@@ -76,12 +77,18 @@ class StackState:
 
 class LocalStack:
     def __init__(
-        self, state_dir: Path, layout: Layout, extra_env: dict[str, str] | None = None, services: tuple[str, ...] = SERVICES
+        self,
+        state_dir: Path,
+        layout: Layout,
+        extra_env: dict[str, str] | None = None,
+        services: tuple[str, ...] = SERVICES,
+        serve_web: bool = True,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.layout = layout
         self.extra_env = extra_env or {}
         self.services = services  # which of the four services to run (benchmarks run one alone)
+        self.serve_web = serve_web  # serve clients/web/dist when it has been built
 
     # -- persisted state ---------------------------------------------------------------------------------------
 
@@ -155,6 +162,10 @@ class LocalStack:
                 # Tansu holds a consumer-group join for this long (DESIGN.md); processing a session stays below it.
                 "SD_KAFKA_MAX_POLL_INTERVAL_MS": "30000",
                 "SD_SHUTDOWN_GRACE_S": "10",
+                # The game served by the stack, and Vite's dev server, may call gRPC-Web and upload to S3.
+                "SD_CORS_ORIGINS": ",".join(
+                    (state.layout.web_url, f"http://localhost:{state.layout.web}", "http://127.0.0.1:5173", "http://localhost:5173")
+                ),
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -211,11 +222,29 @@ class LocalStack:
                 wait_until(lambda n=name: self.health(state, n) == "SERVING", 60, f"{name} health", state.procs[name])
             if "ingest" in self.services:
                 self.issue_dev_tokens(state)
+            if self.serve_web and (WEB_DIST / "index.html").exists():
+                progress("serving the game")
+                self._start_web(state, logs)
         except Exception:
             self.down(state)
             raise
         progress("up")
         return state
+
+    def web_config(self, state: StackState) -> dict:
+        layout = state.layout
+        url = lambda name: f"http://{layout.host}:{layout.services[name].grpc_web}"  # noqa: E731
+        return {"ingestUrl": url("ingest"), "diffusionUrl": url("diffusion"), "trainerUrl": url("trainer")}
+
+    def _start_web(self, state: StackState, logs: Path) -> None:
+        cmd = [
+            sys.executable, "-m", "scalediffusion.stack.webserver", "--dir", str(WEB_DIST), "--host", state.layout.host,
+            "--port", str(state.layout.web), "--config", json.dumps(self.web_config(state)),
+        ]
+        state.procs["web"] = spawn("web", cmd, os.environ, logs, cwd=REPO_ROOT)
+        self._save(state)
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(total=2), retries=False)
+        wait_until(lambda: http.request("GET", state.layout.web_url + "/").status == 200, 30, "game web server", state.procs["web"])
 
     def _start_weed(self, state: StackState, weed: str, logs: Path) -> None:
         creds = state.credentials
@@ -261,7 +290,7 @@ class LocalStack:
         if state is None:
             return []
         stopped = []
-        order = [n for n in (*SERVICES, "kafka", "s3") if n in state.procs]
+        order = [n for n in ("web", *SERVICES, "kafka", "s3") if n in state.procs]
         for name in order:
             record = state.procs[name]
             if record.alive():
@@ -304,6 +333,10 @@ class LocalStack:
             if ports.grpc_web:
                 rows.append((name, "gRPC-Web", f"http://{host}:{ports.grpc_web}"))
             rows.append((name, "metrics", f"http://{host}:{ports.metrics}/metrics"))
+        if "web" in state.procs:
+            rows.insert(0, ("game", "the driving game (open in a browser)", state.layout.web_url))
+        else:
+            rows.insert(0, ("game", "not built", "run `make web` (npm run build in clients/web), then `make up` again"))
         rows.append(("tokens", "operator / player (dev-player)", f"{self.state_dir / 'operator.token'} / {self.state_dir / 'player.token'}"))
         rows.append(("logs", "one file per process", str(self.state_dir / "logs")))
         return rows

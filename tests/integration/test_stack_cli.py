@@ -67,6 +67,19 @@ def test_status_reports_every_service_serving_with_reflection_and_metrics(cli_st
         assert b"sd_rpc_requests_total" in metrics.data
 
 
+def test_the_built_game_is_served_with_the_stack_endpoints(cli_stack):
+    state_dir, base, out = cli_stack
+    if not (REPO / "clients" / "web" / "dist" / "index.html").exists():
+        pytest.fail("clients/web/dist is missing: `make test` builds the game before the tests")
+    game = f"http://127.0.0.1:{base + 9}"
+    assert game in out, "up prints the game's URL"
+    http = urllib3.PoolManager()
+    page = http.request("GET", game + "/")
+    assert page.status == 200 and b"<div id=\"root\"" in page.data
+    config = http.request("GET", game + "/sd-config.js").data.decode()
+    assert f'"ingestUrl": "http://127.0.0.1:{base + 11}"' in config
+
+
 def test_up_on_taken_ports_fails_with_a_message_naming_them(cli_stack, tmp_path):
     _, base, _ = cli_stack
     second = cli("up", "--state-dir", str(tmp_path / "other"), "--base-port", str(base))
