@@ -9,9 +9,16 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PY_STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 WEB_STAMP := clients/web/node_modules/.installed-$(shell sha1sum clients/web/package-lock.json | cut -c1-12)
 
-.PHONY: install up down status test test-python test-web genproto web
+.PHONY: install up down status test test-python test-web genproto web chromium
 
-install: $(PY_STAMP) $(WEB_STAMP)
+install: $(PY_STAMP) $(WEB_STAMP) chromium
+
+# The browser for the game's end-to-end test: Debian's chromium driven by playwright-core (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  $$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get install -y -qq chromium; }
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found " + sys.version.split()[0] + ")")'

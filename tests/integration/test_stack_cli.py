@@ -54,7 +54,7 @@ def test_status_reports_every_service_serving_with_reflection_and_metrics(cli_st
     states = {p["part"]: p["state"] for p in doc["parts"]}
     reflected = {p["part"]: set(p["services"]) for p in doc["parts"]}
     assert all(EXPECTED_SERVICE[s] in reflected[s] and "grpc.health.v1.Health" in reflected[s] for s in SERVICES)
-    assert states == {"s3": "running", "kafka": "running", **{s: "SERVING" for s in SERVICES}}
+    assert states == {"s3": "running", "kafka": "running", "web": "running", **{s: "SERVING" for s in SERVICES}}
     layout = json.loads((state_dir / "stack.json").read_text())["layout"]
     http = urllib3.PoolManager()
     for name in SERVICES:

@@ -3,22 +3,26 @@
 // Browsers speak gRPC-Web (unary and server-streaming only); each service's base URL comes from
 // the endpoint config (see config.ts for the precedence rules).
 
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { resolveConfig, type EndpointConfig } from "./config";
+import { resolveConfig, resolveGameConfig, type EndpointConfig, type GameConfig } from "./config";
 import { DiffusionService } from "./gen/scalediffusion/v1/diffusion_pb";
 import { IngestService } from "./gen/scalediffusion/v1/ingest_pb";
 import { TrainerService } from "./gen/scalediffusion/v1/trainer_pb";
+import { WorldService } from "./gen/scalediffusion/v1/world_pb";
 
 export type IngestClient = Client<typeof IngestService>;
 export type DiffusionClient = Client<typeof DiffusionService>;
 export type TrainerClient = Client<typeof TrainerService>;
+export type WorldClient = Client<typeof WorldService>;
 
 export interface Api {
   config: EndpointConfig;
   ingest: IngestClient;
   diffusion: DiffusionClient;
   trainer: TrainerClient;
+  /** WorldService, served by the ingest service's gRPC-Web endpoint. */
+  world: WorldClient;
 }
 
 /** Reads the endpoint config from import.meta.env (when built by Vite) and window.__SD_CONFIG__. */
@@ -30,11 +34,28 @@ export function loadConfig(): EndpointConfig {
   return resolveConfig({ env, runtime });
 }
 
+/** Reads the game settings from the URL query and window.__SD_CONFIG__ (see config.ts). */
+export function loadGameConfig(): GameConfig {
+  if (typeof window === "undefined") return resolveGameConfig();
+  return resolveGameConfig({ runtime: window.__SD_CONFIG__, query: window.location?.search ?? "" });
+}
+
 export interface ApiOptions {
   /** Override fetch (tests, Node). Defaults to the global fetch. */
   fetch?: typeof globalThis.fetch;
   /** Default per-call deadline in milliseconds. */
   defaultTimeoutMs?: number;
+  /** The player's token, read at every call; sent as `authorization: Bearer <token>` when non-empty. */
+  token?: () => string | null | undefined;
+}
+
+/** Adds `authorization: Bearer <token>` to every call when a token is set. */
+export function bearerAuth(token: () => string | null | undefined): Interceptor {
+  return (next) => async (req) => {
+    const t = token()?.trim();
+    if (t) req.header.set("authorization", `Bearer ${t}`);
+    return next(req);
+  };
 }
 
 export function createTransport(baseUrl: string, options: ApiOptions = {}): Transport {
@@ -44,15 +65,18 @@ export function createTransport(baseUrl: string, options: ApiOptions = {}): Tran
     useBinaryFormat: true,
     fetch: options.fetch,
     defaultTimeoutMs: options.defaultTimeoutMs,
+    interceptors: options.token ? [bearerAuth(options.token)] : [],
   });
 }
 
 /** Creates one client per service. Creating clients makes no network calls. */
 export function createApi(config: EndpointConfig = loadConfig(), options: ApiOptions = {}): Api {
+  const ingestTransport = createTransport(config.ingestUrl, options);
   return {
     config,
-    ingest: createClient(IngestService, createTransport(config.ingestUrl, options)),
+    ingest: createClient(IngestService, ingestTransport),
     diffusion: createClient(DiffusionService, createTransport(config.diffusionUrl, options)),
     trainer: createClient(TrainerService, createTransport(config.trainerUrl, options)),
+    world: createClient(WorldService, ingestTransport),
   };
 }

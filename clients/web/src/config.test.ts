@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_CONFIG, parseBaseUrl, resolveConfig } from "./config";
+import { ConfigError, DEFAULT_CONFIG, DEFAULT_GAME_CONFIG, parseBaseUrl, resolveConfig, resolveGameConfig } from "./config";
 
 describe("resolveConfig", () => {
   it("falls back to the defaults when nothing is set", () => {
@@ -91,5 +91,28 @@ describe("parseBaseUrl", () => {
 
   it("rejects credentials", () => {
     expect(() => parseBaseUrl("http://u:p@h:1", "ingestUrl", "test")).toThrow(/credentials/);
+  });
+});
+
+describe("resolveGameConfig", () => {
+  it("defaults to a 60 s, 1280x720@30 session with a 60 degree camera and diffusion on", () => {
+    expect(resolveGameConfig()).toEqual(DEFAULT_GAME_CONFIG);
+    expect(DEFAULT_GAME_CONFIG).toMatchObject({ sessionSeconds: 60, recordWidth: 1280, recordHeight: 720, recordFps: 30, fovDeg: 60, diffusion: true });
+  });
+
+  it("takes URL query parameters over window.__SD_CONFIG__", () => {
+    const cfg = resolveGameConfig({
+      runtime: { sessionSeconds: 30, recordWidth: 800, fovDeg: 75, ingestUrl: "http://x:1" },
+      query: "?session=10&w=640&h=360&diffusion=off&world=nyc-sample",
+    });
+    expect(cfg).toMatchObject({ sessionSeconds: 10, recordWidth: 640, recordHeight: 360, recordFps: 30, fovDeg: 75, diffusion: false, worldId: "nyc-sample" });
+  });
+
+  it("rejects bad values in words", () => {
+    expect(() => resolveGameConfig({ query: "?w=abc" })).toThrow(/Invalid recordWidth \(from \?w=\): "abc" is not a number/);
+    expect(() => resolveGameConfig({ query: "?w=640.5" })).toThrow(/whole number of pixels/);
+    expect(() => resolveGameConfig({ runtime: { sessionSeconds: 1000 } })).toThrow(/sessionSeconds \(from window.__SD_CONFIG__.sessionSeconds\): 1000 is outside 2-300 seconds/);
+    expect(() => resolveGameConfig({ query: "?diffusion=maybe" })).toThrow(/not on\/off/);
+    expect(() => resolveGameConfig({ query: "?world=../x" })).toThrow(/not a world id/);
   });
 });

@@ -21,7 +21,7 @@ export interface EndpointConfig {
 export type EndpointKey = keyof EndpointConfig;
 
 /** The shape of window.__SD_CONFIG__; every field is optional. */
-export type RuntimeConfig = Partial<EndpointConfig>;
+export type RuntimeConfig = Partial<EndpointConfig> & Partial<Record<keyof GameConfig, unknown>>;
 
 export const DEFAULT_CONFIG: Readonly<EndpointConfig> = Object.freeze({
   ingestUrl: "http://127.0.0.1:8080",
@@ -133,6 +133,128 @@ export function resolveConfig(sources: ConfigSources = {}): EndpointConfig {
       continue;
     }
     out[key] = DEFAULT_CONFIG[key];
+  }
+  return out;
+}
+
+// ---- game settings ---------------------------------------------------------------------------------------------
+//
+// Resolution order, per setting (first valid value wins):
+//   1. URL query parameter (?session=10&w=640&h=360&fps=20&fov=70&diffusion=off&world=nyc-sample&sim=60)
+//   2. window.__SD_CONFIG__ = { sessionSeconds, recordWidth, recordHeight, recordFps, fovDeg, diffusion, worldId, simHz }
+//   3. DEFAULT_GAME_CONFIG
+// A malformed value is a ConfigError naming the setting and where it came from (never silently ignored).
+
+export interface GameConfig {
+  /** Session length; the game finishes and uploads when the timer runs out. */
+  sessionSeconds: number;
+  /** Size and frame rate of the recorded video (and of the render). */
+  recordWidth: number;
+  recordHeight: number;
+  recordFps: number;
+  /** Vertical field of view of the camera, degrees. */
+  fovDeg: number;
+  /** Physics and telemetry ticks per second. */
+  simHz: number;
+  /** Whether diffusion starts switched on. */
+  diffusion: boolean;
+  /** World to drive in; "" = the server's default. */
+  worldId: string;
+}
+
+export const DEFAULT_GAME_CONFIG: Readonly<GameConfig> = Object.freeze({
+  sessionSeconds: 60,
+  recordWidth: 1280,
+  recordHeight: 720,
+  recordFps: 30,
+  fovDeg: 60,
+  simHz: 60,
+  diffusion: true,
+  worldId: "",
+});
+
+/** URL query parameter for each setting. */
+export const QUERY_PARAMS: Readonly<Record<keyof GameConfig, string>> = Object.freeze({
+  sessionSeconds: "session",
+  recordWidth: "w",
+  recordHeight: "h",
+  recordFps: "fps",
+  fovDeg: "fov",
+  simHz: "sim",
+  diffusion: "diffusion",
+  worldId: "world",
+});
+
+type NumberKey = "sessionSeconds" | "recordWidth" | "recordHeight" | "recordFps" | "fovDeg" | "simHz";
+
+const NUMBER_RULES: Readonly<Record<NumberKey, { min: number; max: number; integer: boolean; unit: string }>> = {
+  sessionSeconds: { min: 2, max: 300, integer: false, unit: "seconds" },
+  recordWidth: { min: 16, max: 4096, integer: true, unit: "pixels" },
+  recordHeight: { min: 16, max: 4096, integer: true, unit: "pixels" },
+  recordFps: { min: 1, max: 60, integer: false, unit: "frames per second" },
+  fovDeg: { min: 20, max: 120, integer: false, unit: "degrees" },
+  simHz: { min: 30, max: 240, integer: true, unit: "ticks per second" },
+};
+
+export interface GameConfigSources {
+  /** window.__SD_CONFIG__ (validated here). */
+  runtime?: unknown;
+  /** location.search or a URLSearchParams. */
+  query?: string | URLSearchParams;
+}
+
+function parseNumber(key: NumberKey, raw: unknown, source: string): number {
+  const rule = NUMBER_RULES[key];
+  const n = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw.trim()) : NaN;
+  if (!Number.isFinite(n)) {
+    throw new ConfigError(`Invalid ${key} (from ${source}): ${JSON.stringify(raw)} is not a number`);
+  }
+  if (rule.integer && !Number.isInteger(n)) {
+    throw new ConfigError(`Invalid ${key} (from ${source}): ${n} must be a whole number of ${rule.unit}`);
+  }
+  if (n < rule.min || n > rule.max) {
+    throw new ConfigError(`Invalid ${key} (from ${source}): ${n} is outside ${rule.min}-${rule.max} ${rule.unit}`);
+  }
+  return n;
+}
+
+function parseBool(key: string, raw: unknown, source: string): boolean {
+  if (typeof raw === "boolean") return raw;
+  const v = typeof raw === "string" ? raw.trim().toLowerCase() : raw;
+  if (v === "1" || v === "true" || v === "on" || v === "yes" || v === 1) return true;
+  if (v === "0" || v === "false" || v === "off" || v === "no" || v === 0) return false;
+  throw new ConfigError(`Invalid ${key} (from ${source}): ${JSON.stringify(raw)} is not on/off`);
+}
+
+function parseWorldId(raw: unknown, source: string): string {
+  if (typeof raw !== "string" || !/^[A-Za-z0-9._-]{0,64}$/.test(raw.trim())) {
+    throw new ConfigError(`Invalid worldId (from ${source}): ${JSON.stringify(raw)} is not a world id (letters, digits, . _ -)`);
+  }
+  return raw.trim();
+}
+
+/** Resolves the game settings: URL query, then window.__SD_CONFIG__, then the defaults. */
+export function resolveGameConfig(sources: GameConfigSources = {}): GameConfig {
+  const runtime = checkRuntime(sources.runtime);
+  const query = typeof sources.query === "string" || sources.query === undefined ? new URLSearchParams(sources.query ?? "") : sources.query;
+  const out = { ...DEFAULT_GAME_CONFIG };
+  for (const key of Object.keys(DEFAULT_GAME_CONFIG) as (keyof GameConfig)[]) {
+    const param = QUERY_PARAMS[key];
+    const fromQuery = query.get(param);
+    let raw: unknown;
+    let source: string;
+    if (fromQuery !== null && fromQuery.trim() !== "") {
+      raw = fromQuery;
+      source = `?${param}=`;
+    } else if (runtime[key] !== undefined && runtime[key] !== null && runtime[key] !== "") {
+      raw = runtime[key];
+      source = `window.__SD_CONFIG__.${key}`;
+    } else {
+      continue;
+    }
+    if (key === "diffusion") out.diffusion = parseBool(key, raw, source);
+    else if (key === "worldId") out.worldId = parseWorldId(raw, source);
+    else out[key] = parseNumber(key, raw, source);
   }
   return out;
 }

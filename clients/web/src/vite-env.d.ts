@@ -1,6 +1,7 @@
 /// <reference types="vite/client" />
 
 import type { RuntimeConfig } from "./config";
+import type { GameHook } from "./game/hook";
 
 declare global {
   interface ImportMetaEnv {
@@ -12,5 +13,7 @@ declare global {
   interface Window {
     /** Injected by the local stack (see index.html); any field may be missing. */
     __SD_CONFIG__?: RuntimeConfig;
+    /** Test hook for end-to-end tests: { state(), finish(), start() } (see src/game/hook.ts). */
+    __SD_GAME__?: GameHook;
   }
 }

@@ -1,0 +1,493 @@
+// The running game in the browser: render loop, fixed-step physics, input, navigation, telemetry, video recording and
+// diffusion. DOM and Three.js live here; every rule it applies comes from the pure modules (sim/, world/, record/).
+//
+// What the player sees is a 2D "display" canvas at the recording size: each frame the Three.js render is copied onto
+// it, and when diffusion is on the latest diffused frame is drawn over it. The display canvas is what MediaRecorder
+// records, so the video shows what the player saw.
+
+import { RoadOption } from "../gen/scalediffusion/v1/common_pb";
+import type { World } from "../gen/scalediffusion/v1/world_pb";
+import type { GameConfig } from "../config";
+import { DiffusionLink, type DiffusionClientLike, type DiffusionSnapshot } from "../net/diffusion";
+import { CanvasRecorder } from "../record/recorder";
+import { checkTelemetry, TelemetryRecorder } from "../record/telemetry";
+import { WorldRenderer } from "../render/scene";
+import { cameraPose, lerpAngle, type CameraMode } from "../sim/camera";
+import { controlsFrom, GAME_KEYS, mergeControls, NEUTRAL, padControls, toggleReverse, type Controls } from "../sim/input";
+import { collisionWorld, stepWithCollisions, type CollisionWorld, type VehicleState } from "../sim/vehicle";
+import { RoutePlanner, type Nav } from "../world/routing";
+import { spawnState } from "../world/spawn";
+
+export type RuntimePhase = "idle" | "starting" | "driving" | "finished";
+
+export interface HudState {
+  phase: RuntimePhase;
+  speedKmh: number;
+  timeLeftS: number;
+  elapsedS: number;
+  command: RoadOption;
+  nextTurn: { command: RoadOption; distanceM: number } | null;
+  distanceToNextM: number | null;
+  /** The next intersection on the route, where the command applies. */
+  nextIntersection: { id: string; x: number; y: number } | null;
+  /** The car now (city frame, metres, radians CCW from +x, m/s). */
+  vehicle: VehicleState;
+  diffusion: DiffusionSnapshot;
+  recording: boolean;
+  paused: boolean;
+  reverse: boolean;
+  cameraMode: CameraMode;
+  collisions: number;
+  /** True for a moment after a collision. */
+  crashed: boolean;
+  ticks: number;
+  videoBytes: number;
+  renderFps: number;
+}
+
+export interface RuntimeOptions {
+  world: World;
+  config: GameConfig;
+  /** Null: diffusion is never tried. */
+  diffusion: DiffusionClientLike | null;
+  clientInfo?: string;
+  /** Called about 10 times a second with what the HUD shows. */
+  onHud?: (hud: HudState) => void;
+  /** Called once when the session timer runs out. */
+  onTimeUp?: () => void;
+}
+
+export interface SessionRecording {
+  video: Blob;
+  telemetry: Uint8Array;
+  worldId: string;
+  durationS: number;
+  ticks: number;
+  /** Why the ingest service would refuse this recording (empty = fine). */
+  problems: string[];
+}
+
+/** A diffused frame older than this is stale: the display falls back to the raw render. */
+const STALE_DIFFUSION_MS = 1000;
+
+/** Ticks kept from before the recording started. */
+const PREROLL_KEEP_MS = 1000;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface DiffusedImage {
+  image: CanvasImageSource & { close?: () => void };
+  at: number;
+}
+
+export class GameRuntime {
+  readonly display: HTMLCanvasElement;
+  private readonly ctx: CanvasRenderingContext2D;
+  private readonly renderer: WorldRenderer;
+  private readonly collisions: CollisionWorld;
+  private readonly planner: RoutePlanner;
+  private readonly diffusion: DiffusionLink | null;
+  private readonly captureCanvas: HTMLCanvasElement;
+  private phase: RuntimePhase = "idle";
+  private state: VehicleState;
+  private controls: Controls = { ...NEUTRAL };
+  private keys = new Set<string>();
+  private nav: Nav | null = null;
+  private cameraMode: CameraMode = "chase";
+  private camYaw: number;
+  private paused = false;
+  private resetPending = false;
+  private collisionCount = 0;
+  private inCollision = false;
+  private lastCrashAt = -Infinity;
+  private telemetry: TelemetryRecorder | null = null;
+  private recorder: CanvasRecorder | null = null;
+  private t0 = 0;
+  private acc = 0;
+  private lastFrame = 0;
+  private raf = 0;
+  private timeUpFired = false;
+  private diffused: DiffusedImage | null = null;
+  private lastHud = 0;
+  private fpsFrames = 0;
+  private fpsSince = 0;
+  private fps = 0;
+  private spawnIndex: number;
+  private disposed = false;
+  /** Session-clock time (ms) the recorder started; the timer counts from it. */
+  private recStartMs = 0;
+  private readonly watchdog: ReturnType<typeof setInterval>;
+
+  constructor(
+    container: HTMLElement,
+    private readonly opts: RuntimeOptions,
+  ) {
+    const { recordWidth: w, recordHeight: h, fovDeg } = opts.config;
+    this.display = document.createElement("canvas");
+    this.display.width = w;
+    this.display.height = h;
+    this.display.className = "game-canvas";
+    this.display.dataset.testid = "game-canvas";
+    const ctx = this.display.getContext("2d", { alpha: false });
+    if (ctx === null) throw new Error("this browser cannot draw 2D canvases");
+    this.ctx = ctx;
+    this.renderer = new WorldRenderer(opts.world, { width: w, height: h, fovDeg });
+    this.collisions = collisionWorld(opts.world);
+    this.planner = new RoutePlanner(opts.world, { seed: Math.floor(Math.random() * 2 ** 31) });
+    this.spawnIndex = Math.floor(Math.random() * Math.max(1, opts.world.spawnPoints.length));
+    this.state = spawnState(opts.world, this.spawnIndex);
+    this.camYaw = this.state.theta;
+    this.nav = this.planner.update(this.state, this.state.theta);
+    this.captureCanvas = document.createElement("canvas");
+    this.diffusion =
+      opts.diffusion === null
+        ? null
+        : new DiffusionLink({
+            client: opts.diffusion,
+            now: () => performance.now() - this.t0,
+            capture: () => this.captureFrame(),
+            onFrame: (f) => this.showDiffused(f.image, f.contentType, f.capturedTMs),
+            config: { width: 512, height: Math.max(16, Math.round((512 * h) / w / 8) * 8) },
+          });
+    this.captureCanvas.width = 512;
+    this.captureCanvas.height = Math.max(16, Math.round((512 * h) / w / 8) * 8);
+    container.appendChild(this.display);
+    window.addEventListener("keydown", this.onKeyDown);
+    window.addEventListener("keyup", this.onKeyUp);
+    window.addEventListener("blur", this.onBlur);
+    this.lastFrame = performance.now();
+    this.fpsSince = this.lastFrame;
+    this.raf = requestAnimationFrame(this.frame);
+    // The render loop stops in background tabs; the session still ends on time.
+    this.watchdog = setInterval(() => this.checkTimeUp(performance.now() - this.t0), 250);
+  }
+
+  private checkTimeUp(sessionNow: number): void {
+    if (this.phase === "driving" && !this.timeUpFired && sessionNow - this.recStartMs >= this.opts.config.sessionSeconds * 1000) {
+      this.timeUpFired = true;
+      this.opts.onTimeUp?.();
+    }
+  }
+
+  // ---- controls ----------------------------------------------------------------------------------------------
+
+  private onKeyDown = (e: KeyboardEvent) => {
+    const target = e.target as HTMLElement | null;
+    if (target !== null && (target.tagName === "INPUT" || target.tagName === "TEXTAREA")) return;
+    if (GAME_KEYS.has(e.code)) e.preventDefault();
+    this.keys.add(e.code);
+    if (e.repeat) return;
+    switch (e.code) {
+      case "KeyC":
+        this.toggleCamera();
+        break;
+      case "KeyF":
+        void this.toggleDiffusion();
+        break;
+      case "KeyP":
+      case "Escape":
+        this.togglePause();
+        break;
+      case "KeyR":
+        this.controls = toggleReverse(this.controls, this.state.speed);
+        break;
+      case "Backspace":
+        this.respawn();
+        break;
+    }
+  };
+
+  private onKeyUp = (e: KeyboardEvent) => {
+    this.keys.delete(e.code);
+  };
+
+  private onBlur = () => {
+    this.keys.clear();
+  };
+
+  toggleCamera(): void {
+    this.cameraMode = this.cameraMode === "chase" ? "dash" : "chase";
+    this.renderer.setCameraMode(this.cameraMode);
+  }
+
+  async toggleDiffusion(): Promise<void> {
+    if (this.diffusion === null) return;
+    const { enabled, status } = this.diffusion.snapshot();
+    // On (or connecting) -> off; off, unavailable or failed -> try again.
+    await this.diffusion.setEnabled(!(enabled && (status === "on" || status === "connecting")));
+  }
+
+  togglePause(): void {
+    if (this.phase === "driving") this.paused = !this.paused;
+  }
+
+  /** Back to a spawn point (recorded as a reset tick). */
+  respawn(): void {
+    this.state = spawnState(this.opts.world, this.spawnIndex);
+    this.camYaw = this.state.theta;
+    this.controls = { ...NEUTRAL };
+    this.planner.plan(this.state, this.state.theta);
+    this.resetPending = true;
+  }
+
+  // ---- session -----------------------------------------------------------------------------------------------
+
+  /**
+   * Starts a session: physics and telemetry ticks start at once ("starting"); when diffusion is on, the stream is
+   * opened and the first diffused frame awaited (a few seconds at most) so the recording starts with what the player
+   * sees and the ticks reach back at least one round trip before the first frame; then the recorder starts and the
+   * timer runs ("driving").
+   */
+  async begin(): Promise<void> {
+    if (this.phase !== "idle") return;
+    const { config, world } = this.opts;
+    this.state = spawnState(world, this.spawnIndex);
+    this.camYaw = this.state.theta;
+    this.controls = { ...NEUTRAL };
+    this.planner.plan(this.state, this.state.theta);
+    this.telemetry = new TelemetryRecorder({
+      videoWidth: config.recordWidth,
+      videoHeight: config.recordHeight,
+      videoFps: config.recordFps,
+      worldId: world.worldId,
+      clientInfo: this.opts.clientInfo,
+    });
+    this.t0 = performance.now();
+    this.acc = 0;
+    this.timeUpFired = false;
+    this.recStartMs = 0;
+    this.phase = "starting";
+    this.recordTick(0);
+    try {
+      if (this.diffusion !== null && config.diffusion) {
+        await Promise.race([this.diffusion.setEnabled(true), sleep(3000)]);
+        const until = performance.now() + 2000;
+        while (this.diffusion.active && this.diffused === null && performance.now() < until) await sleep(50);
+      }
+      this.recorder = new CanvasRecorder(this.display, { fps: config.recordFps, width: config.recordWidth, height: config.recordHeight });
+      const startedAt = await this.recorder.start();
+      const startMs = Math.max(0, startedAt - this.t0);
+      // Keep one second of warm-up ticks (enough to cover a round trip before the first frame), no more: the
+      // ingest service compares the telemetry's span with the video's duration.
+      this.telemetry.dropBefore(startMs - PREROLL_KEEP_MS);
+      this.telemetry.markRecordingStart(startMs);
+      // Ticks must cover every video frame: one at the recording start (unless a tick already is there).
+      this.recordTick(Math.max(startMs, (this.telemetry.lastTickMs ?? 0) + 0.001));
+      this.recStartMs = startMs;
+      this.phase = "driving";
+    } catch (err) {
+      this.phase = "idle";
+      if (this.diffusion !== null) await this.diffusion.close();
+      throw err;
+    }
+  }
+
+  /** Stops driving and recording; returns the video and encoded telemetry (session id stamped at upload). */
+  async finish(): Promise<SessionRecording> {
+    if (this.phase !== "driving" || this.recorder === null || this.telemetry === null) {
+      throw new Error("no session is being recorded");
+    }
+    // The last tick is at the moment the recorder is asked to stop, so ticks cover the video's last frame too.
+    const stopAt = Math.max(performance.now() - this.t0, (this.telemetry.lastTickMs ?? 0) + 0.001);
+    this.recordTick(stopAt);
+    this.phase = "finished";
+    const video = await this.recorder.stop();
+    this.telemetry.markRecordingStop(stopAt);
+    // Frames already captured when stop was asked for may still land in the file: one more tick (the car has not
+    // moved since) when the recorder has really stopped keeps them covered.
+    const stoppedAt = this.recorder.stoppedTime;
+    if (stoppedAt !== null) this.recordTick(Math.max(stoppedAt - this.t0, stopAt + 0.001));
+    if (this.diffusion !== null) await this.diffusion.close();
+    const built = this.telemetry.build();
+    const problems = checkTelemetry(built);
+    if (video.size === 0) problems.push("the video recorder produced no video");
+    if (this.recorder.error !== null) problems.push(this.recorder.error);
+    return {
+      video,
+      telemetry: this.telemetry.encode(),
+      worldId: this.opts.world.worldId,
+      durationS: stopAt / 1000,
+      ticks: built.ticks.length,
+      problems,
+    };
+  }
+
+  // ---- per frame ---------------------------------------------------------------------------------------------
+
+  private frame = (now: number) => {
+    if (this.disposed) return;
+    this.raf = requestAnimationFrame(this.frame);
+    const dtFrame = Math.min(0.25, Math.max(0, (now - this.lastFrame) / 1000));
+    this.lastFrame = now;
+    try {
+      this.advance(now, dtFrame);
+      this.draw(now, dtFrame);
+    } catch (err) {
+      // Never let one bad frame stop the loop; surface it through the HUD/console.
+      console.error("game frame failed", err);
+    }
+    this.fpsFrames++;
+    if (now - this.fpsSince >= 1000) {
+      this.fps = (this.fpsFrames * 1000) / (now - this.fpsSince);
+      this.fpsFrames = 0;
+      this.fpsSince = now;
+    }
+    if (now - this.lastHud >= 100) {
+      this.lastHud = now;
+      this.opts.onHud?.(this.hud());
+    }
+  };
+
+  private advance(now: number, dtFrame: number): void {
+    if (this.phase !== "driving" && this.phase !== "starting") return;
+    const simDt = 1 / this.opts.config.simHz;
+    const sessionNow = now - this.t0;
+    this.acc += dtFrame;
+    while (this.acc >= simDt) {
+      this.acc -= simDt;
+      this.tick(simDt, sessionNow - this.acc * 1000);
+    }
+    this.checkTimeUp(sessionNow);
+  }
+
+  private readPad() {
+    if (typeof navigator === "undefined" || typeof navigator.getGamepads !== "function") return null;
+    for (const p of navigator.getGamepads()) if (p !== null && p.connected) return p;
+    return null;
+  }
+
+  private tick(dt: number, tMs: number): void {
+    const keyboard = controlsFrom(this.keys, this.controls, dt);
+    this.controls = mergeControls(keyboard, padControls(this.readPad(), this.controls));
+    if (!this.paused) {
+      const r = stepWithCollisions(this.state, this.controls, dt, this.collisions);
+      if (r.collision !== null && !this.inCollision) {
+        this.collisionCount++;
+        this.lastCrashAt = tMs;
+      }
+      this.inCollision = r.collision !== null;
+      this.state = r.state;
+    }
+    this.nav = this.planner.update(this.state, this.state.theta);
+    this.recordTick(tMs);
+  }
+
+  /** One telemetry tick with the current state, controls, camera and command. */
+  private recordTick(tMs: number): void {
+    const pose = cameraPose(this.state, this.cameraMode, this.opts.config.fovDeg, this.cameraMode === "chase" ? this.camYaw : this.state.theta);
+    this.telemetry?.addTick({
+      tMs,
+      controls: this.controls,
+      vehicle: this.state,
+      camera: pose,
+      command: this.nav?.command ?? RoadOption.LANEFOLLOW,
+      paused: this.paused,
+      reset: this.resetPending,
+    });
+    this.resetPending = false;
+  }
+
+  private draw(now: number, dtFrame: number): void {
+    this.camYaw = lerpAngle(this.camYaw, this.state.theta, 1 - Math.exp(-dtFrame * 5));
+    const pose = cameraPose(this.state, this.cameraMode, this.opts.config.fovDeg, this.cameraMode === "chase" ? this.camYaw : this.state.theta);
+    this.renderer.update(this.state, pose, now / 1000);
+    this.renderer.render();
+    // While fresh diffused frames arrive, the display shows only them (painted as they arrive, so the recording
+    // holds each once); otherwise it shows the raw render.
+    if (!this.showingDiffusion(now)) {
+      this.ctx.drawImage(this.renderer.canvas, 0, 0, this.display.width, this.display.height);
+    }
+    this.diffusion?.pump();
+  }
+
+  private showingDiffusion(now: number): boolean {
+    return this.diffused !== null && (this.diffusion?.active ?? false) && now - this.diffused.at < STALE_DIFFUSION_MS;
+  }
+
+  private captureFrame(): Promise<{ image: Uint8Array; contentType: string } | null> {
+    const c = this.captureCanvas;
+    const cx = c.getContext("2d");
+    if (cx === null) return Promise.resolve(null);
+    cx.drawImage(this.renderer.canvas, 0, 0, c.width, c.height); // synchronously, while the render is fresh
+    return new Promise((resolve) => {
+      c.toBlob(
+        (blob) => {
+          if (blob === null) return resolve(null);
+          blob.arrayBuffer().then(
+            (buf) => resolve({ image: new Uint8Array(buf), contentType: "image/jpeg" }),
+            () => resolve(null),
+          );
+        },
+        "image/jpeg",
+        0.7,
+      );
+    });
+  }
+
+  private showDiffused(image: Uint8Array, contentType: string, capturedTMs: number): void {
+    createImageBitmap(new Blob([new Uint8Array(image)], { type: contentType })).then(
+      (bitmap) => {
+        if (this.disposed || !(this.diffusion?.active ?? false)) {
+          bitmap.close();
+          return;
+        }
+        const now = performance.now();
+        this.ctx.drawImage(bitmap, 0, 0, this.display.width, this.display.height);
+        this.diffused?.image.close?.();
+        this.diffused = { image: bitmap, at: now };
+        // The frame on screen from now on was rendered at capturedTMs: that is the round trip ALIGN needs.
+        const shownMs = now - this.t0;
+        if (this.phase === "driving" || this.phase === "starting") this.telemetry?.addRtt(shownMs, Math.max(0, shownMs - capturedTMs));
+      },
+      () => undefined,
+    );
+  }
+
+  private nextIntersection(): HudState["nextIntersection"] {
+    const id = this.nav?.nextIntersectionId ?? null;
+    const p = id === null ? undefined : this.planner.graph.nodes.get(id);
+    return id === null || p === undefined ? null : { id, x: p.x, y: p.y };
+  }
+
+  hud(): HudState {
+    const elapsedMs = this.phase === "driving" || this.phase === "finished" ? performance.now() - this.t0 - this.recStartMs : 0;
+    const total = this.opts.config.sessionSeconds;
+    return {
+      phase: this.phase,
+      speedKmh: Math.abs(this.state.speed) * 3.6,
+      timeLeftS: this.phase === "idle" || this.phase === "starting" ? total : Math.max(0, total - elapsedMs / 1000),
+      elapsedS: elapsedMs / 1000,
+      command: this.nav?.command ?? RoadOption.LANEFOLLOW,
+      nextTurn: this.nav?.nextTurn ? { command: this.nav.nextTurn.command, distanceM: this.nav.nextTurn.distanceM } : null,
+      distanceToNextM: this.nav?.distanceToNextM ?? null,
+      nextIntersection: this.nextIntersection(),
+      vehicle: { ...this.state },
+      diffusion:
+        this.diffusion?.snapshot() ??
+        { status: "off", enabled: false, notice: null, streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0 },
+      recording: this.phase === "driving" && (this.recorder?.recording ?? false),
+      paused: this.paused,
+      reverse: this.controls.reverse,
+      cameraMode: this.cameraMode,
+      collisions: this.collisionCount,
+      crashed: (this.phase === "driving" || this.phase === "starting") && performance.now() - this.t0 - this.lastCrashAt < 800,
+      ticks: this.telemetry?.tickCount ?? 0,
+      videoBytes: this.recorder?.sizeBytes ?? 0,
+      renderFps: this.fps,
+    };
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    cancelAnimationFrame(this.raf);
+    clearInterval(this.watchdog);
+    window.removeEventListener("keydown", this.onKeyDown);
+    window.removeEventListener("keyup", this.onKeyUp);
+    window.removeEventListener("blur", this.onBlur);
+    if (this.recorder?.recording) void this.recorder.stop();
+    if (this.diffusion !== null) void this.diffusion.close();
+    this.diffused?.image.close?.();
+    this.renderer.dispose();
+    this.display.remove();
+  }
+}

@@ -1,0 +1,231 @@
+// Per-frame diffusion over gRPC-Web: OpenStream once, then one unary TransformFrame per frame (a low-resolution JPEG
+// of the render), at most one in flight, measuring the round trip of each. When the service cannot do it
+// (UNIMPLEMENTED, UNAVAILABLE) the game shows the raw render, keeps recording, and says so in one line.
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type {
+  CloseStreamRequestSchema,
+  CloseStreamResponse,
+  OpenStreamRequestSchema,
+  OpenStreamResponse,
+  StreamConfigSchema,
+  TransformFrameRequestSchema,
+  TransformFrameResponse,
+} from "../gen/scalediffusion/v1/diffusion_pb";
+
+export type DiffusionStatus = "off" | "connecting" | "on" | "unavailable" | "error";
+
+export interface DiffusionSnapshot {
+  status: DiffusionStatus;
+  enabled: boolean;
+  notice: string | null;
+  streamId: string | null;
+  lastRttMs: number | null;
+  framesSent: number;
+  framesReceived: number;
+  framesDropped: number;
+}
+
+export interface DiffusionClientLike {
+  openStream(req: MessageInitShape<typeof OpenStreamRequestSchema>, opts?: { timeoutMs?: number }): Promise<OpenStreamResponse>;
+  transformFrame(req: MessageInitShape<typeof TransformFrameRequestSchema>, opts?: { timeoutMs?: number }): Promise<TransformFrameResponse>;
+  closeStream(req: MessageInitShape<typeof CloseStreamRequestSchema>, opts?: { timeoutMs?: number }): Promise<CloseStreamResponse>;
+}
+
+export interface DiffusedFrame {
+  image: Uint8Array;
+  contentType: string;
+  seq: number;
+  /** Session-clock time the source frame was captured. */
+  capturedTMs: number;
+  /** Session-clock time the result arrived. */
+  receivedTMs: number;
+  rttMs: number;
+}
+
+export interface DiffusionOptions {
+  client: DiffusionClientLike;
+  /** Session clock, ms. */
+  now: () => number;
+  /** JPEG (or PNG) bytes of the current render at the stream's resolution; null to skip this frame. */
+  capture: () => Promise<{ image: Uint8Array; contentType: string } | null>;
+  onFrame?: (frame: DiffusedFrame) => void;
+  onChange?: (snapshot: DiffusionSnapshot) => void;
+  config?: MessageInitShape<typeof StreamConfigSchema>;
+  timeoutMs?: number;
+  /** Consecutive frame failures (other than "unavailable") before giving up with an error notice. */
+  maxFailures?: number;
+  /** Frames in flight at once (pipelining hides part of the round trip). Default 2. */
+  maxInFlight?: number;
+}
+
+export const DEFAULT_STREAM_CONFIG = Object.freeze({ style: "photoreal-day", width: 512, height: 288, steps: 1, strength: 0.6 });
+
+const UNAVAILABLE_CODES = new Set([Code.Unimplemented, Code.Unavailable]);
+
+/** One-line notice for a diffusion failure. */
+export function diffusionNotice(err: unknown): string {
+  if (err instanceof ConnectError) {
+    const code = Code[err.code] ?? String(err.code);
+    const name = code.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+    if (err.code === Code.Unimplemented) {
+      return `Diffusion is not available on this server yet (${name}); showing the raw render. Recording continues.`;
+    }
+    if (err.code === Code.Unavailable) {
+      return `Cannot reach the diffusion service (${name}: ${err.rawMessage}); showing the raw render. Recording continues.`;
+    }
+    return `Diffusion failed (${name}: ${err.rawMessage}); showing the raw render. Recording continues.`;
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  return `Diffusion failed (${msg}); showing the raw render. Recording continues.`;
+}
+
+export class DiffusionLink {
+  private status: DiffusionStatus = "off";
+  private enabled = false;
+  private notice: string | null = null;
+  private streamId: string | null = null;
+  private inFlight = 0;
+  private seq = 0;
+  private lastDelivered = 0;
+  private failures = 0;
+  private lastRttMs: number | null = null;
+  private sent = 0;
+  private received = 0;
+  private dropped = 0;
+  private opening: Promise<void> | null = null;
+
+  constructor(private readonly opts: DiffusionOptions) {}
+
+  snapshot(): DiffusionSnapshot {
+    return {
+      status: this.status,
+      enabled: this.enabled,
+      notice: this.notice,
+      streamId: this.streamId,
+      lastRttMs: this.lastRttMs,
+      framesSent: this.sent,
+      framesReceived: this.received,
+      framesDropped: this.dropped,
+    };
+  }
+
+  /** True while diffused frames should be shown instead of the raw render. */
+  get active(): boolean {
+    return this.enabled && this.status === "on";
+  }
+
+  private changed(): void {
+    this.opts.onChange?.(this.snapshot());
+  }
+
+  private fail(err: unknown): void {
+    this.status = err instanceof ConnectError && UNAVAILABLE_CODES.has(err.code) ? "unavailable" : "error";
+    this.notice = diffusionNotice(err);
+    this.streamId = null;
+    this.changed();
+  }
+
+  /** Turns diffusion on (opening a stream) or off (closing it). */
+  async setEnabled(on: boolean): Promise<void> {
+    this.enabled = on;
+    if (!on) {
+      const id = this.streamId;
+      this.streamId = null;
+      this.status = "off";
+      this.notice = null;
+      this.changed();
+      if (id !== null) await this.opts.client.closeStream({ streamId: id }, { timeoutMs: this.opts.timeoutMs ?? 2000 }).catch(() => undefined);
+      return;
+    }
+    await this.open();
+  }
+
+  private open(): Promise<void> {
+    if (this.opening !== null) return this.opening;
+    this.status = "connecting";
+    this.notice = null;
+    this.failures = 0;
+    this.changed();
+    this.opening = (async () => {
+      try {
+        const res = await this.opts.client.openStream(
+          { config: { ...DEFAULT_STREAM_CONFIG, ...this.opts.config } },
+          { timeoutMs: this.opts.timeoutMs ?? 3000 },
+        );
+        if (!this.enabled) {
+          await this.opts.client.closeStream({ streamId: res.streamId }).catch(() => undefined);
+          return;
+        }
+        this.streamId = res.streamId;
+        this.status = "on";
+        this.changed();
+      } catch (err) {
+        this.fail(err);
+      } finally {
+        this.opening = null;
+      }
+    })();
+    return this.opening;
+  }
+
+  /** Called every rendered frame: sends the current render when diffusion is on and no frame is in flight. */
+  pump(): void {
+    if (!this.active || this.inFlight >= (this.opts.maxInFlight ?? 2) || this.streamId === null) return;
+    this.inFlight++;
+    void this.sendOne(this.streamId).finally(() => {
+      this.inFlight--;
+    });
+  }
+
+  private async sendOne(streamId: string): Promise<void> {
+    const captured = await this.opts.capture().catch(() => null);
+    if (captured === null) return;
+    const seq = ++this.seq;
+    const capturedTMs = this.opts.now();
+    this.sent++;
+    try {
+      const res = await this.opts.client.transformFrame(
+        { frame: { streamId, seq: BigInt(seq), clientTMs: capturedTMs, image: captured.image, contentType: captured.contentType } },
+        { timeoutMs: this.opts.timeoutMs ?? 2000 },
+      );
+      this.failures = 0;
+      if (streamId !== this.streamId) return; // toggled off meanwhile
+      const frame = res.frame;
+      if (res.dropped || frame === undefined || frame.image.length === 0 || seq < this.lastDelivered) {
+        // Skipped by the server, or overtaken by a newer frame: never show frames out of order.
+        this.dropped++;
+        return;
+      }
+      this.lastDelivered = seq;
+      const receivedTMs = this.opts.now();
+      const sentAt = frame.clientTMs > 0 ? frame.clientTMs : capturedTMs;
+      const rttMs = Math.max(0, receivedTMs - sentAt);
+      this.lastRttMs = rttMs;
+      this.received++;
+      this.opts.onFrame?.({ image: frame.image, contentType: frame.contentType || "image/jpeg", seq, capturedTMs: sentAt, receivedTMs, rttMs });
+    } catch (err) {
+      if (streamId !== this.streamId) return;
+      if (err instanceof ConnectError && UNAVAILABLE_CODES.has(err.code)) {
+        this.fail(err);
+        return;
+      }
+      if (err instanceof ConnectError && err.code === Code.NotFound) {
+        // The server dropped an idle stream: open a new one.
+        this.streamId = null;
+        void this.open();
+        return;
+      }
+      this.failures++;
+      if (this.failures >= (this.opts.maxFailures ?? 3)) this.fail(err);
+    }
+  }
+
+  /** Closes the stream (end of session). */
+  async close(): Promise<void> {
+    const wasEnabled = this.enabled;
+    await this.setEnabled(false);
+    this.enabled = wasEnabled;
+  }
+}

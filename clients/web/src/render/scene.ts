@@ -1,0 +1,299 @@
+// Three.js view of a World: streets, sidewalks, markings, buildings, traffic lights and stop signs, parked cars and
+// the player's car. Geometry comes from the pure builders in world/worldGeometry.ts (city frame, z up); one group
+// rotated -90 degrees about x turns the city frame into Three's y-up frame: (x, y, z) -> (x, z, -y).
+
+import * as THREE from "three";
+import { IntersectionControl, type World } from "../gen/scalediffusion/v1/world_pb";
+import type { CameraMode, CameraPose } from "../sim/camera";
+import type { VehicleState } from "../sim/vehicle";
+import {
+  addBox,
+  addFlatQuads,
+  addUprightPolygon,
+  buildingMesh,
+  buildingPrisms,
+  controlPoles,
+  emptyMesh,
+  intersectionBoxes,
+  laneMarkings,
+  lightColor,
+  roadSurfaces,
+  squareQuad,
+  type ControlPole,
+  type LightColor,
+  type MeshData,
+  type Quad,
+} from "../world/worldGeometry";
+
+export interface RendererOptions {
+  width: number;
+  height: number;
+  fovDeg: number;
+  /** Keep the drawing buffer so other canvases can copy it at any time (slower; default false). */
+  preserveDrawingBuffer?: boolean;
+}
+
+const COLORS = {
+  sky: 0xb4cde6,
+  ground: 0x77786f,
+  asphalt: 0x2e3033,
+  junction: 0x323437,
+  sidewalk: 0xa9a8a2,
+  yellow: 0xe2b93b,
+  white: 0xeeeeee,
+  pole: 0x2e3235,
+  head: 0x1d1f21,
+  stop: 0xc4161c,
+  lampOff: 0x262626,
+  red: 0xff2a1a,
+  amber: 0xffb000,
+  green: 0x19e05a,
+};
+
+const PARKED_COLORS = [0xb0b4b8, 0x1f2a44, 0x7a1f1f, 0xe8e8e8, 0x2d2d2d, 0x4a5a3a, 0x8a6d3b, 0x35507a];
+
+function toGeometry(data: MeshData): THREE.BufferGeometry {
+  const g = new THREE.BufferGeometry();
+  g.setAttribute("position", new THREE.Float32BufferAttribute(data.positions, 3));
+  g.setAttribute("normal", new THREE.Float32BufferAttribute(data.normals, 3));
+  g.setAttribute("uv", new THREE.Float32BufferAttribute(data.uvs, 2));
+  g.setAttribute("color", new THREE.Float32BufferAttribute(data.colors, 3));
+  g.setIndex(data.indices);
+  g.computeBoundingSphere();
+  return g;
+}
+
+function flat(quads: readonly Quad[], z: number, color: number, layer: number): THREE.Mesh {
+  const mat = new THREE.MeshLambertMaterial({ vertexColors: true, polygonOffset: true, polygonOffsetFactor: -layer, polygonOffsetUnits: -layer });
+  return new THREE.Mesh(toGeometry(addFlatQuads(emptyMesh(), quads, z, color)), mat);
+}
+
+/** A repeating facade tile: wall (white, tinted by the vertex colour) with one window. */
+function windowTexture(): THREE.Texture | null {
+  if (typeof document === "undefined") return null;
+  const c = document.createElement("canvas");
+  c.width = 64;
+  c.height = 64;
+  const ctx = c.getContext("2d");
+  if (ctx === null) return null;
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, 64, 64);
+  ctx.fillStyle = "#4a5866";
+  ctx.fillRect(12, 16, 40, 34);
+  ctx.fillStyle = "#6f8294";
+  ctx.fillRect(14, 18, 17, 30);
+  const tex = new THREE.CanvasTexture(c);
+  tex.wrapS = THREE.RepeatWrapping;
+  tex.wrapT = THREE.RepeatWrapping;
+  tex.colorSpace = THREE.SRGBColorSpace;
+  tex.anisotropy = 4;
+  return tex;
+}
+
+interface Signal {
+  pole: ControlPole;
+  offsetS: number;
+  state: LightColor | null;
+  index: number;
+}
+
+export class WorldRenderer {
+  readonly canvas: HTMLCanvasElement;
+  private readonly renderer: THREE.WebGLRenderer;
+  private readonly scene = new THREE.Scene();
+  private readonly camera: THREE.PerspectiveCamera;
+  private readonly city = new THREE.Group();
+  private readonly car = new THREE.Group();
+  private readonly lamps: THREE.InstancedMesh | null = null;
+  private readonly signals: Signal[] = [];
+  private readonly color = new THREE.Color();
+
+  constructor(
+    private readonly world: World,
+    opts: RendererOptions,
+  ) {
+    this.canvas = document.createElement("canvas");
+    this.renderer = new THREE.WebGLRenderer({
+      canvas: this.canvas,
+      antialias: true,
+      preserveDrawingBuffer: opts.preserveDrawingBuffer ?? false,
+      powerPreference: "high-performance",
+    });
+    this.renderer.setPixelRatio(1);
+    this.renderer.setSize(opts.width, opts.height, false);
+    this.camera = new THREE.PerspectiveCamera(opts.fovDeg, opts.width / opts.height, 0.1, 2000);
+    this.scene.background = new THREE.Color(COLORS.sky);
+    this.scene.fog = new THREE.Fog(COLORS.sky, 250, 1200);
+    this.scene.add(new THREE.HemisphereLight(0xe4ecff, 0x5a564e, 1.6));
+    const sun = new THREE.DirectionalLight(0xfff3e0, 2.0);
+    sun.position.set(300, 500, 200);
+    this.scene.add(sun);
+    this.city.rotation.x = -Math.PI / 2;
+    this.scene.add(this.city);
+    this.buildCity();
+    this.lamps = this.buildSignals();
+    this.buildCar();
+  }
+
+  private buildCity(): void {
+    const w = this.world;
+    const min = w.min ?? { x: -500, y: -500 };
+    const max = w.max ?? { x: 500, y: 500 };
+    const pad = 400;
+    const ground: Quad = [
+      { x: min.x - pad, y: min.y - pad },
+      { x: max.x + pad, y: min.y - pad },
+      { x: max.x + pad, y: max.y + pad },
+      { x: min.x - pad, y: max.y + pad },
+    ];
+    this.city.add(flat([ground], -0.02, COLORS.ground, 0));
+    const { roads, sidewalks } = roadSurfaces(w);
+    this.city.add(flat(roads.map((r) => r.corners), 0, COLORS.asphalt, 1));
+    this.city.add(flat(intersectionBoxes(w).map((b) => squareQuad(b.center, b.halfSize)), 0, COLORS.junction, 2));
+    this.city.add(flat(sidewalks.map((s) => s.corners), 0.12, COLORS.sidewalk, 1));
+    const marks = laneMarkings(w);
+    const markMesh = emptyMesh();
+    addFlatQuads(markMesh, marks.filter((m) => m.color === "yellow").map((m) => m.corners), 0, COLORS.yellow);
+    addFlatQuads(markMesh, marks.filter((m) => m.color === "white").map((m) => m.corners), 0, COLORS.white);
+    if (markMesh.indices.length > 0) {
+      this.city.add(
+        new THREE.Mesh(
+          toGeometry(markMesh),
+          new THREE.MeshLambertMaterial({ vertexColors: true, polygonOffset: true, polygonOffsetFactor: -4, polygonOffsetUnits: -4 }),
+        ),
+      );
+    }
+    const prisms = buildingPrisms(w);
+    if (prisms.length > 0) {
+      const tex = windowTexture();
+      this.city.add(new THREE.Mesh(toGeometry(buildingMesh(prisms)), new THREE.MeshLambertMaterial({ vertexColors: true, map: tex })));
+    }
+    // Parked cars: one instanced box each (body), coloured per car.
+    if (w.parked.length > 0) {
+      const body = new THREE.InstancedMesh(new THREE.BoxGeometry(1, 1, 1), new THREE.MeshLambertMaterial(), w.parked.length);
+      const m = new THREE.Matrix4();
+      const q = new THREE.Quaternion();
+      const up = new THREE.Vector3(0, 0, 1);
+      w.parked.forEach((p, i) => {
+        const len = p.lengthM || 4.6;
+        const wid = p.widthM || 1.9;
+        m.compose(new THREE.Vector3(p.position?.x ?? 0, p.position?.y ?? 0, 0.75), q.setFromAxisAngle(up, p.heading), new THREE.Vector3(len, wid, 1.3));
+        body.setMatrixAt(i, m);
+        body.setColorAt(i, this.color.setHex(PARKED_COLORS[i % PARKED_COLORS.length]!));
+      });
+      this.city.add(body);
+    }
+  }
+
+  private buildSignals(): THREE.InstancedMesh | null {
+    const props = emptyMesh();
+    const poles = controlPoles(this.world);
+    const offsets = new Map(this.world.intersections.map((i) => [i.id, i.lightOffsetS]));
+    for (const pole of poles) {
+      const p = pole.position;
+      if (pole.control === IntersectionControl.STOP_SIGN) {
+        addBox(props, { x: p.x, y: p.y, z: 1.25 }, { x: 0.08, y: 0.08, z: 2.5 }, 0, COLORS.pole);
+        addUprightPolygon(props, { x: p.x + Math.cos(pole.facing) * 0.06, y: p.y + Math.sin(pole.facing) * 0.06, z: 2.45 }, 0.4, 8, pole.facing, COLORS.stop);
+      } else {
+        addBox(props, { x: p.x, y: p.y, z: 2.2 }, { x: 0.16, y: 0.16, z: 4.4 }, 0, COLORS.pole);
+        addBox(props, { x: p.x, y: p.y, z: 4.5 }, { x: 0.3, y: 0.4, z: 1.1 }, pole.facing, COLORS.head);
+        this.signals.push({ pole, offsetS: offsets.get(pole.intersectionId) ?? 0, state: null, index: this.signals.length });
+      }
+    }
+    if (props.indices.length > 0) {
+      this.city.add(new THREE.Mesh(toGeometry(props), new THREE.MeshLambertMaterial({ vertexColors: true, side: THREE.DoubleSide })));
+    }
+    if (this.signals.length === 0) return null;
+    const lamps = new THREE.InstancedMesh(new THREE.SphereGeometry(0.13, 10, 8), new THREE.MeshBasicMaterial(), this.signals.length * 3);
+    const m = new THREE.Matrix4();
+    for (const s of this.signals) {
+      const { position: p, facing } = s.pole;
+      const fx = Math.cos(facing) * 0.17;
+      const fy = Math.sin(facing) * 0.17;
+      [4.85, 4.5, 4.15].forEach((z, k) => {
+        lamps.setMatrixAt(s.index * 3 + k, m.makeTranslation(p.x + fx, p.y + fy, z));
+        lamps.setColorAt(s.index * 3 + k, this.color.setHex(COLORS.lampOff));
+      });
+    }
+    this.city.add(lamps);
+    return lamps;
+  }
+
+  private buildCar(): void {
+    const paint = new THREE.MeshLambertMaterial({ color: 0x1565c0 });
+    const glass = new THREE.MeshLambertMaterial({ color: 0x22303a });
+    const tyre = new THREE.MeshLambertMaterial({ color: 0x111111 });
+    const body = new THREE.Mesh(new THREE.BoxGeometry(4.5, 1.85, 0.75), paint);
+    body.position.set(0, 0, 0.6);
+    const cabin = new THREE.Mesh(new THREE.BoxGeometry(2.3, 1.65, 0.62), glass);
+    cabin.position.set(-0.35, 0, 1.28);
+    this.car.add(body, cabin);
+    const wheel = new THREE.CylinderGeometry(0.34, 0.34, 0.25, 14);
+    for (const [x, y] of [
+      [1.4, 0.9],
+      [1.4, -0.9],
+      [-1.4, 0.9],
+      [-1.4, -0.9],
+    ] as const) {
+      const w = new THREE.Mesh(wheel, tyre);
+      w.position.set(x, y, 0.34);
+      this.car.add(w);
+    }
+    this.city.add(this.car);
+  }
+
+  setCameraMode(mode: CameraMode): void {
+    this.car.visible = mode !== "dash";
+  }
+
+  setSize(width: number, height: number): void {
+    this.renderer.setSize(width, height, false);
+    this.camera.aspect = width / height;
+    this.camera.updateProjectionMatrix();
+  }
+
+  /** Moves the car and camera and sets the traffic lights for time tS (seconds). */
+  update(vehicle: VehicleState, pose: CameraPose, tS: number): void {
+    this.car.position.set(vehicle.x, vehicle.y, 0);
+    this.car.rotation.set(0, 0, vehicle.theta);
+    this.camera.position.set(pose.x, pose.z, -pose.y);
+    this.camera.up.set(0, 1, 0);
+    this.camera.lookAt(pose.target.x, pose.target.z, -pose.target.y);
+    if (this.camera.fov !== pose.fovDeg) {
+      this.camera.fov = pose.fovDeg;
+      this.camera.updateProjectionMatrix();
+    }
+    if (this.lamps !== null) {
+      let dirty = false;
+      for (const s of this.signals) {
+        const state = lightColor(this.world, s.offsetS, s.pole.axis, tS);
+        if (state === s.state) continue;
+        s.state = state;
+        dirty = true;
+        const lit = state === "red" ? 0 : state === "yellow" ? 1 : 2;
+        for (let k = 0; k < 3; k++) {
+          const on = k === lit;
+          this.lamps.setColorAt(s.index * 3 + k, this.color.setHex(on ? [COLORS.red, COLORS.amber, COLORS.green][k]! : COLORS.lampOff));
+        }
+      }
+      if (dirty && this.lamps.instanceColor !== null) this.lamps.instanceColor.needsUpdate = true;
+    }
+  }
+
+  render(): void {
+    this.renderer.render(this.scene, this.camera);
+  }
+
+  dispose(): void {
+    this.scene.traverse((o) => {
+      const mesh = o as THREE.Mesh;
+      mesh.geometry?.dispose();
+      const mat = mesh.material as THREE.Material | THREE.Material[] | undefined;
+      for (const m of Array.isArray(mat) ? mat : mat ? [mat] : []) {
+        (m as THREE.MeshLambertMaterial).map?.dispose();
+        m.dispose();
+      }
+    });
+    this.renderer.dispose();
+  }
+}

@@ -1,0 +1,53 @@
+"""The game in a real browser against the local stack: load, drive with scripted keys (right held for a while),
+finish, upload; the session reaches the processor and yields a segment whose measurements show the scripted
+controls. Saves screenshots of the game."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from scalediffusion import keys
+from scalediffusion.v1 import ingest_pb2, processor_pb2
+from tests.conftest import REPO
+
+WEB = REPO / "clients" / "web"
+pytestmark = pytest.mark.e2e
+
+
+def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stack, ingest, processor):
+    if "web" not in stack.state.procs:
+        pytest.fail("the stack is not serving the game: build it first (make test runs `npm run build`)")
+    if not shutil.which("chromium"):
+        pytest.fail("Debian chromium is needed (make test installs it)")
+    out = REPO / "clients" / "web" / "e2e" / "out"
+    token = stack.token("browser-player")
+    run = subprocess.run(
+        [str(WEB / "node_modules" / ".bin" / "tsx"), "e2e/drive.ts", stack.layout.web_url, token, str(out), "12"],
+        cwd=WEB, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["ok"], result
+    assert (out / "game-driving.png").stat().st_size > 10_000, "a screenshot of the game was saved"
+    session_id = result["sessionId"]
+    me = stack.auth("browser-player")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        session = ingest.GetSession(ingest_pb2.GetSessionRequest(session_id=session_id), metadata=me)
+        if session.state in (ingest_pb2.SESSION_STATE_ACCEPTED, ingest_pb2.SESSION_STATE_REJECTED):
+            break
+        time.sleep(0.5)
+    report = processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=session_id))
+    assert session.state == ingest_pb2.SESSION_STATE_ACCEPTED, (list(session.rejection_reasons), list(report.rejections))
+    store = stack.store()
+    steers = []
+    for seg in report.segments:
+        steers += [m["steer"] for m in json.loads(store.get_bytes("clean", keys.measurements_key(seg.dataset, seg.segment_id)))]
+    assert max(steers) > 0.2, "steer > 0 while the right key was held"
+    assert min(steers) > -0.05, "left was never pressed"
+    assert sum(s > 0.2 for s in steers) >= 3 and sum(s < 0.05 for s in steers) >= 10, "both straight and right-turn frames"
