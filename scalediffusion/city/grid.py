@@ -11,6 +11,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from scalediffusion.city.actors import block_loop, crossing
 from scalediffusion.v1 import world_pb2
 
 AVENUE_NAMES = ("1st Ave", "2nd Ave", "3rd Ave", "Lexington Ave", "Park Ave", "Madison Ave", "5th Ave", "6th Ave", "7th Ave", "8th Ave")
@@ -19,7 +20,7 @@ AVENUE_NAMES = ("1st Ave", "2nd Ave", "3rd Ave", "Lexington Ave", "Park Ave", "M
 @dataclass(frozen=True)
 class GridSpec:
     world_id: str = "manhattan-grid"
-    version: int = 1  # bump whenever the generated geometry changes
+    version: int = 2  # bump whenever the generated geometry changes
     avenues: int = 4  # north-south roads
     streets: int = 8  # east-west roads
     avenue_spacing_m: float = 280.0
@@ -35,6 +36,9 @@ class GridSpec:
     light_cycle_s: float = 60.0
     light_yellow_s: float = 3.0
     parked_every_m: float = 14.0
+    npc_vehicles: int = 6  # cars circling blocks in their right-hand lanes
+    npc_speed_mps: float = 8.0
+    pedestrians: int = 6  # people crossing avenues at crosswalks, back and forth
     seed: int = 1811
 
 
@@ -116,6 +120,25 @@ def manhattan_grid(spec: GridSpec = GridSpec()) -> world_pb2.World:
                     continue
                 x = road.start.x + spec.avenue_width_m / 2 + 5.0 + (k + 0.5) * spec.parked_every_m
                 world.parked.add(position=_p(x, y), heading=0.0 if side < 0 else round(math.pi, 6), length_m=4.6, width_m=1.9)
+
+    # Moving actors: cars circling blocks clockwise (right turns only) in the right-hand lanes, and pedestrians crossing
+    # avenues at crosswalks. Timetables, not a simulation: the evaluator's traffic model replaces these.
+    avenue_lane = (spec.avenue_width_m - 2 * spec.sidewalk_m) / 4
+    street_lane = (spec.street_width_m - 2 * spec.sidewalk_m) / 4
+    blocks = [(i, j) for i in range(spec.avenues - 1) for j in range(spec.streets - 1)]
+    for n, (i, j) in enumerate(rng.sample(blocks, min(spec.npc_vehicles, len(blocks)))):
+        corners = [
+            (xs[i] + avenue_lane, ys[j] + street_lane),
+            (xs[i] + avenue_lane, ys[j + 1] - street_lane),
+            (xs[i + 1] - avenue_lane, ys[j + 1] - street_lane),
+            (xs[i + 1] - avenue_lane, ys[j] + street_lane),
+        ]
+        world.actors.append(block_loop(f"npc{n}", corners, spec.npc_speed_mps, turn_s=1.0, start_corner=n % 4))
+    crossings = [(i, j) for i in range(spec.avenues) for j in range(spec.streets)]
+    for n, (i, j) in enumerate(rng.sample(crossings, min(spec.pedestrians, len(crossings)))):
+        y = ys[j] + spec.street_width_m / 2 + 1.5
+        half = spec.avenue_width_m / 2 - spec.sidewalk_m / 2
+        world.actors.append(crossing(f"ped{n}", (xs[i] - half, y), (xs[i] + half, y), speed_mps=1.4, wait_s=4.0 + n))
 
     # Spawn on avenue blocks, heading north in the right-hand lane.
     for road in world.roads:

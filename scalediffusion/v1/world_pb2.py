@@ -24,17 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dscalediffusion/v1/world.proto\x12\x11scalediffusion.v1\"\x1e\n\x06Point2\x12\t\n\x01x\x18\x01 \x01(\x01\x12\t\n\x01y\x18\x02 \x01(\x01\"\xa5\x02\n\x04Road\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.scalediffusion.v1.RoadKind\x12(\n\x05start\x18\x04 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12&\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x0f\n\x07width_m\x18\x06 \x01(\x01\x12\x12\n\nsidewalk_m\x18\x07 \x01(\x01\x12\x15\n\rlanes_forward\x18\x08 \x01(\r\x12\x16\n\x0elanes_backward\x18\t \x01(\r\x12\x19\n\x11\x66rom_intersection\x18\n \x01(\t\x12\x17\n\x0fto_intersection\x18\x0b \x01(\t\"\xaa\x01\n\x0cIntersection\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x08position\x18\x02 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x37\n\x07\x63ontrol\x18\x03 \x01(\x0e\x32&.scalediffusion.v1.IntersectionControl\x12\x10\n\x08road_ids\x18\x04 \x03(\t\x12\x16\n\x0elight_offset_s\x18\x05 \x01(\x01\"V\n\x08\x42uilding\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\tfootprint\x18\x02 \x03(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x10\n\x08height_m\x18\x03 \x01(\x01\"p\n\rParkedVehicle\x12+\n\x08position\x18\x01 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x0f\n\x07heading\x18\x02 \x01(\x01\x12\x10\n\x08length_m\x18\x03 \x01(\x01\x12\x0f\n\x07width_m\x18\x04 \x01(\x01\"[\n\nSpawnPoint\x12+\n\x08position\x18\x01 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x0f\n\x07heading\x18\x02 \x01(\x01\x12\x0f\n\x07road_id\x18\x03 \x01(\t\"\xae\x03\n\x05World\x12\x10\n\x08world_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12&\n\x03min\x18\x04 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12&\n\x03max\x18\x05 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12&\n\x05roads\x18\x06 \x03(\x0b\x32\x17.scalediffusion.v1.Road\x12\x36\n\rintersections\x18\x07 \x03(\x0b\x32\x1f.scalediffusion.v1.Intersection\x12.\n\tbuildings\x18\x08 \x03(\x0b\x32\x1b.scalediffusion.v1.Building\x12\x30\n\x06parked\x18\t \x03(\x0b\x32 .scalediffusion.v1.ParkedVehicle\x12\x33\n\x0cspawn_points\x18\n \x03(\x0b\x32\x1d.scalediffusion.v1.SpawnPoint\x12\x15\n\rlight_cycle_s\x18\x0b \x01(\x01\x12\x16\n\x0elight_yellow_s\x18\x0c \x01(\x01\"#\n\x0fGetWorldRequest\x12\x10\n\x08world_id\x18\x01 \x01(\t\"?\n\x0cWorldSummary\x12\x10\n\x08world_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\"\x13\n\x11ListWorldsRequest\"E\n\x12ListWorldsResponse\x12/\n\x06worlds\x18\x01 \x03(\x0b\x32\x1f.scalediffusion.v1.WorldSummary*Q\n\x08RoadKind\x12\x19\n\x15ROAD_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10ROAD_KIND_AVENUE\x10\x01\x12\x14\n\x10ROAD_KIND_STREET\x10\x02*\xa6\x01\n\x13IntersectionControl\x12$\n INTERSECTION_CONTROL_UNSPECIFIED\x10\x00\x12\x1d\n\x19INTERSECTION_CONTROL_NONE\x10\x01\x12&\n\"INTERSECTION_CONTROL_TRAFFIC_LIGHT\x10\x02\x12\"\n\x1eINTERSECTION_CONTROL_STOP_SIGN\x10\x03\x32\xb3\x01\n\x0cWorldService\x12H\n\x08GetWorld\x12\".scalediffusion.v1.GetWorldRequest\x1a\x18.scalediffusion.v1.World\x12Y\n\nListWorlds\x12$.scalediffusion.v1.ListWorldsRequest\x1a%.scalediffusion.v1.ListWorldsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dscalediffusion/v1/world.proto\x12\x11scalediffusion.v1\"\x1e\n\x06Point2\x12\t\n\x01x\x18\x01 \x01(\x01\x12\t\n\x01y\x18\x02 \x01(\x01\"\xa5\x02\n\x04Road\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.scalediffusion.v1.RoadKind\x12(\n\x05start\x18\x04 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12&\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x0f\n\x07width_m\x18\x06 \x01(\x01\x12\x12\n\nsidewalk_m\x18\x07 \x01(\x01\x12\x15\n\rlanes_forward\x18\x08 \x01(\r\x12\x16\n\x0elanes_backward\x18\t \x01(\r\x12\x19\n\x11\x66rom_intersection\x18\n \x01(\t\x12\x17\n\x0fto_intersection\x18\x0b \x01(\t\"\xaa\x01\n\x0cIntersection\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x08position\x18\x02 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x37\n\x07\x63ontrol\x18\x03 \x01(\x0e\x32&.scalediffusion.v1.IntersectionControl\x12\x10\n\x08road_ids\x18\x04 \x03(\t\x12\x16\n\x0elight_offset_s\x18\x05 \x01(\x01\"V\n\x08\x42uilding\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\tfootprint\x18\x02 \x03(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x10\n\x08height_m\x18\x03 \x01(\x01\"p\n\rParkedVehicle\x12+\n\x08position\x18\x01 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x0f\n\x07heading\x18\x02 \x01(\x01\x12\x10\n\x08length_m\x18\x03 \x01(\x01\x12\x0f\n\x07width_m\x18\x04 \x01(\x01\"[\n\nSpawnPoint\x12+\n\x08position\x18\x01 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x0f\n\x07heading\x18\x02 \x01(\x01\x12\x0f\n\x07road_id\x18\x03 \x01(\t\"U\n\x08Keyframe\x12\x0b\n\x03t_s\x18\x01 \x01(\x01\x12+\n\x08position\x18\x02 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12\x0f\n\x07heading\x18\x03 \x01(\x01\"\xa9\x01\n\nActorTrack\x12\n\n\x02id\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.scalediffusion.v1.ActorKind\x12\x10\n\x08period_s\x18\x03 \x01(\x01\x12.\n\tkeyframes\x18\x04 \x03(\x0b\x32\x1b.scalediffusion.v1.Keyframe\x12\x10\n\x08length_m\x18\x05 \x01(\x01\x12\x0f\n\x07width_m\x18\x06 \x01(\x01\"\xdd\x03\n\x05World\x12\x10\n\x08world_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12&\n\x03min\x18\x04 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12&\n\x03max\x18\x05 \x01(\x0b\x32\x19.scalediffusion.v1.Point2\x12&\n\x05roads\x18\x06 \x03(\x0b\x32\x17.scalediffusion.v1.Road\x12\x36\n\rintersections\x18\x07 \x03(\x0b\x32\x1f.scalediffusion.v1.Intersection\x12.\n\tbuildings\x18\x08 \x03(\x0b\x32\x1b.scalediffusion.v1.Building\x12\x30\n\x06parked\x18\t \x03(\x0b\x32 .scalediffusion.v1.ParkedVehicle\x12\x33\n\x0cspawn_points\x18\n \x03(\x0b\x32\x1d.scalediffusion.v1.SpawnPoint\x12\x15\n\rlight_cycle_s\x18\x0b \x01(\x01\x12\x16\n\x0elight_yellow_s\x18\x0c \x01(\x01\x12-\n\x06\x61\x63tors\x18\r \x03(\x0b\x32\x1d.scalediffusion.v1.ActorTrack\"#\n\x0fGetWorldRequest\x12\x10\n\x08world_id\x18\x01 \x01(\t\"?\n\x0cWorldSummary\x12\x10\n\x08world_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\"\x13\n\x11ListWorldsRequest\"E\n\x12ListWorldsResponse\x12/\n\x06worlds\x18\x01 \x03(\x0b\x32\x1f.scalediffusion.v1.WorldSummary*Q\n\x08RoadKind\x12\x19\n\x15ROAD_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10ROAD_KIND_AVENUE\x10\x01\x12\x14\n\x10ROAD_KIND_STREET\x10\x02*\xa6\x01\n\x13IntersectionControl\x12$\n INTERSECTION_CONTROL_UNSPECIFIED\x10\x00\x12\x1d\n\x19INTERSECTION_CONTROL_NONE\x10\x01\x12&\n\"INTERSECTION_CONTROL_TRAFFIC_LIGHT\x10\x02\x12\"\n\x1eINTERSECTION_CONTROL_STOP_SIGN\x10\x03*Z\n\tActorKind\x12\x1a\n\x16\x41\x43TOR_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41\x43TOR_KIND_VEHICLE\x10\x01\x12\x19\n\x15\x41\x43TOR_KIND_PEDESTRIAN\x10\x02\x32\xb3\x01\n\x0cWorldService\x12H\n\x08GetWorld\x12\".scalediffusion.v1.GetWorldRequest\x1a\x18.scalediffusion.v1.World\x12Y\n\nListWorlds\x12$.scalediffusion.v1.ListWorldsRequest\x1a%.scalediffusion.v1.ListWorldsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'scalediffusion.v1.world_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROADKIND']._serialized_start=1475
-  _globals['_ROADKIND']._serialized_end=1556
-  _globals['_INTERSECTIONCONTROL']._serialized_start=1559
-  _globals['_INTERSECTIONCONTROL']._serialized_end=1725
+  _globals['_ROADKIND']._serialized_start=1781
+  _globals['_ROADKIND']._serialized_end=1862
+  _globals['_INTERSECTIONCONTROL']._serialized_start=1865
+  _globals['_INTERSECTIONCONTROL']._serialized_end=2031
+  _globals['_ACTORKIND']._serialized_start=2033
+  _globals['_ACTORKIND']._serialized_end=2123
   _globals['_POINT2']._serialized_start=52
   _globals['_POINT2']._serialized_end=82
   _globals['_ROAD']._serialized_start=85
@@ -47,16 +49,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PARKEDVEHICLE']._serialized_end=753
   _globals['_SPAWNPOINT']._serialized_start=755
   _globals['_SPAWNPOINT']._serialized_end=846
-  _globals['_WORLD']._serialized_start=849
-  _globals['_WORLD']._serialized_end=1279
-  _globals['_GETWORLDREQUEST']._serialized_start=1281
-  _globals['_GETWORLDREQUEST']._serialized_end=1316
-  _globals['_WORLDSUMMARY']._serialized_start=1318
-  _globals['_WORLDSUMMARY']._serialized_end=1381
-  _globals['_LISTWORLDSREQUEST']._serialized_start=1383
-  _globals['_LISTWORLDSREQUEST']._serialized_end=1402
-  _globals['_LISTWORLDSRESPONSE']._serialized_start=1404
-  _globals['_LISTWORLDSRESPONSE']._serialized_end=1473
-  _globals['_WORLDSERVICE']._serialized_start=1728
-  _globals['_WORLDSERVICE']._serialized_end=1907
+  _globals['_KEYFRAME']._serialized_start=848
+  _globals['_KEYFRAME']._serialized_end=933
+  _globals['_ACTORTRACK']._serialized_start=936
+  _globals['_ACTORTRACK']._serialized_end=1105
+  _globals['_WORLD']._serialized_start=1108
+  _globals['_WORLD']._serialized_end=1585
+  _globals['_GETWORLDREQUEST']._serialized_start=1587
+  _globals['_GETWORLDREQUEST']._serialized_end=1622
+  _globals['_WORLDSUMMARY']._serialized_start=1624
+  _globals['_WORLDSUMMARY']._serialized_end=1687
+  _globals['_LISTWORLDSREQUEST']._serialized_start=1689
+  _globals['_LISTWORLDSREQUEST']._serialized_end=1708
+  _globals['_LISTWORLDSRESPONSE']._serialized_start=1710
+  _globals['_LISTWORLDSRESPONSE']._serialized_end=1779
+  _globals['_WORLDSERVICE']._serialized_start=2126
+  _globals['_WORLDSERVICE']._serialized_end=2305
 # @@protoc_insertion_point(module_scope)

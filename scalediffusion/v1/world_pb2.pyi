@@ -19,6 +19,12 @@ class IntersectionControl(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERSECTION_CONTROL_NONE: _ClassVar[IntersectionControl]
     INTERSECTION_CONTROL_TRAFFIC_LIGHT: _ClassVar[IntersectionControl]
     INTERSECTION_CONTROL_STOP_SIGN: _ClassVar[IntersectionControl]
+
+class ActorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTOR_KIND_UNSPECIFIED: _ClassVar[ActorKind]
+    ACTOR_KIND_VEHICLE: _ClassVar[ActorKind]
+    ACTOR_KIND_PEDESTRIAN: _ClassVar[ActorKind]
 ROAD_KIND_UNSPECIFIED: RoadKind
 ROAD_KIND_AVENUE: RoadKind
 ROAD_KIND_STREET: RoadKind
@@ -26,6 +32,9 @@ INTERSECTION_CONTROL_UNSPECIFIED: IntersectionControl
 INTERSECTION_CONTROL_NONE: IntersectionControl
 INTERSECTION_CONTROL_TRAFFIC_LIGHT: IntersectionControl
 INTERSECTION_CONTROL_STOP_SIGN: IntersectionControl
+ACTOR_KIND_UNSPECIFIED: ActorKind
+ACTOR_KIND_VEHICLE: ActorKind
+ACTOR_KIND_PEDESTRIAN: ActorKind
 
 class Point2(_message.Message):
     __slots__ = ("x", "y")
@@ -107,8 +116,34 @@ class SpawnPoint(_message.Message):
     road_id: str
     def __init__(self, position: _Optional[_Union[Point2, _Mapping]] = ..., heading: _Optional[float] = ..., road_id: _Optional[str] = ...) -> None: ...
 
+class Keyframe(_message.Message):
+    __slots__ = ("t_s", "position", "heading")
+    T_S_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    HEADING_FIELD_NUMBER: _ClassVar[int]
+    t_s: float
+    position: Point2
+    heading: float
+    def __init__(self, t_s: _Optional[float] = ..., position: _Optional[_Union[Point2, _Mapping]] = ..., heading: _Optional[float] = ...) -> None: ...
+
+class ActorTrack(_message.Message):
+    __slots__ = ("id", "kind", "period_s", "keyframes", "length_m", "width_m")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_S_FIELD_NUMBER: _ClassVar[int]
+    KEYFRAMES_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_M_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_M_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: ActorKind
+    period_s: float
+    keyframes: _containers.RepeatedCompositeFieldContainer[Keyframe]
+    length_m: float
+    width_m: float
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[ActorKind, str]] = ..., period_s: _Optional[float] = ..., keyframes: _Optional[_Iterable[_Union[Keyframe, _Mapping]]] = ..., length_m: _Optional[float] = ..., width_m: _Optional[float] = ...) -> None: ...
+
 class World(_message.Message):
-    __slots__ = ("world_id", "name", "version", "min", "max", "roads", "intersections", "buildings", "parked", "spawn_points", "light_cycle_s", "light_yellow_s")
+    __slots__ = ("world_id", "name", "version", "min", "max", "roads", "intersections", "buildings", "parked", "spawn_points", "light_cycle_s", "light_yellow_s", "actors")
     WORLD_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +156,7 @@ class World(_message.Message):
     SPAWN_POINTS_FIELD_NUMBER: _ClassVar[int]
     LIGHT_CYCLE_S_FIELD_NUMBER: _ClassVar[int]
     LIGHT_YELLOW_S_FIELD_NUMBER: _ClassVar[int]
+    ACTORS_FIELD_NUMBER: _ClassVar[int]
     world_id: str
     name: str
     version: int
@@ -133,7 +169,8 @@ class World(_message.Message):
     spawn_points: _containers.RepeatedCompositeFieldContainer[SpawnPoint]
     light_cycle_s: float
     light_yellow_s: float
-    def __init__(self, world_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., min: _Optional[_Union[Point2, _Mapping]] = ..., max: _Optional[_Union[Point2, _Mapping]] = ..., roads: _Optional[_Iterable[_Union[Road, _Mapping]]] = ..., intersections: _Optional[_Iterable[_Union[Intersection, _Mapping]]] = ..., buildings: _Optional[_Iterable[_Union[Building, _Mapping]]] = ..., parked: _Optional[_Iterable[_Union[ParkedVehicle, _Mapping]]] = ..., spawn_points: _Optional[_Iterable[_Union[SpawnPoint, _Mapping]]] = ..., light_cycle_s: _Optional[float] = ..., light_yellow_s: _Optional[float] = ...) -> None: ...
+    actors: _containers.RepeatedCompositeFieldContainer[ActorTrack]
+    def __init__(self, world_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., min: _Optional[_Union[Point2, _Mapping]] = ..., max: _Optional[_Union[Point2, _Mapping]] = ..., roads: _Optional[_Iterable[_Union[Road, _Mapping]]] = ..., intersections: _Optional[_Iterable[_Union[Intersection, _Mapping]]] = ..., buildings: _Optional[_Iterable[_Union[Building, _Mapping]]] = ..., parked: _Optional[_Iterable[_Union[ParkedVehicle, _Mapping]]] = ..., spawn_points: _Optional[_Iterable[_Union[SpawnPoint, _Mapping]]] = ..., light_cycle_s: _Optional[float] = ..., light_yellow_s: _Optional[float] = ..., actors: _Optional[_Iterable[_Union[ActorTrack, _Mapping]]] = ...) -> None: ...
 
 class GetWorldRequest(_message.Message):
     __slots__ = ("world_id",)

@@ -104,3 +104,32 @@ def test_golden_world_files_for_the_game_are_current():
     assert committed == world
     stats = json.loads((FIXTURES / "golden_stats.json").read_text())
     assert stats == json.loads(json.dumps(world_stats(world)))
+
+
+def test_moving_actors_loop_on_their_timetables():
+    from scalediffusion.city.actors import actor_pose
+
+    world = manhattan_grid()
+    kinds = [a.kind for a in world.actors]
+    assert kinds.count(world_pb2.ACTOR_KIND_VEHICLE) == 6 and kinds.count(world_pb2.ACTOR_KIND_PEDESTRIAN) == 6
+    for actor in world.actors:
+        assert actor.keyframes[0].t_s == 0 and [k.t_s for k in actor.keyframes] == sorted(k.t_s for k in actor.keyframes)
+        for t in (0.0, 3.3, 17.0):
+            here, later = actor_pose(actor, t), actor_pose(actor, t + actor.period_s)
+            assert here == pytest.approx(later), "periodic"
+    car = next(a for a in world.actors if a.kind == world_pb2.ACTOR_KIND_VEHICLE)
+    # Moving at the NPC speed along a side, and heading where it goes.
+    x0, y0, h0 = actor_pose(car, 1.0)
+    x1, y1, _ = actor_pose(car, 2.0)
+    assert math.hypot(x1 - x0, y1 - y0) == pytest.approx(GridSpec().npc_speed_mps, rel=1e-6)
+    assert math.atan2(y1 - y0, x1 - x0) == pytest.approx(h0)
+
+
+def test_golden_actor_poses_for_the_game_are_current():
+    from scalediffusion.city.actors import actor_pose
+
+    golden = json.loads((FIXTURES / "golden_actor_poses.json").read_text())
+    world = catalog.get_world(catalog.DEFAULT_WORLD)
+    for actor in world.actors:
+        for t, pose in zip(golden["times"], golden["poses"][actor.id]):
+            assert list(actor_pose(actor, t)) == pytest.approx(pose, abs=1e-9)

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file scalediffusion/v1/world.proto.
  */
 export const file_scalediffusion_v1_world: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zY2FsZWRpZmZ1c2lvbi92MS93b3JsZC5wcm90bxIRc2NhbGVkaWZmdXNpb24udjEiHgoGUG9pbnQyEgkKAXgYASABKAESCQoBeRgCIAEoASKlAgoEUm9hZBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEikKBGtpbmQYAyABKA4yGy5zY2FsZWRpZmZ1c2lvbi52MS5Sb2FkS2luZBIoCgVzdGFydBgEIAEoCzIZLnNjYWxlZGlmZnVzaW9uLnYxLlBvaW50MhImCgNlbmQYBSABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISDwoHd2lkdGhfbRgGIAEoARISCgpzaWRld2Fsa19tGAcgASgBEhUKDWxhbmVzX2ZvcndhcmQYCCABKA0SFgoObGFuZXNfYmFja3dhcmQYCSABKA0SGQoRZnJvbV9pbnRlcnNlY3Rpb24YCiABKAkSFwoPdG9faW50ZXJzZWN0aW9uGAsgASgJIqoBCgxJbnRlcnNlY3Rpb24SCgoCaWQYASABKAkSKwoIcG9zaXRpb24YAiABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISNwoHY29udHJvbBgDIAEoDjImLnNjYWxlZGlmZnVzaW9uLnYxLkludGVyc2VjdGlvbkNvbnRyb2wSEAoIcm9hZF9pZHMYBCADKAkSFgoObGlnaHRfb2Zmc2V0X3MYBSABKAEiVgoIQnVpbGRpbmcSCgoCaWQYASABKAkSLAoJZm9vdHByaW50GAIgAygLMhkuc2NhbGVkaWZmdXNpb24udjEuUG9pbnQyEhAKCGhlaWdodF9tGAMgASgBInAKDVBhcmtlZFZlaGljbGUSKwoIcG9zaXRpb24YASABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISDwoHaGVhZGluZxgCIAEoARIQCghsZW5ndGhfbRgDIAEoARIPCgd3aWR0aF9tGAQgASgBIlsKClNwYXduUG9pbnQSKwoIcG9zaXRpb24YASABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISDwoHaGVhZGluZxgCIAEoARIPCgdyb2FkX2lkGAMgASgJIq4DCgVXb3JsZBIQCgh3b3JsZF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3ZlcnNpb24YAyABKA0SJgoDbWluGAQgASgLMhkuc2NhbGVkaWZmdXNpb24udjEuUG9pbnQyEiYKA21heBgFIAEoCzIZLnNjYWxlZGlmZnVzaW9uLnYxLlBvaW50MhImCgVyb2FkcxgGIAMoCzIXLnNjYWxlZGlmZnVzaW9uLnYxLlJvYWQSNgoNaW50ZXJzZWN0aW9ucxgHIAMoCzIfLnNjYWxlZGlmZnVzaW9uLnYxLkludGVyc2VjdGlvbhIuCglidWlsZGluZ3MYCCADKAsyGy5zY2FsZWRpZmZ1c2lvbi52MS5CdWlsZGluZxIwCgZwYXJrZWQYCSADKAsyIC5zY2FsZWRpZmZ1c2lvbi52MS5QYXJrZWRWZWhpY2xlEjMKDHNwYXduX3BvaW50cxgKIAMoCzIdLnNjYWxlZGlmZnVzaW9uLnYxLlNwYXduUG9pbnQSFQoNbGlnaHRfY3ljbGVfcxgLIAEoARIWCg5saWdodF95ZWxsb3dfcxgMIAEoASIjCg9HZXRXb3JsZFJlcXVlc3QSEAoId29ybGRfaWQYASABKAkiPwoMV29ybGRTdW1tYXJ5EhAKCHdvcmxkX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHdmVyc2lvbhgDIAEoDSITChFMaXN0V29ybGRzUmVxdWVzdCJFChJMaXN0V29ybGRzUmVzcG9uc2USLwoGd29ybGRzGAEgAygLMh8uc2NhbGVkaWZmdXNpb24udjEuV29ybGRTdW1tYXJ5KlEKCFJvYWRLaW5kEhkKFVJPQURfS0lORF9VTlNQRUNJRklFRBAAEhQKEFJPQURfS0lORF9BVkVOVUUQARIUChBST0FEX0tJTkRfU1RSRUVUEAIqpgEKE0ludGVyc2VjdGlvbkNvbnRyb2wSJAogSU5URVJTRUNUSU9OX0NPTlRST0xfVU5TUEVDSUZJRUQQABIdChlJTlRFUlNFQ1RJT05fQ09OVFJPTF9OT05FEAESJgoiSU5URVJTRUNUSU9OX0NPTlRST0xfVFJBRkZJQ19MSUdIVBACEiIKHklOVEVSU0VDVElPTl9DT05UUk9MX1NUT1BfU0lHThADMrMBCgxXb3JsZFNlcnZpY2USSAoIR2V0V29ybGQSIi5zY2FsZWRpZmZ1c2lvbi52MS5HZXRXb3JsZFJlcXVlc3QaGC5zY2FsZWRpZmZ1c2lvbi52MS5Xb3JsZBJZCgpMaXN0V29ybGRzEiQuc2NhbGVkaWZmdXNpb24udjEuTGlzdFdvcmxkc1JlcXVlc3QaJS5zY2FsZWRpZmZ1c2lvbi52MS5MaXN0V29ybGRzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Ch1zY2FsZWRpZmZ1c2lvbi92MS93b3JsZC5wcm90bxIRc2NhbGVkaWZmdXNpb24udjEiHgoGUG9pbnQyEgkKAXgYASABKAESCQoBeRgCIAEoASKlAgoEUm9hZBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEikKBGtpbmQYAyABKA4yGy5zY2FsZWRpZmZ1c2lvbi52MS5Sb2FkS2luZBIoCgVzdGFydBgEIAEoCzIZLnNjYWxlZGlmZnVzaW9uLnYxLlBvaW50MhImCgNlbmQYBSABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISDwoHd2lkdGhfbRgGIAEoARISCgpzaWRld2Fsa19tGAcgASgBEhUKDWxhbmVzX2ZvcndhcmQYCCABKA0SFgoObGFuZXNfYmFja3dhcmQYCSABKA0SGQoRZnJvbV9pbnRlcnNlY3Rpb24YCiABKAkSFwoPdG9faW50ZXJzZWN0aW9uGAsgASgJIqoBCgxJbnRlcnNlY3Rpb24SCgoCaWQYASABKAkSKwoIcG9zaXRpb24YAiABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISNwoHY29udHJvbBgDIAEoDjImLnNjYWxlZGlmZnVzaW9uLnYxLkludGVyc2VjdGlvbkNvbnRyb2wSEAoIcm9hZF9pZHMYBCADKAkSFgoObGlnaHRfb2Zmc2V0X3MYBSABKAEiVgoIQnVpbGRpbmcSCgoCaWQYASABKAkSLAoJZm9vdHByaW50GAIgAygLMhkuc2NhbGVkaWZmdXNpb24udjEuUG9pbnQyEhAKCGhlaWdodF9tGAMgASgBInAKDVBhcmtlZFZlaGljbGUSKwoIcG9zaXRpb24YASABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISDwoHaGVhZGluZxgCIAEoARIQCghsZW5ndGhfbRgDIAEoARIPCgd3aWR0aF9tGAQgASgBIlsKClNwYXduUG9pbnQSKwoIcG9zaXRpb24YASABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISDwoHaGVhZGluZxgCIAEoARIPCgdyb2FkX2lkGAMgASgJIlUKCEtleWZyYW1lEgsKA3RfcxgBIAEoARIrCghwb3NpdGlvbhgCIAEoCzIZLnNjYWxlZGlmZnVzaW9uLnYxLlBvaW50MhIPCgdoZWFkaW5nGAMgASgBIqkBCgpBY3RvclRyYWNrEgoKAmlkGAEgASgJEioKBGtpbmQYAiABKA4yHC5zY2FsZWRpZmZ1c2lvbi52MS5BY3RvcktpbmQSEAoIcGVyaW9kX3MYAyABKAESLgoJa2V5ZnJhbWVzGAQgAygLMhsuc2NhbGVkaWZmdXNpb24udjEuS2V5ZnJhbWUSEAoIbGVuZ3RoX20YBSABKAESDwoHd2lkdGhfbRgGIAEoASLdAwoFV29ybGQSEAoId29ybGRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgNEiYKA21pbhgEIAEoCzIZLnNjYWxlZGlmZnVzaW9uLnYxLlBvaW50MhImCgNtYXgYBSABKAsyGS5zY2FsZWRpZmZ1c2lvbi52MS5Qb2ludDISJgoFcm9hZHMYBiADKAsyFy5zY2FsZWRpZmZ1c2lvbi52MS5Sb2FkEjYKDWludGVyc2VjdGlvbnMYByADKAsyHy5zY2FsZWRpZmZ1c2lvbi52MS5JbnRlcnNlY3Rpb24SLgoJYnVpbGRpbmdzGAggAygLMhsuc2NhbGVkaWZmdXNpb24udjEuQnVpbGRpbmcSMAoGcGFya2VkGAkgAygLMiAuc2NhbGVkaWZmdXNpb24udjEuUGFya2VkVmVoaWNsZRIzCgxzcGF3bl9wb2ludHMYCiADKAsyHS5zY2FsZWRpZmZ1c2lvbi52MS5TcGF3blBvaW50EhUKDWxpZ2h0X2N5Y2xlX3MYCyABKAESFgoObGlnaHRfeWVsbG93X3MYDCABKAESLQoGYWN0b3JzGA0gAygLMh0uc2NhbGVkaWZmdXNpb24udjEuQWN0b3JUcmFjayIjCg9HZXRXb3JsZFJlcXVlc3QSEAoId29ybGRfaWQYASABKAkiPwoMV29ybGRTdW1tYXJ5EhAKCHdvcmxkX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHdmVyc2lvbhgDIAEoDSITChFMaXN0V29ybGRzUmVxdWVzdCJFChJMaXN0V29ybGRzUmVzcG9uc2USLwoGd29ybGRzGAEgAygLMh8uc2NhbGVkaWZmdXNpb24udjEuV29ybGRTdW1tYXJ5KlEKCFJvYWRLaW5kEhkKFVJPQURfS0lORF9VTlNQRUNJRklFRBAAEhQKEFJPQURfS0lORF9BVkVOVUUQARIUChBST0FEX0tJTkRfU1RSRUVUEAIqpgEKE0ludGVyc2VjdGlvbkNvbnRyb2wSJAogSU5URVJTRUNUSU9OX0NPTlRST0xfVU5TUEVDSUZJRUQQABIdChlJTlRFUlNFQ1RJT05fQ09OVFJPTF9OT05FEAESJgoiSU5URVJTRUNUSU9OX0NPTlRST0xfVFJBRkZJQ19MSUdIVBACEiIKHklOVEVSU0VDVElPTl9DT05UUk9MX1NUT1BfU0lHThADKloKCUFjdG9yS2luZBIaChZBQ1RPUl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSQUNUT1JfS0lORF9WRUhJQ0xFEAESGQoVQUNUT1JfS0lORF9QRURFU1RSSUFOEAIyswEKDFdvcmxkU2VydmljZRJICghHZXRXb3JsZBIiLnNjYWxlZGlmZnVzaW9uLnYxLkdldFdvcmxkUmVxdWVzdBoYLnNjYWxlZGlmZnVzaW9uLnYxLldvcmxkElkKCkxpc3RXb3JsZHMSJC5zY2FsZWRpZmZ1c2lvbi52MS5MaXN0V29ybGRzUmVxdWVzdBolLnNjYWxlZGlmZnVzaW9uLnYxLkxpc3RXb3JsZHNSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message scalediffusion.v1.Point2
@@ -237,6 +237,84 @@ export const SpawnPointSchema: GenMessage<SpawnPoint> = /*@__PURE__*/
   messageDesc(file_scalediffusion_v1_world, 5);
 
 /**
+ * Where an actor is at time t_s within its period.
+ *
+ * @generated from message scalediffusion.v1.Keyframe
+ */
+export type Keyframe = Message<"scalediffusion.v1.Keyframe"> & {
+  /**
+   * @generated from field: double t_s = 1;
+   */
+  tS: number;
+
+  /**
+   * @generated from field: scalediffusion.v1.Point2 position = 2;
+   */
+  position?: Point2 | undefined;
+
+  /**
+   * Radians, counter-clockwise from +x.
+   *
+   * @generated from field: double heading = 3;
+   */
+  heading: number;
+};
+
+/**
+ * Describes the message scalediffusion.v1.Keyframe.
+ * Use `create(KeyframeSchema)` to create a new message.
+ */
+export const KeyframeSchema: GenMessage<Keyframe> = /*@__PURE__*/
+  messageDesc(file_scalediffusion_v1_world, 6);
+
+/**
+ * A moving actor (NPC vehicle or pedestrian) on a looping timetable: at world time t (seconds since the session
+ * started) it is at keyframes interpolated at t mod period_s — linearly in position, the short way round in heading —
+ * and at period_s it is back at keyframes[0]. Keyframes are sorted by t_s, the first at 0. The game and the evaluator
+ * compute the same positions from the same World.
+ *
+ * @generated from message scalediffusion.v1.ActorTrack
+ */
+export type ActorTrack = Message<"scalediffusion.v1.ActorTrack"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: scalediffusion.v1.ActorKind kind = 2;
+   */
+  kind: ActorKind;
+
+  /**
+   * @generated from field: double period_s = 3;
+   */
+  periodS: number;
+
+  /**
+   * @generated from field: repeated scalediffusion.v1.Keyframe keyframes = 4;
+   */
+  keyframes: Keyframe[];
+
+  /**
+   * @generated from field: double length_m = 5;
+   */
+  lengthM: number;
+
+  /**
+   * @generated from field: double width_m = 6;
+   */
+  widthM: number;
+};
+
+/**
+ * Describes the message scalediffusion.v1.ActorTrack.
+ * Use `create(ActorTrackSchema)` to create a new message.
+ */
+export const ActorTrackSchema: GenMessage<ActorTrack> = /*@__PURE__*/
+  messageDesc(file_scalediffusion_v1_world, 7);
+
+/**
  * @generated from message scalediffusion.v1.World
  */
 export type World = Message<"scalediffusion.v1.World"> & {
@@ -303,6 +381,11 @@ export type World = Message<"scalediffusion.v1.World"> & {
    * @generated from field: double light_yellow_s = 12;
    */
   lightYellowS: number;
+
+  /**
+   * @generated from field: repeated scalediffusion.v1.ActorTrack actors = 13;
+   */
+  actors: ActorTrack[];
 };
 
 /**
@@ -310,7 +393,7 @@ export type World = Message<"scalediffusion.v1.World"> & {
  * Use `create(WorldSchema)` to create a new message.
  */
 export const WorldSchema: GenMessage<World> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_world, 6);
+  messageDesc(file_scalediffusion_v1_world, 8);
 
 /**
  * @generated from message scalediffusion.v1.GetWorldRequest
@@ -329,7 +412,7 @@ export type GetWorldRequest = Message<"scalediffusion.v1.GetWorldRequest"> & {
  * Use `create(GetWorldRequestSchema)` to create a new message.
  */
 export const GetWorldRequestSchema: GenMessage<GetWorldRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_world, 7);
+  messageDesc(file_scalediffusion_v1_world, 9);
 
 /**
  * @generated from message scalediffusion.v1.WorldSummary
@@ -356,7 +439,7 @@ export type WorldSummary = Message<"scalediffusion.v1.WorldSummary"> & {
  * Use `create(WorldSummarySchema)` to create a new message.
  */
 export const WorldSummarySchema: GenMessage<WorldSummary> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_world, 8);
+  messageDesc(file_scalediffusion_v1_world, 10);
 
 /**
  * @generated from message scalediffusion.v1.ListWorldsRequest
@@ -369,7 +452,7 @@ export type ListWorldsRequest = Message<"scalediffusion.v1.ListWorldsRequest"> &
  * Use `create(ListWorldsRequestSchema)` to create a new message.
  */
 export const ListWorldsRequestSchema: GenMessage<ListWorldsRequest> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_world, 9);
+  messageDesc(file_scalediffusion_v1_world, 11);
 
 /**
  * @generated from message scalediffusion.v1.ListWorldsResponse
@@ -386,7 +469,7 @@ export type ListWorldsResponse = Message<"scalediffusion.v1.ListWorldsResponse">
  * Use `create(ListWorldsResponseSchema)` to create a new message.
  */
 export const ListWorldsResponseSchema: GenMessage<ListWorldsResponse> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_world, 10);
+  messageDesc(file_scalediffusion_v1_world, 12);
 
 /**
  * @generated from enum scalediffusion.v1.RoadKind
@@ -448,6 +531,32 @@ export enum IntersectionControl {
  */
 export const IntersectionControlSchema: GenEnum<IntersectionControl> = /*@__PURE__*/
   enumDesc(file_scalediffusion_v1_world, 1);
+
+/**
+ * @generated from enum scalediffusion.v1.ActorKind
+ */
+export enum ActorKind {
+  /**
+   * @generated from enum value: ACTOR_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ACTOR_KIND_VEHICLE = 1;
+   */
+  VEHICLE = 1,
+
+  /**
+   * @generated from enum value: ACTOR_KIND_PEDESTRIAN = 2;
+   */
+  PEDESTRIAN = 2,
+}
+
+/**
+ * Describes the enum scalediffusion.v1.ActorKind.
+ */
+export const ActorKindSchema: GenEnum<ActorKind> = /*@__PURE__*/
+  enumDesc(file_scalediffusion_v1_world, 2);
 
 /**
  * The cities a game can be played in (served by the ingest service, the game's front door).
