@@ -15,6 +15,7 @@ import { WorldRenderer } from "../render/scene";
 import { cameraPose, lerpAngle, type CameraMode } from "../sim/camera";
 import { controlsFrom, GAME_KEYS, mergeControls, NEUTRAL, padControls, toggleReverse, type Controls } from "../sim/input";
 import { collisionWorld, stepWithCollisions, type CollisionWorld, type VehicleState } from "../sim/vehicle";
+import { actorPoses } from "../world/actors";
 import { RoutePlanner, type Nav } from "../world/routing";
 import { spawnState } from "../world/spawn";
 
@@ -100,6 +101,8 @@ export class GameRuntime {
   private collisionCount = 0;
   private inCollision = false;
   private lastCrashAt = -Infinity;
+  /** World time (seconds since the drive started) of the last physics tick: where the moving actors are. */
+  private driveTimeS = 0;
   private telemetry: TelemetryRecorder | null = null;
   private recorder: CanvasRecorder | null = null;
   private t0 = 0;
@@ -253,6 +256,7 @@ export class GameRuntime {
       clientInfo: this.opts.clientInfo,
     });
     this.t0 = performance.now();
+    this.driveTimeS = 0;
     this.acc = 0;
     this.timeUpFired = false;
     this.recStartMs = 0;
@@ -357,10 +361,11 @@ export class GameRuntime {
   }
 
   private tick(dt: number, tMs: number): void {
+    this.driveTimeS = tMs / 1000;
     const keyboard = controlsFrom(this.keys, this.controls, dt);
     this.controls = mergeControls(keyboard, padControls(this.readPad(), this.controls));
     if (!this.paused) {
-      const r = stepWithCollisions(this.state, this.controls, dt, this.collisions);
+      const r = stepWithCollisions(this.state, this.controls, dt, this.collisions, undefined, actorPoses(this.opts.world, tMs / 1000));
       if (r.collision !== null && !this.inCollision) {
         this.collisionCount++;
         this.lastCrashAt = tMs;
@@ -390,7 +395,10 @@ export class GameRuntime {
   private draw(now: number, dtFrame: number): void {
     this.camYaw = lerpAngle(this.camYaw, this.state.theta, 1 - Math.exp(-dtFrame * 5));
     const pose = cameraPose(this.state, this.cameraMode, this.opts.config.fovDeg, this.cameraMode === "chase" ? this.camYaw : this.state.theta);
-    this.renderer.update(this.state, pose, now / 1000);
+    // Actors move with the drive clock (frozen before the start and after the end).
+    const driving = this.phase === "driving" || this.phase === "starting";
+    const driveTimeS = driving ? Math.max(this.driveTimeS, (now - this.t0) / 1000) : this.driveTimeS;
+    this.renderer.update(this.state, pose, now / 1000, actorPoses(this.opts.world, driveTimeS));
     this.renderer.render();
     // While fresh diffused frames arrive, the display shows only them (painted as they arrive, so the recording
     // holds each once); otherwise it shows the raw render.

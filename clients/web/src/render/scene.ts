@@ -3,9 +3,10 @@
 // rotated -90 degrees about x turns the city frame into Three's y-up frame: (x, y, z) -> (x, z, -y).
 
 import * as THREE from "three";
-import { IntersectionControl, type World } from "../gen/scalediffusion/v1/world_pb";
+import { ActorKind, IntersectionControl, type World } from "../gen/scalediffusion/v1/world_pb";
 import type { CameraMode, CameraPose } from "../sim/camera";
 import type { VehicleState } from "../sim/vehicle";
+import type { ActorPose } from "../world/actors";
 import {
   addBox,
   addFlatQuads,
@@ -49,6 +50,11 @@ const COLORS = {
   amber: 0xffb000,
   green: 0x19e05a,
 };
+
+/** NPC traffic: warm colours, never the player's blue. */
+const NPC_COLORS = [0xd9822b, 0xc0392b, 0xe5c12e, 0x2e8b57, 0xf0f0f0, 0x7d3c98];
+const PEDESTRIAN_COLORS = [0xc0504d, 0x4f81bd, 0x9bbb59, 0x8064a2, 0xf79646, 0x404040];
+const PEDESTRIAN_HEIGHT_M = 1.7;
 
 const PARKED_COLORS = [0xb0b4b8, 0x1f2a44, 0x7a1f1f, 0xe8e8e8, 0x2d2d2d, 0x4a5a3a, 0x8a6d3b, 0x35507a];
 
@@ -107,6 +113,13 @@ export class WorldRenderer {
   private readonly lamps: THREE.InstancedMesh | null = null;
   private readonly signals: Signal[] = [];
   private readonly color = new THREE.Color();
+  /** Moving actors: one instanced mesh per kind (vehicles, pedestrians), instances in World order. */
+  private readonly npcCars: THREE.InstancedMesh | null = null;
+  private readonly pedestrians: THREE.InstancedMesh | null = null;
+  private readonly m4 = new THREE.Matrix4();
+  private readonly quat = new THREE.Quaternion();
+  private readonly pos = new THREE.Vector3();
+  private readonly scl = new THREE.Vector3();
 
   constructor(
     private readonly world: World,
@@ -133,6 +146,57 @@ export class WorldRenderer {
     this.buildCity();
     this.lamps = this.buildSignals();
     this.buildCar();
+    const nPeds = this.world.actors.filter((a) => a.kind === ActorKind.PEDESTRIAN).length;
+    const nCars = this.world.actors.length - nPeds;
+    this.npcCars = this.buildActors(nCars, new THREE.BoxGeometry(1, 1, 1), NPC_COLORS);
+    // A capsule 1 m wide and 1 m tall in total, scaled per pedestrian; upright along the city's z.
+    const capsule = new THREE.CapsuleGeometry(0.5, 0.5, 4, 10).rotateX(Math.PI / 2);
+    capsule.scale(1, 1, 1 / 1.5);
+    this.pedestrians = this.buildActors(nPeds, capsule, PEDESTRIAN_COLORS);
+  }
+
+  private buildActors(count: number, geometry: THREE.BufferGeometry, colors: readonly number[]): THREE.InstancedMesh | null {
+    if (count === 0) {
+      geometry.dispose();
+      return null;
+    }
+    const mesh = new THREE.InstancedMesh(geometry, new THREE.MeshLambertMaterial(), count);
+    mesh.instanceMatrix.setUsage(THREE.DynamicDrawUsage);
+    mesh.frustumCulled = false; // instances move anywhere in the city
+    for (let i = 0; i < count; i++) mesh.setColorAt(i, this.color.setHex(colors[i % colors.length]!));
+    mesh.count = 0;
+    this.city.add(mesh);
+    return mesh;
+  }
+
+  /** Places the moving actors (actorPoses at the drive time). */
+  private updateActors(actors: readonly ActorPose[]): void {
+    let cars = 0;
+    let peds = 0;
+    const up = new THREE.Vector3(0, 0, 1);
+    for (const a of actors) {
+      const ped = a.kind === ActorKind.PEDESTRIAN;
+      const mesh = ped ? this.pedestrians : this.npcCars;
+      if (mesh === null) continue;
+      const i = ped ? peds++ : cars++;
+      if (i >= mesh.instanceMatrix.count) continue;
+      if (ped) {
+        this.pos.set(a.x, a.y, PEDESTRIAN_HEIGHT_M / 2);
+        this.scl.set(a.widthM, a.widthM, PEDESTRIAN_HEIGHT_M);
+      } else {
+        this.pos.set(a.x, a.y, 0.75);
+        this.scl.set(a.lengthM, a.widthM, 1.3);
+      }
+      mesh.setMatrixAt(i, this.m4.compose(this.pos, this.quat.setFromAxisAngle(up, a.heading), this.scl));
+    }
+    for (const [mesh, n] of [
+      [this.npcCars, cars],
+      [this.pedestrians, peds],
+    ] as const) {
+      if (mesh === null) continue;
+      mesh.count = Math.min(n, mesh.instanceMatrix.count);
+      mesh.instanceMatrix.needsUpdate = true;
+    }
   }
 
   private buildCity(): void {
@@ -252,8 +316,9 @@ export class WorldRenderer {
     this.camera.updateProjectionMatrix();
   }
 
-  /** Moves the car and camera and sets the traffic lights for time tS (seconds). */
-  update(vehicle: VehicleState, pose: CameraPose, tS: number): void {
+  /** Moves the car, the moving actors and the camera and sets the traffic lights for time tS (seconds). */
+  update(vehicle: VehicleState, pose: CameraPose, tS: number, actors: readonly ActorPose[] = []): void {
+    this.updateActors(actors);
     this.car.position.set(vehicle.x, vehicle.y, 0);
     this.car.rotation.set(0, 0, vehicle.theta);
     this.camera.position.set(pose.x, pose.z, -pose.y);

@@ -1,8 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { WorldSchema } from "../gen/scalediffusion/v1/world_pb";
+import { ActorKind, WorldSchema } from "../gen/scalediffusion/v1/world_pb";
+import { actorPoses, type ActorPose } from "../world/actors";
 import { grid3x3 } from "../world/fixtures/grid3x3";
 import {
+  actorCollision,
+  circleOverlapsConvex,
   collides,
   convexOverlap,
   DEFAULT_PARAMS,
@@ -168,5 +171,70 @@ describe("collisions", () => {
     // It drove east until its nose reached the building line at x = 9.
     expect(s.x + DEFAULT_PARAMS.lengthM / 2).toBeGreaterThan(8.5);
     expect(s.x + DEFAULT_PARAMS.lengthM / 2).toBeLessThanOrEqual(9);
+  });
+});
+
+describe("collisions with moving actors", () => {
+  const pose = (over: Partial<ActorPose>): ActorPose => ({ id: "a", kind: ActorKind.VEHICLE, x: 0, y: 0, heading: 0, lengthM: 4.5, widthM: 1.9, ...over });
+  const car: VehicleState = { x: 0, y: 0, theta: 0, speed: 10 };
+
+  it("circleOverlapsConvex: inside, touching an edge, clear", () => {
+    const box = orientedBox(0, 0, 0, 4, 2);
+    expect(circleOverlapsConvex(0, 0, 0.1, box)).toBe(true);
+    expect(circleOverlapsConvex(2.2, 0, 0.25, box)).toBe(true);
+    expect(circleOverlapsConvex(2.3, 1.3, 0.25, box)).toBe(false); // near the corner, but beyond it diagonally
+    expect(circleOverlapsConvex(0, 1.4, 0.25, box)).toBe(false);
+  });
+
+  it("detects an NPC vehicle by oriented-box overlap, including rotated ones", () => {
+    expect(actorCollision(car, [pose({ x: 4.4 })])).toEqual({ kind: "actor", id: "a" });
+    expect(actorCollision(car, [pose({ x: 4.7 })])).toBeNull();
+    // Crossing at right angles just ahead of the bumper: the NPC's half width (0.95) reaches back to x = 2.25.
+    expect(actorCollision(car, [pose({ x: 3.1, heading: Math.PI / 2 })])).not.toBeNull();
+    expect(actorCollision(car, [pose({ x: 3.3, heading: Math.PI / 2 })])).toBeNull();
+    expect(actorCollision(car, [pose({ x: 0, y: 2.0 })])).toBeNull(); // alongside in the next lane
+  });
+
+  it("detects a pedestrian as a circle of its width against the car", () => {
+    const ped = (x: number, y: number) => pose({ id: "p", kind: ActorKind.PEDESTRIAN, x, y, lengthM: 0.5, widthM: 0.5 });
+    expect(actorCollision(car, [ped(2.4, 0)])).toEqual({ kind: "actor", id: "p" });
+    expect(actorCollision(car, [ped(2.6, 0)])).toBeNull();
+    expect(actorCollision(car, [ped(0, 1.1)])).not.toBeNull();
+    expect(actorCollision(car, [ped(0, 1.3)])).toBeNull();
+  });
+
+  it("stops the car like a building does, and lets a car already hit drive out", () => {
+    const w = create(WorldSchema, {});
+    const npc = [pose({ x: 4.6 + 0.05 })];
+    const r = stepWithCollisions(car, { steer: 0, throttle: 1, brake: 0 }, 1 / 60, w, DEFAULT_PARAMS, npc);
+    expect(r.collision).toEqual({ kind: "actor", id: "a" });
+    expect(r.state).toEqual({ ...car, speed: 0 });
+    const clear = stepWithCollisions(car, { steer: 0, throttle: 1, brake: 0 }, 1 / 60, w, DEFAULT_PARAMS, [pose({ x: 20 })]);
+    expect(clear.collision).toBeNull();
+    expect(clear.state.x).toBeGreaterThan(0);
+    // Run into by an NPC (already overlapping): free to move away.
+    const stuck = stepWithCollisions(car, { steer: 0, throttle: 0, brake: 0, reverse: true }, 1 / 60, w, DEFAULT_PARAMS, [pose({ x: 4 })]);
+    expect(stuck.state).not.toEqual({ ...car, speed: 0 });
+  });
+
+  it("uses actorPoses at a drive time", () => {
+    const world = create(WorldSchema, {
+      actors: [
+        {
+          id: "npc",
+          kind: ActorKind.VEHICLE,
+          periodS: 20,
+          lengthM: 4.5,
+          widthM: 1.9,
+          keyframes: [
+            { tS: 0, position: { x: 50, y: 0 }, heading: Math.PI },
+            { tS: 10, position: { x: -50, y: 0 }, heading: Math.PI },
+          ],
+        },
+      ],
+    });
+    const still: VehicleState = { x: 0, y: 0, theta: 0, speed: 0 };
+    expect(actorCollision(still, actorPoses(world, 0))).toBeNull();
+    expect(actorCollision(still, actorPoses(world, 5))).toEqual({ kind: "actor", id: "npc" });
   });
 });

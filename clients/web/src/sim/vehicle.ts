@@ -1,7 +1,8 @@
 // Kinematic bicycle model of the player's car and its collisions with the city. Pure and deterministic: the same
 // inputs and time steps give the same states on every machine.
 
-import type { World } from "../gen/scalediffusion/v1/world_pb";
+import { ActorKind, type World } from "../gen/scalediffusion/v1/world_pb";
+import type { ActorPose } from "../world/actors";
 import { normaliseRing, type Vec2 } from "../world/worldGeometry";
 
 export interface VehicleState {
@@ -143,7 +144,7 @@ interface ParkedObstacle {
 type Obstacle = BuildingObstacle | ParkedObstacle;
 
 export interface Collision {
-  kind: "building" | "parked" | "bounds";
+  kind: "building" | "parked" | "bounds" | "actor";
   id: string;
 }
 
@@ -288,6 +289,44 @@ export function collides(state: VehicleState, world: World | CollisionWorld, p: 
   return null;
 }
 
+/** Whether a circle overlaps a convex polygon (counter-clockwise): centre inside, or closer than r to an edge. */
+export function circleOverlapsConvex(cx: number, cy: number, r: number, poly: readonly Vec2[]): boolean {
+  if (pointInPolygon({ x: cx, y: cy }, poly)) return true;
+  const r2 = r * r;
+  for (let i = 0; i < poly.length; i++) {
+    const a = poly[i]!;
+    const b = poly[(i + 1) % poly.length]!;
+    const ex = b.x - a.x;
+    const ey = b.y - a.y;
+    const len2 = ex * ex + ey * ey;
+    const f = len2 > 0 ? Math.min(1, Math.max(0, ((cx - a.x) * ex + (cy - a.y) * ey) / len2)) : 0;
+    const dx = a.x + ex * f - cx;
+    const dy = a.y + ey * f - cy;
+    if (dx * dx + dy * dy <= r2) return true;
+  }
+  return false;
+}
+
+/**
+ * The first moving actor the car at `state` overlaps: an NPC vehicle (oriented boxes overlap) or a pedestrian (a
+ * circle of diameter width_m against the car's box). Null when clear.
+ */
+export function actorCollision(state: VehicleState, actors: readonly ActorPose[], p: VehicleParams = DEFAULT_PARAMS): Collision | null {
+  if (actors.length === 0) return null;
+  const car = carCorners(state, p);
+  const reach = Math.hypot(p.lengthM, p.widthM) / 2;
+  for (const a of actors) {
+    const far = reach + Math.hypot(a.lengthM, a.widthM) / 2;
+    if (Math.abs(a.x - state.x) > far || Math.abs(a.y - state.y) > far) continue;
+    if (a.kind === ActorKind.PEDESTRIAN) {
+      if (circleOverlapsConvex(a.x, a.y, a.widthM / 2, car)) return { kind: "actor", id: a.id };
+    } else if (convexOverlap(car, orientedBox(a.x, a.y, a.heading, a.lengthM, a.widthM))) {
+      return { kind: "actor", id: a.id };
+    }
+  }
+  return null;
+}
+
 export interface StepResult {
   state: VehicleState;
   collision: Collision | null;
@@ -295,8 +334,9 @@ export interface StepResult {
 
 /**
  * step() with collisions: a step that would end overlapping an obstacle is undone (the car stays where it was, i.e.
- * is pushed back out of the obstacle) and stops dead. A car that already overlaps something (spawned inside) may
- * move freely so it can get out.
+ * is pushed back out of the obstacle) and stops dead. A car that already overlaps something (spawned inside, or
+ * run into by a moving actor) may move freely so it can get out. `actors` are the moving actors' poses at this step's
+ * time (actorPoses), treated like parked cars (vehicles) or round obstacles (pedestrians).
  */
 export function stepWithCollisions(
   state: VehicleState,
@@ -304,10 +344,12 @@ export function stepWithCollisions(
   dt: number,
   world: World | CollisionWorld,
   p: VehicleParams = DEFAULT_PARAMS,
+  actors: readonly ActorPose[] = [],
 ): StepResult {
   const next = step(state, input, dt, p);
-  const hit = collides(next, world, p);
+  const hitAt = (s: VehicleState) => collides(s, world, p) ?? actorCollision(s, actors, p);
+  const hit = hitAt(next);
   if (hit === null) return { state: next, collision: null };
-  if (collides(state, world, p) !== null) return { state: next, collision: hit };
+  if (hitAt(state) !== null) return { state: next, collision: hit };
   return { state: { ...state, speed: 0 }, collision: hit };
 }
