@@ -51,3 +51,29 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
     assert max(steers) > 0.2, "steer > 0 while the right key was held"
     assert min(steers) > -0.05, "left was never pressed"
     assert sum(s > 0.2 for s in steers) >= 3 and sum(s < 0.05 for s in steers) >= 10, "both straight and right-turn frames"
+
+
+def run_drive_script(stack, tmp_path, *flags: str) -> dict:
+    token_file = tmp_path / "token"
+    token_file.write_text(stack.token("browser-player-2"))
+    run = subprocess.run(
+        [str(WEB / "node_modules" / ".bin" / "tsx"), "scripts/e2e-drive.ts", stack.layout.web_url, str(token_file),
+         "--session", "6", "--w", "320", "--h", "180", "--fps", "20", *flags],
+        cwd=WEB, capture_output=True, text=True, timeout=300,
+    )
+    return json.loads(run.stdout.strip().splitlines()[-1]) if run.stdout.strip() else {"ok": False, "stderr": run.stderr[-2000:]}
+
+
+def test_a_recording_whose_upload_failed_is_kept_and_uploaded_after_a_page_reload(stack, tmp_path):
+    result = run_drive_script(stack, tmp_path, "--interrupt-upload")
+    assert result["ok"], result
+    assert result["savedBeforeReload"] and result["resumed"], result
+
+
+def test_the_diffused_frame_path_shows_frames_and_records_rtt(stack, tmp_path):
+    """The diffusion service is not built yet; the page's DiffusionService calls are answered by the script
+    (echoing frames), so the game's overlay, RTT measurement and recording of it run for real in the browser."""
+    result = run_drive_script(stack, tmp_path, "--fake-diffusion")
+    assert result["ok"], result
+    state = result["state"]
+    assert state["diffusionFrames"] > 0 and state["diffusionRttMs"] is not None, state
