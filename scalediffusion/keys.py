@@ -5,8 +5,9 @@ raw bucket:     <player>/<session>/{video.webm, telemetry.pb, labels/<stream>.we
 clean bucket:   <dataset>/route_<session>_<seg>/{rgb_front/00000.jpg, ..., measurements.json}
                 <dataset>/_index/<segment_id>.json      (one small record per accepted segment)
                 <dataset>/_reports/<session>/{quality.json, quality.png, done.json}
-models bucket:  <run>/{model.pt, model.onnx, metrics.json}
-reports bucket: <eval>/...
+models bucket:  <run>/{model.pt, model.onnx, metrics.json, checkpoint.pt, progress.json, loss_curves.png, config.json}
+                _jobs/<job>.json                         (trainer job records: training and evaluation)
+reports bucket: <eval>/{report.json, progress.json, shards/<i>.json, routes/<route>.png}
 """
 
 from __future__ import annotations
@@ -78,3 +79,17 @@ def report_prefix(dataset: str, session_id: str) -> str:
 
 def label_frame_key(dataset: str, seg_id: str, stream: str, frame_index: int) -> str:
     return segment_prefix(dataset, seg_id) + f"{check_id('label stream', stream)}/{frame_index:05d}.png"
+
+
+def run_key(run_id: str, name: str) -> str:
+    """An object of a training run in the models bucket, e.g. run_key(r, "model.onnx")."""
+    return f"{check_id('run id', run_id)}/{name}"
+
+
+def job_record_key(job_id: str) -> str:
+    return f"_jobs/{check_id('job id', job_id)}.json"
+
+
+def eval_key(eval_id: str, name: str) -> str:
+    """An object of an evaluation in the reports bucket, e.g. eval_key(e, "report.json")."""
+    return f"{check_id('eval id', eval_id)}/{name}"

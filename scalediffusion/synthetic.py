@@ -13,6 +13,9 @@ import numpy as np
 from scalediffusion.v1 import common_pb2, telemetry_pb2
 
 
+ControlScript = Callable[[float], tuple[float, float, float]]
+
+
 def textured_frame(index: int, width: int, height: int, rng_texture: np.ndarray) -> np.ndarray:
     """A frame of a scrolling texture with a moving bright box: real texture so blur/JPEG costs are realistic."""
     th, tw = rng_texture.shape[:2]
@@ -28,8 +31,28 @@ def textured_frame(index: int, width: int, height: int, rng_texture: np.ndarray)
     return frame
 
 
-def write_vp8_webm(path: str | Path, seconds: float, fps: float = 30.0, width: int = 640, height: int = 360, seed: int = 0) -> int:
+def draw_steer_marker(frame: np.ndarray, steer: float) -> None:
+    """A vertical bar whose horizontal position shows the steering: a visible cue a policy can learn controls from."""
+    height, width = frame.shape[:2]
+    cx = int((0.5 + 0.4 * max(-1.0, min(1.0, steer))) * width)
+    half = max(4, width // 20)
+    cv2.rectangle(frame, (cx - half, 0), (cx + half, height - 1), (60, 255, 60), thickness=-1)
+
+
+def write_vp8_webm(
+    path: str | Path,
+    seconds: float,
+    fps: float = 30.0,
+    width: int = 640,
+    height: int = 360,
+    seed: int = 0,
+    script: ControlScript | None = None,
+    lead_ms: float = 250.0,
+) -> int:
     """Writes a VP8 webm; returns the number of frames written.
+
+    With a control script, each frame also shows the steering the script gives at that frame's time on the
+    telemetry clock (the video starts lead_ms in, as make_telemetry records), so the video carries the signal.
 
     Raises:
         RuntimeError: this OpenCV build cannot write VP8.
@@ -43,13 +66,13 @@ def write_vp8_webm(path: str | Path, seconds: float, fps: float = 30.0, width: i
     frames = int(round(seconds * fps))
     try:
         for i in range(frames):
-            writer.write(textured_frame(i, width, height, texture))
+            frame = textured_frame(i, width, height, texture)
+            if script is not None:
+                draw_steer_marker(frame, script(lead_ms / 1000.0 + i / fps)[0])
+            writer.write(frame)
     finally:
         writer.release()
     return frames
-
-
-ControlScript = Callable[[float], tuple[float, float, float]]
 
 
 def right_turn_script(t_s: float) -> tuple[float, float, float]:
@@ -59,6 +82,15 @@ def right_turn_script(t_s: float) -> tuple[float, float, float]:
     if 5.0 <= t_s < 5.5:
         return 0.0, 0.0, 0.8
     return 0.0, 0.6, 0.0
+
+
+def weave_script(period_s: float = 3.0, phase: float = 0.0, amplitude: float = 0.7) -> ControlScript:
+    """Steering that sweeps left and right (a sine), steady throttle: every frame a different steer to learn."""
+
+    def script(t_s: float) -> tuple[float, float, float]:
+        return amplitude * math.sin(2 * math.pi * t_s / period_s + phase), 0.4, 0.0
+
+    return script
 
 
 def make_telemetry(
@@ -91,7 +123,9 @@ def make_telemetry(
         theta -= speed / wheelbase * math.tan(steer * 0.6) * dt  # positive steer turns right (clockwise)
         x += speed * math.cos(theta) * dt
         y += speed * math.sin(theta) * dt
-        command = common_pb2.ROAD_OPTION_RIGHT if steer > 0.1 else common_pb2.ROAD_OPTION_LANEFOLLOW
+        command = common_pb2.ROAD_OPTION_LANEFOLLOW
+        if abs(steer) > 0.1:
+            command = common_pb2.ROAD_OPTION_RIGHT if steer > 0 else common_pb2.ROAD_OPTION_LEFT
         tick = telemetry.ticks.add(t_ms=t * 1000.0, command=command)
         tick.controls.steer, tick.controls.throttle, tick.controls.brake = steer, throttle, brake
         tick.vehicle.x, tick.vehicle.y, tick.vehicle.theta, tick.vehicle.speed = x, y, theta, speed

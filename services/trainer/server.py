@@ -1,7 +1,7 @@
 """Trainer service process: TrainerService over gRPC and gRPC-Web.
 
-Dataset listing works now (from the processor's dataset index); training and evaluation jobs answer
-UNIMPLEMENTED until the trainer issue lands.
+Thin: datasets come from the processor's index (scalediffusion.datasets), jobs from the JobManager
+(services/trainer/runner.py), evaluation reports from the reports bucket.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from scalediffusion import datasets, keys
+from google.protobuf import json_format
+
+from scalediffusion import datasets, events, keys
 from scalediffusion.kafka import EventBus
 from scalediffusion.logs import get_logger
 from scalediffusion.paging import decode_page_token, encode_page_token
@@ -20,11 +22,11 @@ from scalediffusion.s3 import ObjectStore
 from scalediffusion.server import ServiceApp, run_main
 from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings
 from scalediffusion.v1 import trainer_connect, trainer_pb2
+from services.trainer.runner import JobManager, RunnerSettings
 
 log = get_logger("trainer")
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50054, 8083, 9403
-NOT_YET = "lands with the trainer issue (CILRS training, ONNX export, Kubernetes Jobs)"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class TrainerSettings:
     server: ServerSettings
     s3: S3Settings
     kafka: KafkaSettings
+    runner: RunnerSettings
 
     @classmethod
     def from_env(cls) -> TrainerSettings:
@@ -39,6 +42,7 @@ class TrainerSettings:
             server=ServerSettings.from_env(grpc_port=GRPC_PORT, grpcweb_port=GRPCWEB_PORT, metrics_port=METRICS_PORT),
             s3=S3Settings.from_env(),
             kafka=KafkaSettings.from_env(),
+            runner=RunnerSettings.from_env(),
         )
 
 
@@ -48,11 +52,15 @@ class TrainerServicer:
         self.store = store
         self.bus = bus
         self.bucket = settings.s3.bucket_clean
+        self.jobs = JobManager(store, settings.s3, bus, settings.runner)
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.ensure_buckets)
+        await asyncio.to_thread(self.bus.ensure_topics, [events.TRAINER_EVENTS])
+        await self.jobs.start()
 
     async def stop(self) -> None:
+        await self.jobs.stop()
         await asyncio.to_thread(self.bus.close)
 
     async def list_datasets(self, request: trainer_pb2.ListDatasetsRequest, ctx: CallContext) -> trainer_pb2.ListDatasetsResponse:
@@ -65,23 +73,32 @@ class TrainerServicer:
         return await asyncio.to_thread(self._list_segments, dataset, page_size, start_after)
 
     async def start_training(self, request: trainer_pb2.StartTrainingRequest, ctx: CallContext) -> trainer_pb2.Job:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"StartTraining {NOT_YET}")
+        return await self.jobs.start_training(request)
 
     async def start_evaluation(self, request: trainer_pb2.StartEvaluationRequest, ctx: CallContext) -> trainer_pb2.Job:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"StartEvaluation {NOT_YET}")
+        return await self.jobs.start_evaluation(request)
 
     async def get_job(self, request: trainer_pb2.GetJobRequest, ctx: CallContext) -> trainer_pb2.Job:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"GetJob {NOT_YET}")
+        return await self.jobs.get(request.job_id)
 
     async def list_jobs(self, request: trainer_pb2.ListJobsRequest, ctx: CallContext) -> trainer_pb2.ListJobsResponse:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"ListJobs {NOT_YET}")
+        page_size = min(request.page.page_size or 100, 1000)
+        start_after = decode_page_token(request.page.page_token)
+        found, last = await self.jobs.list(start_after, page_size, request.kind, request.state)
+        return trainer_pb2.ListJobsResponse(jobs=found, next_page_token=encode_page_token(last) if last else "")
 
     async def watch_job(self, request: trainer_pb2.WatchJobRequest, ctx: CallContext):
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"WatchJob {NOT_YET}")
-        yield  # pragma: no cover - makes this an async generator, as server-streaming methods are
+        async for job in self.jobs.watch(request.job_id):
+            yield job
 
     async def get_evaluation_report(self, request: trainer_pb2.GetEvaluationReportRequest, ctx: CallContext) -> trainer_pb2.EvaluationReport:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, f"GetEvaluationReport {NOT_YET}")
+        eval_id = checked_id("eval id", request.eval_id)
+        doc = await asyncio.to_thread(self.store.get_json, self.settings.s3.bucket_reports, keys.eval_key(eval_id, "report.json"))
+        if isinstance(doc, dict):
+            return json_format.ParseDict(doc, trainer_pb2.EvaluationReport(), ignore_unknown_fields=True)
+        job = await self.jobs.get(eval_id)  # NOT_FOUND for an unknown evaluation
+        state = trainer_pb2.JobState.Name(job.state)
+        raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"evaluation {eval_id!r} has no report yet (job {state}: {job.message})")
 
     def _list_datasets(self) -> trainer_pb2.ListDatasetsResponse:
         response = trainer_pb2.ListDatasetsResponse()

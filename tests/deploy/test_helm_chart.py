@@ -239,7 +239,7 @@ def secret_refs(c: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {
         e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
         for e in c.get("env", [])
-        if "valueFrom" in e
+        if "secretKeyRef" in e.get("valueFrom", {})
     }
 
 
@@ -317,6 +317,7 @@ def test_trainer_may_manage_batch_jobs_and_read_pods_in_its_namespace(scenario) 
     role = find(docs, "Role", "sd-trainer")
     rules = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert rules[("batch", "jobs")] == {"create", "get", "list", "watch", "delete"}
+    assert rules[("", "services")] == {"create", "get", "patch", "delete"}  # headless Services of multi-node runs
     assert rules[("", "pods")] == {"get", "list", "watch"}
     assert rules[("", "pods/log")] == {"get", "list", "watch"}
     assert not kinds(docs, "ClusterRole") and not kinds(docs, "ClusterRoleBinding")
@@ -329,6 +330,77 @@ def test_trainer_may_manage_batch_jobs_and_read_pods_in_its_namespace(scenario) 
     assert pod["serviceAccountName"] == "sd-trainer"
     for svc in ("ingest", "processor", "diffusion"):
         assert "serviceAccountName" not in find(docs, "Deployment", f"sd-{svc}")["spec"]["template"]["spec"]
+
+
+def trainer_job_settings(docs: list[dict[str, Any]]):
+    """What the trainer in these docs would make its Jobs with: KubeJobSettings from its rendered env."""
+    from services.trainer.k8s import KubeJobSettings
+
+    c = container(find(docs, "Deployment", "sd-trainer"))
+    (namespace,) = [e for e in c["env"] if e["name"] == "SD_TRAINER_NAMESPACE"]
+    assert namespace["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}, "the pod's own namespace"
+    return KubeJobSettings.from_env({**plain_env(c), "SD_TRAINER_NAMESPACE": "scale-diffusion"})
+
+
+def test_trainer_gets_the_settings_of_its_jobs_from_the_chart(scenario) -> None:
+    name, docs = scenario
+    env = plain_env(container(find(docs, "Deployment", "sd-trainer")))
+    settings = trainer_job_settings(docs)
+    assert env["SD_TRAINER_JOB_IMAGE"] == container(find(docs, "Deployment", "sd-trainer"))["image"], "defaults to the trainer's image"
+    assert settings.image == env["SD_TRAINER_JOB_IMAGE"]
+    if name == "external-infra":
+        assert (settings.s3_secret, settings.s3_access_key_ref, settings.s3_secret_key_ref) == (
+            "sd-s3-credentials", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"
+        )  # fmt: skip
+    else:
+        assert (settings.s3_secret, settings.s3_access_key_ref, settings.s3_secret_key_ref) == ("sd-object-store", "accessKey", "secretKey")
+    assert settings.gpu_resource == "nvidia.com/gpu"
+    assert (settings.ttl_seconds_after_finished, settings.training_backoff_limit, settings.eval_backoff_limit_per_index) == (86400, 2, 1)
+    assert (settings.carla_image, settings.carla_version, settings.leaderboard_root) == ("carlasim/carla:{version}", "0.9.15", "/opt/leaderboard")
+    assert (settings.node_selector, settings.tolerations, settings.image_pull_secrets) == ({}, (), ())
+    # Job pods get the object store settings the trainer has.
+    assert settings.pod_env["SD_S3_ENDPOINT"] == EXPECTED_ENDPOINTS[name][0]
+    assert settings.pod_env["SD_BUCKET_MODELS"] == "models"
+    for svc in ("ingest", "processor", "diffusion"):
+        assert not [e for e in container(find(docs, "Deployment", f"sd-{svc}"))["env"] if e["name"].startswith("SD_TRAINER_")], svc
+
+
+def test_trainer_job_values_reach_the_trainer(render_chart: RenderChart) -> None:
+    docs = render_chart(
+        {
+            "global": {"imagePullSecrets": [{"name": "regcred"}]},
+            "trainer": {
+                "jobs": {
+                    "image": {"repository": "trainer-cuda", "tag": "1.0-cu12", "pullPolicy": "Always"},
+                    "serviceAccountName": "sd-jobs",
+                    "gpuResourceName": "amd.com/gpu",
+                    "ttlSecondsAfterFinished": 3600,
+                    "training": {"backoffLimit": 0, "activeDeadlineSeconds": 172800, "memory": "64Gi"},
+                    "evaluation": {"backoffLimitPerIndex": 3, "carla": {"version": "0.9.16", "image": "registry.example.com/carla:{version}"}},
+                    "nodeSelector": {"pool": "gpu"},
+                    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}],
+                }
+            },
+        }
+    )
+    settings = trainer_job_settings(docs)
+    assert settings.image == "ghcr.io/scale-diffusion/trainer-cuda:1.0-cu12"
+    assert (settings.image_pull_policy, settings.image_pull_secrets, settings.service_account) == ("Always", ("regcred",), "sd-jobs")
+    assert (settings.gpu_resource, settings.ttl_seconds_after_finished) == ("amd.com/gpu", 3600)
+    assert (settings.training_backoff_limit, settings.training_deadline_s, settings.training_memory) == (0, 172800, "64Gi")
+    assert (settings.eval_backoff_limit_per_index, settings.carla_version) == (3, "0.9.16")
+    assert settings.carla_image == "registry.example.com/carla:{version}"
+    assert settings.node_selector == {"pool": "gpu"}
+    assert settings.tolerations == ({"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"},)
+    # The trainer itself keeps its own image.
+    assert container(find(docs, "Deployment", "sd-trainer"))["image"] == "ghcr.io/scale-diffusion/trainer:0.1.0"
+    # And the Jobs it would make with these settings are valid.
+    from services.trainer import k8s
+
+    jobs = k8s.training_job_manifests("run-1", "nyc", {"gpus": 8, "nodes": 2}, settings)
+    jobs += k8s.evaluation_job_manifests("eval-1", "run-1", "easy@1", 4, "", "2.0", 0, settings)
+    for doc, kube_version in ((d, v) for d in jobs for v in KUBE_VERSIONS):
+        kubernetes_validate.validate(doc, kube_version, strict=True)
 
 
 # --- infrastructure toggles ----------------------------------------------------------------------------

@@ -94,7 +94,8 @@ Infrastructure addresses: the in-release SeaweedFS / Kafka when enabled, the ext
 Pod spec pieces.
 */}}
 
-{{/* The SD_* environment of a service. Args: root, svc, extraEnv (dict, the service template's own). */}}
+{{/* The SD_* environment of a service. Args: root, svc, extraEnv (dict, the service template's own),
+secretEnv (list of {name, secret, key}), fieldEnv (list of {name, fieldPath}: downward API, unless env sets the name). */}}
 {{- define "sd.env" -}}
 {{- $v := .root.Values -}}
 {{- $fixed := dict
@@ -128,6 +129,14 @@ Pod spec pieces.
     secretKeyRef:
       name: {{ .secret }}
       key: {{ .key }}
+{{- end }}
+{{- range .fieldEnv }}
+{{- if not (hasKey $env .name) }}
+- name: {{ .name }}
+  valueFrom:
+    fieldRef:
+      fieldPath: {{ .fieldPath }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -188,6 +197,7 @@ Args:
   tolerations         (optional) tolerations to use instead of svc.tolerations
   extraEnv            (optional) dict of extra SD_* settings particular to the service
   secretEnv           (optional) list of {name, secret, key}: settings read from Secrets
+  fieldEnv            (optional) list of {name, fieldPath}: settings read from the pod (downward API)
   serviceAccountName  (optional) the pod's ServiceAccount; without it no API token is mounted
 */}}
 {{- define "sd.deployment" -}}
@@ -248,7 +258,7 @@ spec:
           ports:
             {{- include "sd.containerPorts" (dict "svc" $svc) | nindent 12 }}
           env:
-            {{- include "sd.env" (dict "root" $root "svc" $svc "extraEnv" .extraEnv "secretEnv" .secretEnv) | trim | nindent 12 }}
+            {{- include "sd.env" (dict "root" $root "svc" $svc "extraEnv" .extraEnv "secretEnv" .secretEnv "fieldEnv" .fieldEnv) | trim | nindent 12 }}
           {{- include "sd.grpcProbes" (dict "root" $root "svc" $svc) | nindent 10 }}
           {{- with $resources }}
           resources:

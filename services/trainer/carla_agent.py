@@ -1,0 +1,152 @@
+"""The CARLA Leaderboard agent: our ONNX CILRS policy driving in CARLA.
+
+    python ${LEADERBOARD_ROOT}/leaderboard/leaderboard_evaluator.py --track SENSORS \
+        --agent services/trainer/carla_agent.py --agent-config /tmp/agent.json ...
+
+``--agent-config`` is either the policy (``model.onnx``) or a JSON file ``{"model": "model.onnx", "camera": {...}}``
+overriding the camera. The default camera is the game's dash camera (clients/web/src/sim/camera.ts: 0.2 m ahead of
+the car's centre, 1.3 m up, looking 30 m ahead, 60 degrees vertical field of view on a 16:9 frame), because the
+dataset's frames come from the game; CARLA's ``fov`` is horizontal, so it is converted.
+
+The base class is the leaderboard's ``AutonomousAgent`` (the evaluation image puts the leaderboard on PYTHONPATH).
+Without the leaderboard installed, as in this repo's tests, a stand-in with the same interface is used, so
+``sensors``/``run_step`` are exercised on synthetic sensor data against the real ``carla`` client package.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import carla
+import cv2
+import numpy as np
+
+from scalediffusion.policy import OnnxPolicy
+
+try:  # the real leaderboard (evaluation image)
+    from leaderboard.autoagents.autonomous_agent import AutonomousAgent, Track
+except ImportError:  # pragma: no cover - which branch runs depends on the environment
+    from services.trainer.agent_base import AutonomousAgent, Track
+
+EARTH_RADIUS_M = 6378137.0  # what CARLA's GNSS uses to turn the map into latitude/longitude
+LANEFOLLOW = 4
+
+
+def get_entry_point() -> str:
+    return "CilrsAgent"
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """A front camera in the vehicle frame (CARLA: x forward, y right, z up; metres and degrees)."""
+
+    x: float = 0.2
+    y: float = 0.0
+    z: float = 1.3
+    pitch: float = math.degrees(math.atan2(1.0 - 1.3, 30.0))  # the game's dash camera looks 30 m ahead at 1 m high
+    width: int = 640
+    height: int = 360
+    vertical_fov_deg: float = 60.0
+
+    @property
+    def horizontal_fov_deg(self) -> float:
+        half = math.radians(self.vertical_fov_deg) / 2
+        return math.degrees(2 * math.atan(math.tan(half) * self.width / self.height))
+
+
+def _road_option_value(option) -> int:
+    """RoadOption from the leaderboard's plan (an enum) or a plain int -> its number (1 LEFT .. 6, -1 VOID)."""
+    return int(getattr(option, "value", option))
+
+
+class RouteCommands:
+    """Which navigation command applies where the ego is: the RoadOption of the next waypoint of the global plan.
+
+    A waypoint is consumed when the ego comes within `reach_m` of it or is past it (beyond the line through it
+    square to the way on to the next waypoint), so a waypoint passed at a distance does not hold the command;
+    positions are GNSS latitude/longitude, projected around the first waypoint so distances are in metres."""
+
+    def __init__(self, plan_gps: list[tuple[dict, object]], reach_m: float = 4.0) -> None:
+        if not plan_gps:
+            raise ValueError("the global plan is empty")
+        self.lat0 = math.radians(plan_gps[0][0]["lat"])
+        self.points = [self._project(p["lat"], p["lon"]) for p, _ in plan_gps]
+        self.options = [_road_option_value(option) for _, option in plan_gps]
+        self.reach_m = reach_m
+        self.index = 0
+
+    def _project(self, lat: float, lon: float) -> np.ndarray:
+        return np.array([EARTH_RADIUS_M * math.radians(lon) * math.cos(self.lat0), EARTH_RADIUS_M * math.radians(lat)])
+
+    def command(self, lat: float, lon: float) -> int:
+        ego = self._project(lat, lon)
+        while self.index < len(self.points) - 1:
+            point, following = self.points[self.index], self.points[self.index + 1]
+            reached = np.linalg.norm(point - ego) < self.reach_m
+            passed = float(np.dot(ego - point, following - point)) > 0.0
+            if reached or passed:
+                self.index += 1
+            else:
+                break
+        option = self.options[self.index]
+        return option if 1 <= option <= 6 else LANEFOLLOW
+
+
+def control_from_policy(steer: float, throttle: float, brake: float) -> carla.VehicleControl:
+    """The policy's outputs as a VehicleControl: clipped, and braking only when it outweighs the throttle (as the
+    Leaderboard CILRS baselines do; a small brake output otherwise holds the car back forever)."""
+    steer = float(np.clip(steer, -1.0, 1.0))
+    throttle = float(np.clip(throttle, 0.0, 1.0))
+    brake = float(np.clip(brake, 0.0, 1.0))
+    if brake < 0.05 or throttle > brake:
+        brake = 0.0
+    else:
+        throttle = 0.0
+    return carla.VehicleControl(throttle=throttle, steer=steer, brake=brake)
+
+
+def load_agent_config(path: str) -> tuple[Path, CameraMount]:
+    config_path = Path(path)
+    if config_path.suffix == ".onnx":
+        return config_path, CameraMount()
+    doc = json.loads(config_path.read_text())
+    model = Path(doc["model"])
+    if not model.is_absolute():
+        model = config_path.parent / model
+    return model, CameraMount(**doc.get("camera", {}))
+
+
+class CilrsAgent(AutonomousAgent):
+    def setup(self, path_to_conf_file: str) -> None:
+        self.track = Track.SENSORS
+        model_path, self.camera = load_agent_config(path_to_conf_file)
+        self.policy = OnnxPolicy(model_path)
+        self.route: RouteCommands | None = None
+        self.last_command = LANEFOLLOW
+
+    def sensors(self) -> list[dict]:
+        cam = self.camera
+        return [
+            {"type": "sensor.camera.rgb", "x": cam.x, "y": cam.y, "z": cam.z, "roll": 0.0, "pitch": cam.pitch, "yaw": 0.0,
+             "width": cam.width, "height": cam.height, "fov": cam.horizontal_fov_deg, "id": "rgb_front"},
+            {"type": "sensor.other.gnss", "x": 0.0, "y": 0.0, "z": 0.0, "roll": 0.0, "pitch": 0.0, "yaw": 0.0, "id": "gps"},
+            {"type": "sensor.speedometer", "reading_frequency": 20, "id": "speed"},
+        ]
+
+    def run_step(self, input_data: dict, timestamp: float) -> carla.VehicleControl:
+        _, bgra = input_data["rgb_front"]
+        rgb = cv2.cvtColor(np.asarray(bgra)[:, :, :3], cv2.COLOR_BGR2RGB)
+        speed = float(input_data["speed"][1]["speed"])
+        if self.route is None and self._global_plan:
+            self.route = RouteCommands(self._global_plan)
+        if self.route is not None and "gps" in input_data:
+            lat, lon = input_data["gps"][1][:2]
+            self.last_command = self.route.command(float(lat), float(lon))
+        out = self.policy(rgb, speed, self.last_command)
+        return control_from_policy(out.steer, out.throttle, out.brake)
+
+    def destroy(self) -> None:
+        self.policy = None

@@ -1,0 +1,215 @@
+"""CILRS samples from a dataset in the clean bucket: session-level split, a local decoded-frame cache, a torch Dataset.
+
+Why a decoded cache: a training step on the CPU or one GPU is far cheaper than fetching and decoding JPEGs, and an
+epoch reads every frame again. Each segment is fetched once, decoded and resized to the model's input size, and
+kept on local disk as one uint8 array (``frames.npy``, memory-mapped by the loader) with its targets beside it.
+An epoch then reads memory-mapped pages: the model, not the data path, sets the pace (bench/trainer_bench.py).
+
+Augmentations (``augment_batch``, training only, on whole batches on the model's device):
+  - brightness x U(0.8, 1.2) and contrast x U(0.8, 1.2) per sample: lighting differs between players and, after the
+    diffusion model repaints the streets, between styles;
+  - additive Gaussian pixel noise, sigma 0.02: compression and repainting artefacts.
+No horizontal flips: traffic drives on the right, so a mirrored frame teaches the wrong side of the road.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from scalediffusion import keys
+from scalediffusion.datasets import IndexEntry
+from scalediffusion.s3 import ObjectStore
+
+TARGET_FIELDS = ("steer", "throttle", "brake", "speed")
+CACHE_FORMAT = 1
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be trained on (empty, too few sessions, malformed segment); the message says which."""
+
+
+def session_score(session_id: str, seed: int) -> float:
+    """A session's place in [0, 1) for the split: a hash, so it never depends on which other sessions exist."""
+    digest = hashlib.sha256(f"{seed}:{session_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_by_session(entries: Sequence[IndexEntry], val_fraction: float, seed: int) -> tuple[list[IndexEntry], list[IndexEntry]]:
+    """Train/val split by session, never by frame: neighbouring frames of one drive are near-duplicates, so a
+    frame-level split would let validation grade memorisation. A session is in validation when its score is below
+    val_fraction, so it stays on its side when the dataset grows. Small datasets get at least one session on each
+    side (the lowest / highest score) when there are two or more."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise DatasetError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    sessions = sorted({e.segment.session_id for e in entries}, key=lambda s: session_score(s, seed))
+    if not sessions:
+        raise DatasetError("the dataset has no segments")
+    val_sessions = {s for s in sessions if session_score(s, seed) < val_fraction}
+    if val_fraction > 0 and len(sessions) >= 2:
+        if not val_sessions:
+            val_sessions = {sessions[0]}
+        if len(val_sessions) == len(sessions):
+            val_sessions.discard(sessions[-1])
+    train = [e for e in entries if e.segment.session_id not in val_sessions]
+    val = [e for e in entries if e.segment.session_id in val_sessions]
+    return train, val
+
+
+def targets_from_measurements(measurements: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """[N, 4] float32 (steer, throttle, brake, speed) and [N] int64 commands; DatasetError on a malformed entry."""
+    targets = np.zeros((len(measurements), len(TARGET_FIELDS)), dtype=np.float32)
+    commands = np.zeros(len(measurements), dtype=np.int64)
+    for i, m in enumerate(measurements):
+        try:
+            targets[i] = [float(m[k]) for k in TARGET_FIELDS]
+            commands[i] = int(m.get("command", 4))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"measurement {i} is malformed: {exc!r}") from exc
+    if not np.isfinite(targets).all():
+        raise DatasetError("measurements hold non-finite values")
+    return targets, commands
+
+
+def decode_frame(jpeg: bytes, size: int) -> np.ndarray:
+    """JPEG bytes -> RGB uint8 [size, size, 3]."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError("a frame is not a decodable JPEG")
+    if image.shape[0] != size or image.shape[1] != size:
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class CachedSegment:
+    segment_id: str
+    session_id: str
+    path: Path
+    frame_count: int
+
+
+class FrameCache:
+    """Segments from S3, decoded once to ``<root>/<bucket>/<dataset>/<segment>/<size>/`` and kept between runs.
+
+    A segment directory appears by rename only after all its files are written, so a crash mid-download leaves
+    no half segment that a later run would trust."""
+
+    def __init__(self, store: ObjectStore, root: str | Path, input_size: int, threads: int = 8) -> None:
+        self.store = store
+        self.root = Path(root)
+        self.input_size = input_size
+        self.threads = threads
+
+    def _dir(self, entry: IndexEntry) -> Path:
+        seg = entry.segment
+        return self.root / seg.bucket / seg.dataset / seg.segment_id / str(self.input_size)
+
+    def cached(self, entry: IndexEntry) -> CachedSegment | None:
+        path = self._dir(entry)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if meta.get("format") != CACHE_FORMAT or meta.get("frame_count") != entry.segment.frame_count:
+            return None
+        return CachedSegment(entry.segment.segment_id, entry.segment.session_id, path, entry.segment.frame_count)
+
+    def fetch(self, entry: IndexEntry) -> CachedSegment:
+        hit = self.cached(entry)
+        if hit is not None:
+            return hit
+        seg = entry.segment
+        measurements = self.store.get_json(seg.bucket, keys.measurements_key(seg.dataset, seg.segment_id))
+        if not isinstance(measurements, list) or len(measurements) != seg.frame_count:
+            raise DatasetError(f"segment {seg.segment_id}: measurements.json missing or not {seg.frame_count} entries")
+        targets, commands = targets_from_measurements(measurements)
+        frames = np.empty((seg.frame_count, self.input_size, self.input_size, 3), dtype=np.uint8)
+        for i in range(seg.frame_count):
+            frames[i] = decode_frame(self.store.get_bytes(seg.bucket, keys.frame_key(seg.dataset, seg.segment_id, i)), self.input_size)
+        final = self._dir(entry)
+        tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        np.save(tmp / "frames.npy", frames)
+        np.save(tmp / "targets.npy", targets)
+        np.save(tmp / "commands.npy", commands)
+        (tmp / "meta.json").write_text(json.dumps({"format": CACHE_FORMAT, "frame_count": seg.frame_count, "segment_id": seg.segment_id}))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        return CachedSegment(seg.segment_id, seg.session_id, final, seg.frame_count)
+
+    def fetch_all(self, entries: Sequence[IndexEntry], on_done: Callable[[int], None] | None = None) -> list[CachedSegment]:
+        """All segments, fetched concurrently (S3 latency, not bandwidth, bounds a segment of small JPEGs)."""
+        results: list[CachedSegment | None] = [None] * len(entries)
+
+        def one(i: int) -> None:
+            results[i] = self.fetch(entries[i])
+            if on_done:
+                on_done(entries[i].segment.frame_count)
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            list(pool.map(one, range(len(entries))))
+        return [r for r in results if r is not None]
+
+
+class CilrsFrames(torch.utils.data.Dataset):
+    """Frames of cached segments as (image uint8 [3,H,W], speed [1], command [], target [3])."""
+
+    def __init__(self, segments: Sequence[CachedSegment]) -> None:
+        self.segments = list(segments)
+        self.offsets = np.cumsum([0] + [s.frame_count for s in self.segments])
+        self._arrays: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _load(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Opened lazily per process: DataLoader workers each map the files themselves.
+        if s not in self._arrays:
+            path = self.segments[s].path
+            self._arrays[s] = (
+                np.load(path / "frames.npy", mmap_mode="r"),
+                np.load(path / "targets.npy"),
+                np.load(path / "commands.npy"),
+            )
+        return self._arrays[s]
+
+    def __getitem__(self, index: int):
+        s = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        frames, targets, commands = self._load(s)
+        i = index - int(self.offsets[s])
+        image = torch.from_numpy(np.array(frames[i])).permute(2, 0, 1)  # a copy: the memory map is read-only
+        target = torch.from_numpy(targets[i])
+        return image, target[3:4].clone(), torch.tensor(commands[i]), target[:3].clone()
+
+    def commands(self) -> np.ndarray:
+        return np.concatenate([self._load(s)[2] for s in range(len(self.segments))]) if self.segments else np.zeros(0, np.int64)
+
+
+def to_model_input(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [N,3,H,W] -> float32 in 0..1 (what the model and its ONNX export take)."""
+    return images_u8.float().div_(255.0)
+
+
+def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Photometric augmentation of float images in 0..1 (see the module docstring); returns a new tensor."""
+    n = images.shape[0]
+    shape = (n, 1, 1, 1)
+    brightness = torch.empty(shape).uniform_(0.8, 1.2, generator=generator).to(images.device)
+    contrast = torch.empty(shape).uniform_(0.8, 1.2, generator=generator).to(images.device)
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    out = (images - mean) * contrast + mean
+    out = out * brightness
+    noise = torch.randn(images.shape, generator=generator).to(images.device) * 0.02
+    return (out + noise).clamp_(0.0, 1.0)

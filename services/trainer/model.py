@@ -1,0 +1,165 @@
+"""CILRS (Codevilla et al. 2019, "Exploring the Limitations of Behavior Cloning for Autonomous Driving") in plain torch.
+
+A ResNet image encoder (written here: PyPI torchvision does not work with this machine's torch build), a small MLP
+for the measured speed, one control branch per navigation command and a speed-prediction head on the image
+features. The branch is selected inside the graph with a gather, so the ONNX export takes (image, speed, command)
+and returns the controls of the commanded branch: the CARLA agent and the embedded evaluator feed exactly what the
+dataset records and need no per-command logic of their own.
+
+Inputs:  image   float32 [N, 3, H, W] RGB in 0..1 (ImageNet normalisation happens inside the model)
+         speed   float32 [N, 1] metres per second
+         command int64   [N]    RoadOption number (1 LEFT .. 6 CHANGELANERIGHT; 0 / unknown -> LANEFOLLOW)
+Outputs: control float32 [N, 3] steer in -1..1, throttle and brake in 0..1
+         speed   float32 [N, 1] predicted speed, m/s
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+# RoadOption (protos/common.proto) -> branch. Lane changes get their own branches, as in the Leaderboard 2.0 CILRS
+# baselines; UNSPECIFIED (a session recorded without a route) is treated as following the lane.
+COMMAND_TO_BRANCH = {0: 3, 1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5}
+BRANCH_NAMES = ("left", "right", "straight", "follow", "change_left", "change_right")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture; stored in every checkpoint and in the ONNX metadata so a model is loadable on its own."""
+
+    depth: int = 34  # 18 or 34 (BasicBlock ResNets)
+    width: int = 64  # channels of the first stage; 64 is the published ResNet
+    input_size: int = 256  # frames are resized to input_size x input_size
+    speed_scale: float = 12.0  # m/s; speeds are divided by it so inputs and the speed target are O(1)
+    branch_hidden: int = 256
+    dropout: float = 0.5
+    pretrained: str = ""  # not supported: no downloads at run time (kept so configs can say so explicitly)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Presets: the published model, and smaller ones for CPU runs, tests and benchmarks on this machine.
+PRESETS: dict[str, ModelConfig] = {
+    "cilrs-resnet34": ModelConfig(depth=34, width=64, input_size=256),
+    "cilrs-resnet18-128": ModelConfig(depth=18, width=64, input_size=128),
+    "cilrs-resnet18-tiny": ModelConfig(depth=18, width=16, input_size=64, branch_hidden=64, dropout=0.1),
+}
+DEFAULT_PRESET = "cilrs-resnet34"
+
+_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+
+def preset(name: str) -> ModelConfig:
+    """The named preset; ValueError listing the known ones otherwise."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.downsample(x))
+
+
+class ResNetEncoder(nn.Module):
+    """ResNet-18/34 without the classifier: image -> feature vector of 8 * width channels."""
+
+    def __init__(self, depth: int, width: int) -> None:
+        super().__init__()
+        if depth not in _BLOCKS:
+            raise ValueError(f"ResNet depth must be one of {sorted(_BLOCKS)}, got {depth}")
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        )
+        stages, in_ch = [], width
+        for i, blocks in enumerate(_BLOCKS[depth]):
+            out_ch = width * 2**i
+            layers = [BasicBlock(in_ch, out_ch, 1 if i == 0 else 2)]
+            layers += [BasicBlock(out_ch, out_ch, 1) for _ in range(blocks - 1)]
+            stages.append(nn.Sequential(*layers))
+            in_ch = out_ch
+        self.stages = nn.Sequential(*stages)
+        self.out_features = in_ch
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for stage in stages:  # zero-init the last BN of each residual branch: each block starts as the identity
+            for block in stage:
+                nn.init.zeros_(block.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(self.stages(self.stem(x)), 1), 1)
+
+
+def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class CilrsOutput:
+    control: torch.Tensor  # [N, 3] of the commanded branch
+    speed: torch.Tensor  # [N, 1] m/s
+    all_branches: torch.Tensor = field(repr=False, default=None)  # [N, B, 3] raw, before activations
+
+
+class Cilrs(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = ResNetEncoder(config.depth, config.width)
+        feat = self.encoder.out_features
+        self.speed_in = _mlp([1, 128, 128], 0.0)
+        self.join = nn.Sequential(nn.Linear(feat + 128, 512), nn.ReLU(inplace=True))
+        h = config.branch_hidden
+        self.branches = nn.ModuleList([_mlp([512, h, h, 3], config.dropout) for _ in BRANCH_NAMES])
+        self.speed_head = _mlp([feat, h, h, 1], config.dropout)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        lut = torch.full((16,), COMMAND_TO_BRANCH[4], dtype=torch.long)
+        for command, branch in COMMAND_TO_BRANCH.items():
+            lut[command] = branch
+        self.register_buffer("command_lut", lut, persistent=False)
+
+    def forward_all(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor) -> CilrsOutput:
+        features = self.encoder((image - self.mean) / self.std)
+        joined = self.join(torch.cat([features, self.speed_in(speed / self.config.speed_scale)], dim=1))
+        raw = torch.stack([branch(joined) for branch in self.branches], dim=1)  # [N, B, 3]
+        branch = self.command_lut[command.clamp(0, self.command_lut.numel() - 1)]
+        index = branch.view(-1, 1, 1).expand(-1, 1, 3)
+        chosen = torch.gather(raw, 1, index).squeeze(1)
+        control = torch.cat([torch.tanh(chosen[:, :1]), torch.sigmoid(chosen[:, 1:])], dim=1)
+        return CilrsOutput(control=control, speed=self.speed_head(features) * self.config.speed_scale, all_branches=raw)
+
+    def forward(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.forward_all(image, speed, command)
+        return out.control, out.speed
+
+
+def build_model(config: ModelConfig) -> Cilrs:
+    if config.pretrained:
+        raise ValueError("pretrained weights are not supported: nothing is downloaded at run time; train from scratch")
+    return Cilrs(config)

@@ -1,0 +1,151 @@
+"""CILRS model, losses, data helpers and the ONNX export (parity on onnxruntime's CPU provider)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scalediffusion.datasets import IndexEntry
+from scalediffusion.policy import OnnxPolicy, PolicyError
+from scalediffusion.v1 import processor_pb2
+from services.trainer import data
+from services.trainer.model import BRANCH_NAMES, PRESETS, build_model, preset
+from services.trainer.onnx_export import PARITY_TOLERANCE, export_onnx, parity_max_abs_diff
+from services.trainer.train import ConfigError, ErrorByCommand, TrainConfig, cilrs_loss
+
+
+def tiny():
+    torch.manual_seed(0)
+    return build_model(preset("cilrs-resnet18-tiny")).eval()
+
+
+def test_outputs_have_the_documented_shapes_and_ranges():
+    model = tiny()
+    control, speed = model(torch.rand(5, 3, 64, 64), torch.rand(5, 1) * 10, torch.tensor([0, 1, 2, 3, 4]))
+    assert control.shape == (5, 3) and speed.shape == (5, 1)
+    assert (control[:, 0].abs() <= 1).all() and ((control[:, 1:] >= 0) & (control[:, 1:] <= 1)).all()
+
+
+def test_the_command_selects_its_branch():
+    model = tiny()
+    image, speed = torch.rand(1, 3, 64, 64), torch.tensor([[3.0]])
+    with torch.no_grad():
+        out = model.forward_all(image.repeat(7, 1, 1, 1), speed.repeat(7, 1), torch.arange(7))
+    raw = out.all_branches[0]  # every row sees the same input: the same six branch outputs
+    expected_branch = [3, 0, 1, 2, 3, 4, 5]  # UNSPECIFIED follows the lane; 1..6 are LEFT..CHANGELANERIGHT
+    for command, branch in enumerate(expected_branch):
+        assert torch.allclose(out.control[command, 0], torch.tanh(raw[branch, 0]), atol=1e-6), (command, branch)
+    assert len(BRANCH_NAMES) == 6
+
+
+def test_the_resnet34_preset_is_the_published_size():
+    model = build_model(preset("cilrs-resnet34"))
+    encoder_params = sum(p.numel() for p in model.encoder.parameters())
+    assert 21.0e6 < encoder_params < 21.5e6  # ResNet-34 without its classifier: 21.28 M
+
+
+def test_unknown_presets_and_pretrained_weights_are_refused():
+    with pytest.raises(ValueError, match="unknown model preset"):
+        preset("vgg")
+    with pytest.raises(ValueError, match="nothing is downloaded"):
+        build_model(PRESETS["cilrs-resnet34"].__class__(pretrained="imagenet"))
+
+
+def test_loss_weights_controls_and_speed_as_configured():
+    config = TrainConfig()
+    control = torch.tensor([[0.5, 0.5, 0.0]])
+    target = torch.tensor([[0.0, 0.5, 0.0]])
+    total, control_l1, speed_l1 = cilrs_loss(control, torch.tensor([[6.0]]), target, torch.tensor([[0.0]]), config, 12.0)
+    assert control_l1.item() == pytest.approx(0.5 / 3)
+    assert speed_l1.item() == pytest.approx(0.5)
+    assert total.item() == pytest.approx(0.95 * 0.5 / 3 + 0.05 * 0.5)
+
+
+def test_error_by_command_groups_by_branch():
+    errors = ErrorByCommand.empty()
+    errors.add(torch.tensor([[0.1, 0, 0], [0.0, 0, 0]]), torch.zeros(2, 3), torch.tensor([1, 0]))
+    assert errors.means() == pytest.approx({"left": 0.1 / 3, "follow": 0.0})
+
+
+def test_training_config_validation_names_the_field():
+    with pytest.raises(ConfigError, match="batch_size"):
+        TrainConfig.from_dict({"batch_size": 0})
+    with pytest.raises(ConfigError, match="wrong type"):
+        TrainConfig.from_dict({"epochs": "many"})
+    assert TrainConfig.from_dict({"epochs": 3}).epochs == 3
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_onnx_export_matches_pytorch(tmp_path, name):
+    torch.manual_seed(1)
+    model = build_model(preset(name)).eval()
+    path = export_onnx(model, tmp_path / "m.onnx", {"run_id": "r1"})
+    diff = parity_max_abs_diff(model, path, batch=3 if name == "cilrs-resnet34" else 8)
+    assert diff <= PARITY_TOLERANCE, diff
+    policy = OnnxPolicy(path)
+    assert policy.input_size == PRESETS[name].input_size and policy.metadata["run_id"] == "r1"
+    assert "CPUExecutionProvider" in policy.providers
+
+
+def test_a_perturbed_export_fails_parity(tmp_path):
+    """The parity check can fail: weights changed after export are caught."""
+    model = tiny()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    with torch.no_grad():
+        model.branches[3][-1].bias.add_(0.01)
+    assert parity_max_abs_diff(model, path) > PARITY_TOLERANCE
+
+
+def test_policy_refuses_files_that_are_not_policies(tmp_path):
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(PolicyError, match="not a loadable ONNX model"):
+        OnnxPolicy(bad)
+
+
+def _entries(sessions: list[str]) -> list[IndexEntry]:
+    return [IndexEntry(processor_pb2.SegmentInfo(segment_id=f"route_{s}_{i:03d}", session_id=s, frame_count=10), [], "p")
+            for s in sessions for i in range(2)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text("abcdef0123456789", min_size=4, max_size=8), min_size=2, max_size=30, unique=True),
+       st.floats(0.05, 0.6), st.integers(0, 5))
+def test_split_is_by_session_and_stable(sessions, fraction, seed):
+    train, val = data.split_by_session(_entries(sessions), fraction, seed)
+    train_s, val_s = {e.segment.session_id for e in train}, {e.segment.session_id for e in val}
+    assert not train_s & val_s and train_s | val_s == set(sessions) and val_s and train_s
+    natural_val = {s for s in sessions if data.session_score(s, seed) < fraction}
+    if 0 < len(natural_val) < len(sessions):  # no small-dataset adjustment: growing the dataset moves nobody
+        train2, val2 = data.split_by_session(_entries(sessions + ["zzzz-new"]), fraction, seed)
+        assert train_s <= {e.segment.session_id for e in train2} and val_s <= {e.segment.session_id for e in val2}
+
+
+def test_split_refuses_an_empty_dataset_and_keeps_one_session_for_training():
+    with pytest.raises(data.DatasetError, match="no segments"):
+        data.split_by_session([], 0.1, 0)
+    with pytest.raises(data.DatasetError, match="val_fraction"):
+        data.split_by_session(_entries(["a", "b"]), 1.0, 0)
+    train, val = data.split_by_session(_entries(["a"]), 0.5, 0)
+    assert len(train) == 2 and not val  # one session: nothing to validate on, all of it trains
+
+
+def test_targets_from_measurements_reports_malformed_entries():
+    targets, commands = data.targets_from_measurements([{"steer": 0.1, "throttle": 0.5, "brake": 0, "speed": 3.0, "command": 2}])
+    assert targets.tolist() == [[pytest.approx(0.1), 0.5, 0.0, 3.0]] and commands.tolist() == [2]
+    with pytest.raises(data.DatasetError, match="measurement 0"):
+        data.targets_from_measurements([{"steer": 0.1}])
+    with pytest.raises(data.DatasetError, match="non-finite"):
+        data.targets_from_measurements([{"steer": float("nan"), "throttle": 0, "brake": 0, "speed": 0}])
+
+
+def test_augmentation_is_photometric_bounded_and_seeded():
+    images = torch.rand(4, 3, 16, 16)
+    a = data.augment_batch(images, torch.Generator().manual_seed(5))
+    b = data.augment_batch(images, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.equal(a, images)
+    assert a.min() >= 0 and a.max() <= 1 and a.shape == images.shape
+    assert np.corrcoef(a.flatten().numpy(), images.flatten().numpy())[0, 1] > 0.8  # same picture, not a new one
