@@ -55,7 +55,9 @@ class TrainConfig:
     control_weight: float = 0.95
     speed_weight: float = 0.05
     augment: bool = True
-    num_workers: int = 2
+    # DataLoader worker processes; -1 = automatic: none on the CPU (the decoded cache makes loading cheap, and
+    # workers would take cores from the model: bench/trainer_bench.py), else up to 8 per GPU.
+    num_workers: int = -1
     # 0 = the whole epoch; a positive value caps optimiser steps per epoch (smoke runs, benchmarks).
     max_steps_per_epoch: int = 0
     gpus: int = 0
@@ -71,7 +73,7 @@ class TrainConfig:
             "val_fraction": 0 <= self.val_fraction < 1,
             "control_weight": self.control_weight >= 0,
             "speed_weight": self.speed_weight >= 0,
-            "num_workers": 0 <= self.num_workers <= 64,
+            "num_workers": -1 <= self.num_workers <= 64,
             "max_steps_per_epoch": self.max_steps_per_epoch >= 0,
             "gpus": 0 <= self.gpus <= 64,
             "nodes": 1 <= self.nodes <= 256,
@@ -116,6 +118,23 @@ def cilrs_loss(control: torch.Tensor, pred_speed: torch.Tensor, target: torch.Te
     control_l1 = (control - target).abs().mean()
     speed_l1 = ((pred_speed - speed) / speed_scale).abs().mean()
     return config.control_weight * control_l1 + config.speed_weight * speed_l1, control_l1, speed_l1
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch, config: TrainConfig, speed_scale: float,
+               aug_generator: torch.Generator, device: torch.device) -> tuple[float, float, float]:
+    """One optimiser step on a (uint8 images, speed, command, target) batch; returns (loss, control L1, speed L1).
+    Shared by training runs and bench/trainer_bench.py, so the benchmark times exactly what training does."""
+    images, speed, command, target = batch
+    images = data.to_model_input(images.to(device, non_blocking=True))
+    if config.augment:
+        images = data.augment_batch(images, aug_generator)
+    speed, command, target = speed.to(device), command.to(device), target.to(device)
+    control, pred_speed = model(images, speed, command)
+    loss, control_l1, speed_l1 = cilrs_loss(control, pred_speed, target, speed, config, speed_scale)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item(), control_l1.item(), speed_l1.item()
 
 
 @dataclass
@@ -194,6 +213,14 @@ def _device(dist: Distributed) -> torch.device:
     return torch.device("cpu")
 
 
+def _workers(config: TrainConfig) -> int:
+    if config.num_workers >= 0:
+        return config.num_workers
+    if not torch.cuda.is_available():
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) // max(1, torch.cuda.device_count()) - 1))
+
+
 def _loader(frames: data.CilrsFrames, config: TrainConfig, shuffle: bool, epoch: int, dist: Distributed):
     sampler = None
     generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
@@ -206,7 +233,7 @@ def _loader(frames: data.CilrsFrames, config: TrainConfig, shuffle: bool, epoch:
         shuffle=shuffle and sampler is None,
         sampler=sampler,
         generator=generator,
-        num_workers=config.num_workers,
+        num_workers=_workers(config),
         persistent_workers=False,
         pin_memory=torch.cuda.is_available(),
         drop_last=shuffle and len(frames) > config.batch_size,
@@ -324,16 +351,9 @@ class TrainingRun:
             for step, (images, speed, command, target) in enumerate(_loader(train_frames, config, True, epoch, dist)):
                 if step >= steps_per_epoch:
                     break
-                images = data.to_model_input(images.to(device, non_blocking=True))
-                if config.augment:
-                    images = data.augment_batch(images, aug_generator)
-                speed, command, target = speed.to(device), command.to(device), target.to(device)
-                control, pred_speed = train_model(images, speed, command)
-                loss, control_l1, speed_l1 = cilrs_loss(control, pred_speed, target, speed, config, self.model_config.speed_scale)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                sums += np.array([loss.item(), control_l1.item(), speed_l1.item()]) * len(images)
+                losses = train_step(train_model, optimizer, (images, speed, command, target), config,
+                                    self.model_config.speed_scale, aug_generator, device)
+                sums += np.array(losses) * len(images)
                 seen += len(images)
                 self.bar.advance(task)
                 if time.time() - last_report > 5.0:
