@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from services.trainer.model import BRANCH_NAMES  # noqa: E402
 
 
-def plot_training(history: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
+def plot_training(history: list[dict[str, float]], path: str | Path, title: str = "", initial_val_loss: float | None = None) -> Path:
     path = Path(path)
     epochs = [h["epoch"] + 1 for h in history]
     fig, (curves, branches) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
@@ -20,6 +20,8 @@ def plot_training(history: list[dict[str, float]], path: str | Path, title: str 
         points = [(e, h[key]) for e, h in zip(epochs, history) if key in h]
         if points:
             curves.plot(*zip(*points), style, label=key, markersize=4)
+    if initial_val_loss is not None:  # the untrained model at epoch 0: the baseline training is measured against
+        curves.plot([0], [initial_val_loss], "k*", markersize=9, label="val_loss untrained")
     curves.set_xlabel("epoch")
     curves.set_ylabel("L1")
     curves.set_title("losses")

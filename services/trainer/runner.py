@@ -20,6 +20,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf import json_format, timestamp_pb2
+from prometheus_client import Counter, Gauge
 
 from scalediffusion import events, keys
 from scalediffusion.kafka import EventBus
@@ -32,6 +33,9 @@ from services.trainer import jobs
 from services.trainer.train import ConfigError, TrainConfig
 
 log = get_logger("trainer.runner")
+JOBS_ENDED = Counter("sd_trainer_jobs_ended_total", "Trainer jobs that ended, by kind, backend and state", ["kind", "backend", "state"])
+JOBS_ACTIVE = Gauge("sd_trainer_jobs_active", "Trainer jobs not yet ended, by kind", ["kind"])
+LOCAL_RUNS = Gauge("sd_trainer_local_runs", "Training runs executing as local child processes")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED_NOT_YET = "the embedded evaluator (closed-loop simulator) lands with the embedded-evaluator issue; use backend CARLA on a cluster"
 
@@ -109,6 +113,7 @@ class JobManager:
         for record in await asyncio.to_thread(self.records.list):
             if record.job.state not in jobs.TERMINAL:
                 self._cache[record.job.job_id] = record
+                self._count_active()
                 event(log, "job_resumed_after_restart", job_id=record.job.job_id, state=trainer_pb2.JobState.Name(record.job.state))
                 self._launch(record)
 
@@ -205,6 +210,10 @@ class JobManager:
 
     # ------------------------------------------------------------------ internals
 
+    def _count_active(self) -> None:
+        for kind in (trainer_pb2.JOB_KIND_TRAINING, trainer_pb2.JOB_KIND_EVALUATION):
+            JOBS_ACTIVE.labels(trainer_pb2.JobKind.Name(kind)).set(sum(r.job.kind == kind for r in self._cache.values()))
+
     def _dataset_has_segments(self, dataset: str) -> bool:
         return next(iter(self.store.list_keys(self.s3.bucket_clean, keys.dataset_index_prefix(dataset))), None) is not None
 
@@ -216,6 +225,7 @@ class JobManager:
                 return self._cache.get(job_id, existing).job  # an idempotent retry
             raise RpcError(grpc.StatusCode.ALREADY_EXISTS, f"job {job_id!r} exists with a different request")
         self._cache[job_id] = record
+        self._count_active()
         await self._publish(record)
         event(log, "job_created", job_id=job_id, kind=trainer_pb2.JobKind.Name(record.job.kind),
               backend=trainer_pb2.Backend.Name(record.job.backend))
@@ -241,6 +251,10 @@ class JobManager:
         await self._publish(record)
         if record.job.state in jobs.TERMINAL:
             self._cache.pop(record.job.job_id, None)
+            job = record.job
+            JOBS_ENDED.labels(trainer_pb2.JobKind.Name(job.kind), trainer_pb2.Backend.Name(job.backend),
+                              trainer_pb2.JobState.Name(job.state)).inc()
+            self._count_active()
             event(log, "job_ended", job_id=record.job.job_id, state=trainer_pb2.JobState.Name(record.job.state),
                   message=record.job.message)
         condition = self._changed.setdefault(record.job.job_id, asyncio.Condition())
@@ -271,6 +285,7 @@ class JobManager:
                     cwd=REPO_ROOT, env=os.environ.copy(), stdout=log_file, stderr=asyncio.subprocess.STDOUT,
                 )
             self._procs[job.job_id] = proc
+            LOCAL_RUNS.inc()
             event(log, "local_training_started", job_id=job.job_id, pid=proc.pid, log=str(log_path))
             await self.update(record, state=trainer_pb2.JOB_STATE_RUNNING, message="starting")
             try:
@@ -287,6 +302,7 @@ class JobManager:
                         return
             finally:
                 self._procs.pop(job.job_id, None)
+                LOCAL_RUNS.dec()
 
     def _kube_client(self):
         if self._kube is None:

@@ -258,7 +258,7 @@ def evaluate(model: nn.Module, loader, config: TrainConfig, device: torch.device
             by_command.add(control.cpu(), target.cpu(), command.cpu())
     if n == 0:
         return {}
-    out = {"val_loss": totals[0] / n, "val_control_l1": totals[1] / n, "val_speed_l1": totals[2] / n}
+    out = {"val_loss": float(totals[0] / n), "val_control_l1": float(totals[1] / n), "val_speed_l1": float(totals[2] / n)}
     out.update({f"val_l1_{name}": v for name, v in by_command.means().items()})
     return out
 
@@ -296,6 +296,8 @@ class TrainingRun:
             return self._train(train_frames, val_frames)
         finally:
             self.bar.stop()
+            if self.dist.world_size > 1 and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
 
     def _prepare_data(self) -> tuple[data.CilrsFrames, data.CilrsFrames]:
         entries = list(datasets.iter_index(self.store, self.s3.bucket_clean, self.dataset))
@@ -362,7 +364,8 @@ class TrainingRun:
                     self.report("RUNNING", done, f"epoch {epoch + 1}/{config.epochs}", {"train_loss": sums[0] / seen, "epoch": epoch})
             if seen == 0:
                 raise data.DatasetError("the training split produced no batch")
-            metrics = {"epoch": epoch, "train_loss": sums[0] / seen, "train_control_l1": sums[1] / seen, "train_speed_l1": sums[2] / seen}
+            metrics = {"epoch": epoch, "train_loss": float(sums[0] / seen), "train_control_l1": float(sums[1] / seen),
+                       "train_speed_l1": float(sums[2] / seen)}
             if dist.is_main:
                 metrics.update(evaluate(model, _loader(val_frames, config, False, epoch, Distributed()), config, device))
             history.append(metrics)
@@ -404,7 +407,8 @@ class TrainingRun:
             if parity > PARITY_TOLERANCE:
                 raise RuntimeError(f"ONNX export differs from PyTorch by {parity:.2e} (> {PARITY_TOLERANCE})")
             artifacts.store.put_bytes(artifacts.bucket, artifacts.key("model.onnx"), onnx_path.read_bytes())
-            png = plot_training(history, Path(tmp) / "loss_curves.png", title=f"run {self.run_id} on {self.dataset}")
+            png = plot_training(history, Path(tmp) / "loss_curves.png", title=f"run {self.run_id} on {self.dataset}",
+                                initial_val_loss=initial_val_loss)
             artifacts.store.put_bytes(artifacts.bucket, artifacts.key("loss_curves.png"), png.read_bytes(), "image/png")
         summary = {
             "run_id": self.run_id,
@@ -421,6 +425,7 @@ class TrainingRun:
             "train_frames": sum(e.segment.frame_count for e in self.train_entries),
             "val_frames": sum(e.segment.frame_count for e in self.val_entries),
             "wall_s": round(time.time() - self.started, 2),
+            "world_size": self.dist.world_size,
             "outputs": {n: artifacts.key(n) for n in ("model.pt", "model.onnx", "loss_curves.png", "checkpoint.pt")},
         }
         artifacts.put_json("metrics.json", summary)

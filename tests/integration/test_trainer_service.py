@@ -69,6 +69,11 @@ def test_a_local_training_job_runs_to_a_model_watched_and_announced(stack, train
     listed = trainer.ListJobs(trainer_pb2.ListJobsRequest(kind=trainer_pb2.JOB_KIND_TRAINING, state=trainer_pb2.JOB_STATE_SUCCEEDED))
     assert run_id in [j.job_id for j in listed.jobs]
     assert all(j.state == trainer_pb2.JOB_STATE_SUCCEEDED for j in listed.jobs)
+    import urllib.request
+
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{stack.layout.services['trainer'].metrics}/metrics", timeout=5).read().decode()
+    assert 'sd_trainer_jobs_ended_total{backend="BACKEND_LOCAL",kind="JOB_KIND_TRAINING",state="JOB_STATE_SUCCEEDED"}' in metrics
+
     none = trainer.ListJobs(trainer_pb2.ListJobsRequest(kind=trainer_pb2.JOB_KIND_EVALUATION, state=trainer_pb2.JOB_STATE_SUCCEEDED))
     assert run_id not in [j.job_id for j in none.jobs]
 
