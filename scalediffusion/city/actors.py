@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from dataclasses import dataclass
 
 from scalediffusion.v1 import world_pb2
 
@@ -28,6 +29,38 @@ def actor_pose(track: world_pb2.ActorTrack, t: float) -> tuple[float, float, flo
         a.position.y + w * (b.position.y - a.position.y),
         a.heading + w * delta,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ActorPose:
+    """Where a moving actor is at one time, with its size: what the game's actorPoses returns (ActorPose)."""
+
+    id: str
+    kind: int  # world_pb2.ActorKind
+    x: float
+    y: float
+    heading: float  # radians, counter-clockwise from +x
+    length_m: float
+    width_m: float
+
+
+# Sizes for tracks that leave length_m / width_m at 0 (DEFAULT_ACTOR_SIZE in actors.ts): (length, width).
+DEFAULT_VEHICLE_SIZE_M = (4.6, 1.9)
+DEFAULT_PEDESTRIAN_SIZE_M = (0.5, 0.5)
+
+
+def actor_poses(world: world_pb2.World, t: float) -> list[ActorPose]:
+    """Every actor with keyframes at world time t, in World order, with its size (defaults filled in)."""
+    out = []
+    for track in world.actors:
+        if not track.keyframes:
+            continue
+        length, width = DEFAULT_PEDESTRIAN_SIZE_M if track.kind == world_pb2.ACTOR_KIND_PEDESTRIAN else DEFAULT_VEHICLE_SIZE_M
+        x, y, heading = actor_pose(track, t)
+        out.append(ActorPose(id=track.id, kind=track.kind, x=x, y=y, heading=heading,
+                             length_m=track.length_m if track.length_m > 0 else length,
+                             width_m=track.width_m if track.width_m > 0 else width))
+    return out
 
 
 def block_loop(track_id: str, corners: list[tuple[float, float]], speed_mps: float, turn_s: float, start_corner: int) -> world_pb2.ActorTrack:

@@ -6,6 +6,8 @@ Examples:
     scale-diffusion status                 # health of each part
     scale-diffusion down                   # stop only what `up` started
     scale-diffusion up --base-port 21000 --state-dir /tmp/sd2   # a second stack on other ports
+    scale-diffusion bots --count 8 --seconds 30  # bot players play and upload sessions through ingest
+    scale-diffusion loop --bots 6                # bots -> dataset -> CILRS training -> embedded evaluation report
 """
 
 from __future__ import annotations
@@ -94,6 +96,89 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+def _running(args: argparse.Namespace) -> tuple[LocalStack, StackState]:
+    stack = LocalStack(Path(args.state_dir), default_layout())
+    state = stack.load()
+    if state is None or not all(record.alive() for name, record in state.procs.items() if name in SERVICES):
+        raise StackError(f"no running stack recorded in {args.state_dir}; start one with `scale-diffusion up` (make up)")
+    return stack, state
+
+
+def _bot_auth(state: StackState):
+    """Player tokens for bots (bot-0, bot-1, ...), signed with the stack's key as `sd-ingest-admin issue-token` does."""
+    import time
+
+    from services.ingest.auth import PLAYER, TokenSigner
+
+    signer = TokenSigner(state.credentials["token_key"].encode())
+    return lambda k: (("authorization", f"Bearer {signer.issue(f'bot-{k}', PLAYER, 6 * 3600, time.time())[0]}"),)
+
+
+def _channels(state: StackState) -> dict:
+    import grpc
+
+    return {name: grpc.insecure_channel(f"{state.layout.host}:{state.layout.services[name].grpc}") for name in SERVICES}
+
+
+def _bot_config(args: argparse.Namespace):
+    from scalediffusion.sim.bots import BotConfig
+
+    return BotConfig(seconds=args.seconds, width=args.width, height=args.height, camera_mode=args.camera)
+
+
+def cmd_bots(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from scalediffusion.sim.loop import run_bots
+
+    _, state = _running(args)
+    with Progress(console=console) as bar:
+        task = bar.add_task(f"{args.count} bots x {args.seconds:.0f} s", total=args.count)
+        ids = run_bots(_channels(state)["ingest"], _bot_auth(state), args.count, _bot_config(args), args.workers,
+                       first_seed=args.seed, on_done=lambda n: bar.advance(task, n))
+    console.print(f"uploaded {len(ids)} sessions: {', '.join(ids)}")
+    return 0
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from scalediffusion.sim.evaluate import summary_table
+    from scalediffusion.sim.loop import LoopError, full_loop
+    from scalediffusion.v1 import trainer_pb2
+
+    _, state = _running(args)
+    training = trainer_pb2.TrainingConfig(preset=args.preset, epochs=args.epochs, batch_size=32, val_fraction=0.2, seed=args.seed)
+    tasks: dict[str, int] = {}
+    with Progress(console=console) as bar:
+        def progress(stage: str, done: float, total: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            if stage in ("bots", "processor"):
+                bar.advance(tasks[stage], done)
+            else:
+                bar.update(tasks[stage], completed=done)
+
+        try:
+            result = full_loop(_channels(state), _bot_auth(state), args.bots, _bot_config(args), training, args.suite,
+                               workers=args.workers, progress=progress)
+        except LoopError as err:
+            console.print(f"[red]loop failed:[/] {err}")
+            return 1
+    console.print(f"{len(result.session_ids)} bot sessions -> {result.segments} segments ({result.frames} frames; "
+                  f"{result.rejected} sessions rejected) -> run {result.training.job_id} "
+                  f"(best val loss {result.training.metrics.get('best_val_loss', float('nan')):.4f}) -> {result.evaluation.job_id}")
+    console.print(summary_table(result.report))
+    table = Table(title="stages")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for name, seconds in result.stage_seconds.items():
+        table.add_row(name, f"{seconds:.1f}")
+    table.add_row("total", f"{sum(result.stage_seconds.values()):.1f}")
+    console.print(table)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scale-diffusion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", default=".state", help="folder for data, logs and the record of what runs (default .state)")
@@ -106,8 +191,24 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="health of every part")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(fn=cmd_status)
+    bots = sub.add_parser("bots", help="bot players play sessions and upload them through ingest (needs a running stack)")
+    bots.add_argument("--count", type=int, default=4)
+    bots.set_defaults(fn=cmd_bots)
+    loop = sub.add_parser("loop", help="bots -> dataset -> CILRS training -> embedded evaluation, with stage timings")
+    loop.add_argument("--bots", type=int, default=6)
+    loop.add_argument("--epochs", type=int, default=4)
+    loop.add_argument("--preset", default="cilrs-resnet18-128")
+    loop.add_argument("--suite", default="easy@1")
+    loop.set_defaults(fn=cmd_loop)
+    for p in (bots, loop):
+        p.add_argument("--seconds", type=float, default=30.0, help="length of each bot session")
+        p.add_argument("--width", type=int, default=640)
+        p.add_argument("--height", type=int, default=360)
+        p.add_argument("--camera", choices=("dash", "chase"), default="dash")
+        p.add_argument("--workers", type=int, default=2, help="bot sessions rendered at once (processes)")
+        p.add_argument("--seed", type=int, default=0)
     # Allow --state-dir after the subcommand too.
-    for p in (up, status, sub.choices["down"]):
+    for p in (up, status, sub.choices["down"], bots, loop):
         p.add_argument("--state-dir", default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:

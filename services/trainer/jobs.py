@@ -87,7 +87,8 @@ def apply_update(job: trainer_pb2.Job, state: int | None = None, progress: float
 
 
 def observe_run_progress(job: trainer_pb2.Job, progress_doc: dict | None, process_exit: int | None) -> bool:
-    """Folds a training run's progress.json and (local backend) its process exit code into the job.
+    """Folds a run's progress.json (training or embedded evaluation) and (local backend) its process exit code into
+    the job.
 
     The process's exit decides the end: exit 0 with a SUCCEEDED document succeeds; any other exit fails with the
     run's own message when it wrote one (a killed process writes nothing, so its exit code is the message)."""
@@ -98,6 +99,6 @@ def observe_run_progress(job: trainer_pb2.Job, progress_doc: dict | None, proces
         state = trainer_pb2.JOB_STATE_RUNNING if doc.get("state") == "RUNNING" else None
         return apply_update(job, state=state, progress=doc.get("progress"), message=message, metrics=metrics)
     if process_exit == 0 and doc.get("state") == "SUCCEEDED":
-        return apply_update(job, state=trainer_pb2.JOB_STATE_SUCCEEDED, message=message or "trained", metrics=metrics)
-    reason = doc.get("message") if doc.get("state") == "FAILED" else f"training process exited with code {process_exit}"
+        return apply_update(job, state=trainer_pb2.JOB_STATE_SUCCEEDED, message=message or "done", metrics=metrics)
+    reason = doc.get("message") if doc.get("state") == "FAILED" else f"the job's process exited with code {process_exit}"
     return apply_update(job, state=trainer_pb2.JOB_STATE_FAILED, message=reason, metrics=metrics)

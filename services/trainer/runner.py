@@ -37,13 +37,12 @@ JOBS_ENDED = Counter("sd_trainer_jobs_ended_total", "Trainer jobs that ended, by
 JOBS_ACTIVE = Gauge("sd_trainer_jobs_active", "Trainer jobs not yet ended, by kind", ["kind"])
 LOCAL_RUNS = Gauge("sd_trainer_local_runs", "Training runs executing as local child processes")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EMBEDDED_NOT_YET = "the embedded evaluator (closed-loop simulator) lands with the embedded-evaluator issue; use backend CARLA on a cluster"
 
 
 @dataclass(frozen=True)
 class RunnerSettings:
     work_dir: Path  # logs of local runs and the decoded-frame cache
-    local_slots: int  # local training runs at once (each uses every core it can get)
+    local_slots: int  # local runs (training, embedded evaluation) at once; each uses every core it can get
     poll_s: float
 
     @classmethod
@@ -151,17 +150,22 @@ class JobManager:
         if backend == trainer_pb2.BACKEND_KUBERNETES:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "evaluation runs on backend LOCAL (embedded simulator) or CARLA")
         model_run = checked_id("model run", request.model_run)
-        suite = request.config.suite or "devtest@1"
+        embedded = backend == trainer_pb2.BACKEND_LOCAL
+        suite = request.config.suite or ("easy@1" if embedded else "devtest@1")
         if "@" not in suite or not all(part for part in suite.split("@", 1)):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"suite {suite!r} must be <name>@<version>, e.g. devtest@1")
+        if embedded:
+            from scalediffusion.sim.suites import SUITES
+
+            if suite not in SUITES:
+                raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"the embedded evaluator has no suite {suite!r}; known: {', '.join(sorted(SUITES))}")
         metric_version = request.config.metric_version or "2.0"
         if metric_version not in ("2.0", "2.1"):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"metric_version {metric_version!r} must be 2.0 or 2.1")
-        if backend == trainer_pb2.BACKEND_LOCAL:
-            raise RpcError(grpc.StatusCode.UNIMPLEMENTED, EMBEDDED_NOT_YET)
         if await asyncio.to_thread(self.store.stat, self.s3.bucket_models, keys.run_key(model_run, "model.onnx")) is None:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"run {model_run!r} has no model.onnx (not trained, or not finished)")
-        self._kube_client()
+        if not embedded:
+            self._kube_client()
         job_id = checked_id("eval id", request.eval_id) if request.eval_id else jobs.new_job_id(trainer_pb2.JOB_KIND_EVALUATION)
         job = jobs.new_job(job_id, trainer_pb2.JOB_KIND_EVALUATION, backend, f"{self.s3.bucket_reports}/{job_id}/")
         request_doc = json_format.MessageToDict(request) | {"suite": suite, "metric_version": metric_version}
@@ -234,13 +238,31 @@ class JobManager:
 
     def _launch(self, record: jobs.JobRecord) -> None:
         job = record.job
-        if job.kind == trainer_pb2.JOB_KIND_TRAINING and job.backend == trainer_pb2.BACKEND_LOCAL:
-            runner = self._run_local_training(record)
-        elif job.backend in (trainer_pb2.BACKEND_KUBERNETES, trainer_pb2.BACKEND_CARLA):
+        if job.backend in (trainer_pb2.BACKEND_KUBERNETES, trainer_pb2.BACKEND_CARLA):
             runner = self._run_on_kubernetes(record)
-        else:
-            runner = self._fail(record, EMBEDDED_NOT_YET)
-        self._tasks[job.job_id] = asyncio.create_task(runner, name=f"job-{job.job_id}")
+        elif job.kind == trainer_pb2.JOB_KIND_TRAINING:
+            runner = self._run_local_process(record, [
+                "services.trainer.train", "--run-id", job.job_id, "--dataset", record.request["dataset"],
+                "--config-json", json.dumps(record.request["resolved_config"]), "--cache-dir", str(self.settings.work_dir / "cache"),
+            ], self.s3.bucket_models, keys.run_key(job.job_id, "progress.json"))
+        else:  # the embedded evaluator (scalediffusion/sim/evaluate.py), reading the model from and writing to S3
+            config = record.request.get("config", {})
+            seed = ["--seed", str(int(config["seed"]))] if config.get("seed") else []
+            runner = self._run_local_process(record, [
+                "scalediffusion.sim.evaluate", "--eval-id", job.job_id, "--model-run", record.request["modelRun"],
+                "--suite", record.request["suite"], "--metric-version", record.request["metric_version"], *seed,
+            ], self.s3.bucket_reports, keys.eval_key(job.job_id, "progress.json"))
+        self._tasks[job.job_id] = asyncio.create_task(self._guarded(record, runner), name=f"job-{job.job_id}")
+
+    async def _guarded(self, record: jobs.JobRecord, runner) -> None:
+        """A bug in a backend fails its job, with the reason, instead of leaving it PENDING forever."""
+        try:
+            await runner
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job %s: its backend failed", record.job.job_id)
+            await self.update(record, state=trainer_pb2.JOB_STATE_FAILED, message=f"internal error: {type(exc).__name__}: {exc}")
 
     async def update(self, record: jobs.JobRecord, **changes) -> None:
         if jobs.apply_update(record.job, **changes):
@@ -272,21 +294,20 @@ class JobManager:
     async def _fail(self, record: jobs.JobRecord, message: str) -> None:
         await self.update(record, state=trainer_pb2.JOB_STATE_FAILED, message=message)
 
-    async def _run_local_training(self, record: jobs.JobRecord) -> None:
+    async def _run_local_process(self, record: jobs.JobRecord, module_args: list[str], progress_bucket: str, progress_key: str) -> None:
+        """Runs `python -m <module_args>` as a child (dying with this process), folding its progress document and
+        exit code into the job."""
         job = record.job
         async with self._slots:
-            config = record.request["resolved_config"]
             log_path = self.settings.work_dir / f"{job.job_id}.log"
             with open(log_path, "ab") as log_file:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "services.trainer.train", "--run-id", job.job_id,
-                    "--dataset", record.request["dataset"], "--config-json", json.dumps(config),
-                    "--cache-dir", str(self.settings.work_dir / "cache"), "--no-progress", "--exit-with-parent", str(os.getpid()),
+                    sys.executable, "-m", *module_args, "--no-progress", "--exit-with-parent", str(os.getpid()),
                     cwd=REPO_ROOT, env=os.environ.copy(), stdout=log_file, stderr=asyncio.subprocess.STDOUT,
                 )
             self._procs[job.job_id] = proc
             LOCAL_RUNS.inc()
-            event(log, "local_training_started", job_id=job.job_id, pid=proc.pid, log=str(log_path))
+            event(log, "local_run_started", job_id=job.job_id, entry_point=module_args[0], pid=proc.pid, log_file=str(log_path))
             await self.update(record, state=trainer_pb2.JOB_STATE_RUNNING, message="starting")
             try:
                 while True:
@@ -295,7 +316,7 @@ class JobManager:
                         exit_code = await asyncio.wait_for(proc.wait(), timeout=self.settings.poll_s)
                     except TimeoutError:
                         pass
-                    progress = await asyncio.to_thread(self.store.get_json, self.s3.bucket_models, keys.run_key(job.job_id, "progress.json"))
+                    progress = await asyncio.to_thread(self.store.get_json, progress_bucket, progress_key)
                     if jobs.observe_run_progress(job, progress if isinstance(progress, dict) else None, exit_code):
                         await self._changed_record(record)
                     if exit_code is not None:

@@ -32,6 +32,7 @@ from scalediffusion import datasets, keys
 from scalediffusion.logs import configure_logging, event, get_logger
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.settings import S3Settings, env_str
+from scalediffusion.stack.procs import exit_with_parent
 from scalediffusion.v1 import trainer_pb2
 from services.trainer import data
 from services.trainer.model import BRANCH_NAMES, COMMAND_TO_BRANCH, DEFAULT_PRESET, PRESETS, Cilrs, build_model, preset
@@ -445,21 +446,6 @@ def _progress_bar(enabled: bool):
                     disable=not enabled, transient=False)
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """A local run dies with the trainer that started it (Linux PR_SET_PDEATHSIG), so a restarted trainer that
-    starts the run again never races an orphan writing the same checkpoints."""
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the trainer's stop() still terminates its runs
-        return
-    if os.getppid() != parent_pid:  # the parent was already gone before the signal was armed
-        sys.exit(3)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a CILRS policy on a dataset in the clean bucket.")
     parser.add_argument("--run-id", required=True)
@@ -471,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="end when process PID (the trainer that started this run) ends")
     args = parser.parse_args(argv)
     if args.exit_with_parent:
-        _exit_with_parent(args.exit_with_parent)
+        exit_with_parent(args.exit_with_parent)
     configure_logging("trainer-run", os.environ.get("SD_LOG_LEVEL", "INFO"))
     s3 = S3Settings.from_env()
     store = ObjectStore(s3)

@@ -155,8 +155,11 @@ def test_bad_requests_get_clear_statuses(trainer):
          grpc.StatusCode.INVALID_ARGUMENT, "<name>@<version>"),
         (trainer_pb2.StartEvaluationRequest(model_run="r1", config=trainer_pb2.EvaluationConfig(metric_version="3.0")),
          grpc.StatusCode.INVALID_ARGUMENT, "metric_version"),
-        (trainer_pb2.StartEvaluationRequest(model_run="r1", backend=trainer_pb2.BACKEND_LOCAL),
-         grpc.StatusCode.UNIMPLEMENTED, "embedded evaluator"),
+        (trainer_pb2.StartEvaluationRequest(model_run="r1", backend=trainer_pb2.BACKEND_LOCAL,
+                                            config=trainer_pb2.EvaluationConfig(suite="devtest@1")),
+         grpc.StatusCode.INVALID_ARGUMENT, "embedded evaluator has no suite"),
+        (trainer_pb2.StartEvaluationRequest(model_run="never-trained", backend=trainer_pb2.BACKEND_LOCAL),
+         grpc.StatusCode.FAILED_PRECONDITION, "no model.onnx"),
         (trainer_pb2.StartEvaluationRequest(model_run="never-trained", backend=trainer_pb2.BACKEND_CARLA),
          grpc.StatusCode.FAILED_PRECONDITION, "no model.onnx"),
     ]

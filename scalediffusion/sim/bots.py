@@ -1,0 +1,142 @@
+"""Bot players: the autopilot with human-like noise plays sessions through the real game path, so the pipeline can be
+loaded with hundreds of sessions and a dataset built without people.
+
+A bot drives a random route through the city among traffic in the simulator (the game's vehicle model and routing
+commands), records what the game records — frames of the camera at the game's resolution and frame rate, encoded
+as VP8 WebM like a browser's MediaRecorder, and the Telemetry message with one tick per 60 Hz physics step (controls,
+vehicle, camera pose, navigation command) — and uploads both through ingest's StartSession / presigned uploads /
+CompleteSession exactly as the game does (scalediffusion/uploader.py).
+
+    scale-diffusion bots --count 8 --seconds 30         # against the stack `make up` started
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from scalediffusion.city.grid import manhattan_grid
+from scalediffusion.sim import vehicle as vm
+from scalediffusion.sim.autopilot import NoisyAutopilot
+from scalediffusion.sim.episode import Episode, EpisodeConfig
+from scalediffusion.sim.lanes import LaneMap
+from scalediffusion.sim.suites import RouteSpec, SuiteSpec
+from scalediffusion.v1 import common_pb2, telemetry_pb2
+
+PREROLL_MS = 500.0  # telemetry starts before the recorder, as in the game (it keeps up to a second of warm-up)
+CLIENT_INFO = "scalediffusion.bot/1"
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    seconds: float = 30.0
+    width: int = 640
+    height: int = 360
+    fps: int = 30
+    camera_mode: str = "dash"
+    npc_vehicles: int = 12
+    pedestrians: int = 8
+
+
+@dataclass
+class BotSession:
+    video: bytes
+    telemetry: telemetry_pb2.Telemetry
+    frames: int
+    distance_m: float
+    route: tuple[str, ...]
+
+
+def random_route(lanes: LaneMap, rng: random.Random, min_length_m: float) -> tuple[str, ...]:
+    """A random drive without U-turns, long enough to last the session: start on a random lane, turn at random."""
+    segments = sorted(lanes.segments.values(), key=lambda s: (s.road_id, s.from_node, s.lane))
+    seg = rng.choice([s for s in segments if s.lane == s.lanes - 1])
+    nodes = [seg.from_node, seg.to_node]
+    length = 0.0
+    while length < min_length_m:
+        options = [s for s in lanes.next_segments(seg) if s.lane == s.lanes - 1] or lanes.next_segments(seg)
+        if not options:
+            break
+        seg = rng.choice(options)
+        nodes.append(seg.to_node)
+        length += _segment_length(seg)
+    return tuple(nodes)
+
+
+def _segment_length(seg) -> float:
+    return ((seg.end[0] - seg.start[0]) ** 2 + (seg.end[1] - seg.start[1]) ** 2) ** 0.5
+
+
+def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | None = None, renderer=None) -> BotSession:
+    """One bot session: (video, telemetry) in the game's formats. Deterministic for a seed."""
+    from scalediffusion.sim.camera import camera_pose
+    from scalediffusion.sim.render import CityRenderer
+
+    rng = random.Random(seed)
+    world = manhattan_grid()
+    lanes = LaneMap(world)
+    nodes = random_route(lanes, rng, min_length_m=config.seconds * 14.0 + 100.0)
+    suite = SuiteSpec("bots", 1, (RouteSpec(f"bot{seed}", nodes),), config.npc_vehicles, config.pedestrians, seed)
+    physics_hz = 60.0
+    episode = Episode(world, lanes, suite.routes[0], suite, seed, config=EpisodeConfig(
+        control_hz=physics_hz, physics_hz=physics_hz, camera_mode=config.camera_mode, start_time_s=rng.uniform(0, 60)))
+    episode.monitor.timeout_s = float("inf")  # a bot drives until its session ends, whatever happens
+    renderer = renderer or CityRenderer(world, config.width, config.height, vertical_fov_deg=EpisodeConfig().fov_deg)
+    driver = NoisyAutopilot(seed)
+    telemetry = telemetry_pb2.Telemetry(schema_version=1, video_width=config.width, video_height=config.height,
+                                        video_fps=config.fps, world_id=world.world_id, client_info=CLIENT_INFO,
+                                        recording_start_t_ms=PREROLL_MS)
+    work_dir = Path(work_dir or tempfile.mkdtemp(prefix="sd-bot-"))
+    video_path = work_dir / f"bot-{seed}.webm"
+    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"VP80"), config.fps, (config.width, config.height))
+    if not writer.isOpened():
+        raise RuntimeError("OpenCV could not open a VP80 writer (needs the FFmpeg backend with libvpx)")
+    frame_interval_ms = 1000.0 / config.fps
+    total_ms = PREROLL_MS + config.seconds * 1000.0
+    frames = 0
+    distance = 0.0
+    control = None
+    try:
+        tick = 0
+        while True:
+            t_ms = tick * 1000.0 / physics_hz
+            obs = episode.observe()
+            control = driver(obs) if not episode.done else control
+            _add_tick(telemetry, t_ms, episode, control, config)
+            # The recorder captures frames at its own rate: each frame shows the state of the latest tick.
+            while t_ms >= PREROLL_MS + frames * frame_interval_ms and PREROLL_MS + frames * frame_interval_ms < total_ms:
+                camera = camera_pose(episode.ego, config.camera_mode, EpisodeConfig().fov_deg)
+                image = renderer.render(camera, episode.actor_poses(episode.traffic.actors(episode.t)), episode.t, ego=episode.ego)
+                writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                frames += 1
+            if t_ms >= total_ms:
+                break
+            before = (episode.ego.x, episode.ego.y)
+            if not episode.done:
+                episode.step(control)
+            else:  # route over (the bot reached its end): stand still until the session ends
+                episode.ego = vm.VehicleState(x=episode.ego.x, y=episode.ego.y, theta=episode.ego.theta, speed=0.0)
+                episode.t += 1.0 / physics_hz
+            distance += ((episode.ego.x - before[0]) ** 2 + (episode.ego.y - before[1]) ** 2) ** 0.5
+            tick += 1
+    finally:
+        writer.release()
+    telemetry.recording_stop_t_ms = total_ms
+    return BotSession(video_path.read_bytes(), telemetry, frames, distance, nodes)
+
+
+def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode, control, config: BotConfig) -> None:
+    from scalediffusion.sim.camera import camera_pose
+
+    ego = episode.ego
+    tick = telemetry.ticks.add(t_ms=t_ms, command=episode.command() or common_pb2.ROAD_OPTION_LANEFOLLOW)
+    if control is not None:
+        tick.controls.steer, tick.controls.throttle, tick.controls.brake = control.steer, control.throttle, control.brake
+    tick.vehicle.x, tick.vehicle.y, tick.vehicle.theta, tick.vehicle.speed = ego.x, ego.y, ego.theta, ego.speed
+    pose = camera_pose(ego, config.camera_mode, EpisodeConfig().fov_deg)
+    tick.camera.position.x, tick.camera.position.y, tick.camera.position.z = pose.x, pose.y, pose.z
+    tick.camera.yaw, tick.camera.pitch, tick.camera.roll, tick.camera.fov_deg = pose.yaw, pose.pitch, pose.roll, pose.fov_deg

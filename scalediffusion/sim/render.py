@@ -1,0 +1,752 @@
+"""A front-camera renderer of the city for the closed-loop evaluator and the bot players: an OpenGL (moderngl, EGL,
+headless) port of the game's Three.js view, clients/web/src/render/scene.ts, so a policy trained on game frames sees
+the same kind of image: the same geometry (scalediffusion/sim/geometry.py, the port of worldGeometry.ts), colours,
+lights, fog and camera (scalediffusion/sim/camera.py; a vertical field of view, near 0.1 m, far 2000 m).
+
+What is reproduced of Three.js r187's pipeline, for the materials scene.ts uses:
+- colour management: hex colours given to materials and instances are sRGB and converted to linear; vertex colours
+  (the roads, buildings, props meshes) are used as they are, i.e. read as linear; the output is sRGB-encoded with
+  Three's sRGBTransferOETF; the background and fog colours are the sRGB hex values;
+- MeshLambertMaterial under a HemisphereLight (0xe4ecff / 0x5a564e, 1.6) and a DirectionalLight (0xfff3e0, 2.0,
+  from (300, 500, 200) in Three's y-up frame): albedo / pi * (hemisphere + n.l * sun), no legacy light scaling;
+  lighting is evaluated per vertex (every lit surface here is flat, so that is exact) and the fog per fragment;
+- Fog(sky, 250, 1200): smoothstep over view depth, mixed after the sRGB encoding as Three does;
+- polygon offsets of the flat layers, back-face culling (double-sided props), the facade window tile (drawn
+  analytically, box-filtered per pixel, instead of the game's mipmapped anisotropic canvas texture), the instanced NPC
+  boxes / pedestrian capsules / unlit lamp spheres, and the player's car (drawn unless the camera sits inside it).
+MSAA (the game's `antialias: true`) is optional (`samples=4`); it is off by default because it halves the frame rate
+on llvmpipe. Against the game itself (scene.ts in Chromium on ANGLE/llvmpipe, same poses, 640x360) about 9 pixels in
+10 are within 1/255 and the mean absolute difference is about 1/255, the rest being edge antialiasing.
+
+    renderer = CityRenderer(world, 256, 256)
+    image = renderer.render(camera_pose(ego, "dash", 60.0), actor_poses, t_s, ego=ego)   # RGB uint8 [H, W, 3]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+
+from scalediffusion.sim import geometry as geo
+from scalediffusion.sim.geometry import MeshData, Vec2
+from scalediffusion.v1 import world_pb2
+
+__all__ = ["COLORS", "FAR_M", "NEAR_M", "CityRenderer", "create_context", "lambert", "look_at", "perspective", "srgb_encode",
+           "srgb_to_linear"]
+
+# clients/web/src/render/scene.ts
+COLORS = {
+    "sky": 0xB4CDE6, "ground": 0x77786F, "asphalt": 0x2E3033, "junction": 0x323437, "sidewalk": 0xA9A8A2,
+    "yellow": 0xE2B93B, "white": 0xEEEEEE, "pole": 0x2E3235, "head": 0x1D1F21, "stop": 0xC4161C, "lampOff": 0x262626,
+    "red": 0xFF2A1A, "amber": 0xFFB000, "green": 0x19E05A,
+}
+NPC_COLORS = (0xD9822B, 0xC0392B, 0xE5C12E, 0x2E8B57, 0xF0F0F0, 0x7D3C98)
+PEDESTRIAN_COLORS = (0xC0504D, 0x4F81BD, 0x9BBB59, 0x8064A2, 0xF79646, 0x404040)
+PARKED_COLORS = (0xB0B4B8, 0x1F2A44, 0x7A1F1F, 0xE8E8E8, 0x2D2D2D, 0x4A5A3A, 0x8A6D3B, 0x35507A)
+PEDESTRIAN_HEIGHT_M = 1.7
+CAR_PAINT, CAR_GLASS, CAR_TYRE = 0x1565C0, 0x22303A, 0x111111
+NEAR_M, FAR_M = 0.1, 2000.0
+FOG_NEAR_M, FOG_FAR_M = 250.0, 1200.0
+HEMI_SKY, HEMI_GROUND, HEMI_INTENSITY = 0xE4ECFF, 0x5A564E, 1.6
+SUN_COLOR, SUN_INTENSITY = 0xFFF3E0, 2.0
+SUN_DIRECTION = np.array([300.0, -200.0, 500.0]) / math.sqrt(300.0**2 + 200.0**2 + 500.0**2)  # (300, 500, 200) y-up
+GROUND_PAD_M = 400.0
+
+
+def srgb_to_linear(color: int) -> tuple[float, float, float]:
+    """Three's SRGBToLinear of a 0xRRGGBB colour (what Color.setHex does under colour management)."""
+    out = []
+    for c in geo.rgb(color):
+        out.append(c * 0.0773993808 if c < 0.04045 else (c * 0.9478672986 + 0.0521327014) ** 2.4)
+    return out[0], out[1], out[2]
+
+
+def create_context(**kwargs):
+    """A headless OpenGL 3.3 context through EGL (the GPU's where there is one, Mesa llvmpipe otherwise)."""
+    import moderngl
+
+    return moderngl.create_standalone_context(backend="egl", require=330, **kwargs)
+
+
+def perspective(fov_deg: float, aspect: float, near: float = NEAR_M, far: float = FAR_M) -> np.ndarray:
+    """Three.js PerspectiveCamera's projection matrix (vertical fov), column vectors."""
+    top = near * math.tan(math.radians(0.5 * fov_deg))
+    height = 2 * top
+    width = aspect * height
+    m = np.zeros((4, 4))
+    m[0, 0] = 2 * near / width
+    m[1, 1] = 2 * near / height
+    m[2, 2] = -(far + near) / (far - near)
+    m[2, 3] = -2 * far * near / (far - near)
+    m[3, 2] = -1.0
+    return m
+
+
+def look_at(eye: Sequence[float], target: Sequence[float], up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
+    """The view matrix of a camera at `eye` looking at `target` (Three's Object3D.lookAt for cameras; the city frame's
+    up is z, which scene.ts's camera.up (0, 1, 0) becomes under the city group's rotation)."""
+    eye, target, up = np.asarray(eye, float), np.asarray(target, float), np.asarray(up, float)
+    z = eye - target
+    if np.dot(z, z) == 0:
+        z = np.array([0.0, 0.0, 1.0])
+    z = z / np.linalg.norm(z)
+    x = np.cross(up, z)
+    if np.dot(x, x) == 0:  # looking straight along up: nudge as Three does
+        z = z + np.array([0.0001, 0.0, 0.0]) if abs(up[2]) == 1 else z + np.array([0.0, 0.0, 0.0001])
+        z = z / np.linalg.norm(z)
+        x = np.cross(up, z)
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    view = np.eye(4)
+    view[0, :3], view[1, :3], view[2, :3] = x, y, z
+    view[:3, 3] = -view[:3, :3] @ eye
+    return view
+
+
+# Three's sRGBTransferOETF (colorspace_fragment), shared by the shaders.
+_SRGB = """
+vec3 srgb(vec3 c) {
+    return mix(pow(c, vec3(0.41666)) * 1.055 - vec3(0.055), c * 12.92, vec3(lessThanEqual(c, vec3(0.0031308))));
+}
+"""
+
+_LIGHTING = _SRGB + """
+uniform vec3 u_sun_dir;
+uniform vec3 u_sun;
+uniform vec3 u_sky;
+uniform vec3 u_ground;
+vec3 lambert(vec3 albedo, vec3 n) {
+    // MeshLambertMaterial: BRDF_Lambert = albedo / pi; hemisphere irradiance mix(ground, sky, 0.5 n.up + 0.5).
+    float ndl = clamp(dot(n, u_sun_dir), 0.0, 1.0);
+    vec3 irradiance = ndl * u_sun + mix(u_ground, u_sky, 0.5 * n.z + 0.5);
+    return irradiance * albedo * 0.3183098861837907;
+}
+"""
+
+_COMMON_VS = """
+#version 330
+uniform mat4 u_view_proj;
+uniform mat4 u_view;
+out float v_depth;
+out vec3 v_front;
+out vec3 v_back;
+void place(vec4 world) {  // clip position and fog depth of a city-frame point
+    v_depth = -(u_view * world).z;
+    gl_Position = u_view_proj * world;
+}
+""" + _LIGHTING
+
+# Static and rigid meshes: per-vertex albedo (linear), u_model for the player's car (identity otherwise). Front and back
+# colours both, for the double-sided props (Three flips the normal of back faces).
+_LIT_VS = _COMMON_VS + """
+uniform mat4 u_model;
+in vec3 in_pos;
+in vec3 in_normal;
+in vec3 in_color;
+void main() {
+    vec4 world = u_model * vec4(in_pos, 1.0);
+    vec3 n = normalize(mat3(u_model) * in_normal);
+    v_front = srgb(lambert(in_color, n));
+    v_back = srgb(lambert(in_color, -n));
+    place(world);
+}
+"""
+
+# Instanced boxes / capsules: position, heading (about z), scale, albedo per instance (Three's InstancedMesh).
+_INSTANCED_VS = _COMMON_VS + """
+in vec3 in_pos;
+in vec3 in_normal;
+in vec3 i_pos;
+in float i_heading;
+in vec3 i_scale;
+in vec3 i_color;
+void main() {
+    float c = cos(i_heading), s = sin(i_heading);
+    mat3 rot = mat3(c, s, 0.0, -s, c, 0.0, 0.0, 0.0, 1.0);
+    vec4 world = vec4(i_pos + rot * (in_pos * i_scale), 1.0);
+    vec3 n = normalize(rot * (in_normal / i_scale));  // inverse-transpose of the non-uniform scale
+    v_front = v_back = srgb(lambert(i_color, n));
+    place(world);
+}
+"""
+
+# Unlit instanced spheres (MeshBasicMaterial): the traffic-light lamps.
+_LAMP_VS = _COMMON_VS + """
+in vec3 in_pos;
+in vec3 i_pos;
+in vec3 i_color;
+void main() {
+    v_front = v_back = srgb(i_color);
+    place(vec4(i_pos + in_pos, 1.0));
+}
+"""
+
+_FLAT_FS = """
+#version 330
+uniform vec3 u_fog_color;
+uniform vec2 u_fog;
+in vec3 v_front;
+in vec3 v_back;
+in float v_depth;
+out vec4 f_color;
+void main() {
+    vec3 c = gl_FrontFacing ? v_front : v_back;
+    f_color = vec4(mix(c, u_fog_color, smoothstep(u_fog.x, u_fog.y, v_depth)), 1.0);
+}
+"""
+
+# Static meshes: lighting never changes, so the lit, sRGB-encoded colours (front and back faces) are computed once on
+# the CPU (lambert, srgb_encode) and the vertex shader only transforms: on llvmpipe vertex work is a good part of a frame.
+_STATIC_VS = _COMMON_VS + """
+in vec3 in_pos;
+in vec3 in_front;
+in vec3 in_back;
+void main() {
+    v_front = in_front;
+    v_back = in_back;
+    place(vec4(in_pos, 1.0));
+}
+"""
+
+# Buildings: the facade tile multiplies the (linear) vertex colour before lighting; lighting is linear in the albedo,
+# so tile * lit colour (per vertex, from the CPU), then the sRGB encoding and fog per fragment.
+_BUILDING_VS = _COMMON_VS + """
+in vec3 in_pos;
+in vec3 in_lit;
+in vec2 in_uv;
+out vec3 v_lit;
+out vec2 v_uv;
+void main() {
+    v_lit = in_lit;
+    v_uv = in_uv;
+    place(vec4(in_pos, 1.0));
+}
+"""
+
+# scene.ts's facade tile (64 x 64, canvas rows top first, flipped into uv v up): white wall with a window, frame
+# 0x4a5866 over x 12..52, y 16..50 and a lighter pane 0x6f8294 over x 14..31, y 18..48. Drawn analytically and
+# box-filtered over each pixel's footprint in uv (what the game's mipmapped, anisotropic sRGB texture approximates;
+# llvmpipe's anisotropic sampling costs more than the rest of the frame). Rectangles as (u0, u1, v0, v1).
+WINDOW_FRAME = (12 / 64, 52 / 64, 1 - 50 / 64, 1 - 16 / 64)
+WINDOW_PANE = (14 / 64, 31 / 64, 1 - 48 / 64, 1 - 18 / 64)
+
+_BUILDING_FS = """
+#version 330
+""" + _SRGB + """
+uniform vec3 u_fog_color;
+uniform vec2 u_fog;
+uniform vec4 u_frame;       // window frame rectangle in the tile: u0, u1, v0, v1
+uniform vec4 u_pane;
+uniform vec3 u_frame_color;  // linear
+uniform vec3 u_pane_color;
+uniform float u_windows;     // 0: plain walls
+in vec3 v_lit;
+in vec2 v_uv;
+in float v_depth;
+out vec4 f_color;
+// Integral from 0 to t of the indicator of [a, b] repeated with period 1.
+vec2 ramp(vec2 t, vec2 a, vec2 b) {
+    return floor(t) * (b - a) + clamp(fract(t), a, b) - a;
+}
+// Share of the box [uv - w/2, uv + w/2] covered by the repeated rectangle r (separable, so per axis).
+float coverage(vec2 uv, vec2 w, vec4 r) {
+    vec2 a = r.xz, b = r.yw;
+    vec2 c = (ramp(uv + 0.5 * w, a, b) - ramp(uv - 0.5 * w, a, b)) / w;
+    return c.x * c.y;
+}
+void main() {
+    vec2 w = max(fwidth(v_uv), vec2(1.0 / 64.0));  // the pixel footprint, at least a texel (bilinear filtering)
+    float frame = coverage(v_uv, w, u_frame) * u_windows;
+    float pane = coverage(v_uv, w, u_pane) * u_windows;
+    vec3 texel = vec3(1.0) + (u_frame_color - vec3(1.0)) * frame + (u_pane_color - u_frame_color) * pane;
+    vec3 c = srgb(texel * v_lit);
+    f_color = vec4(mix(c, u_fog_color, smoothstep(u_fog.x, u_fog.y, v_depth)), 1.0);
+}
+"""
+
+
+def lambert(albedo: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """The lighting of the shaders' lambert() on the CPU: linear outgoing colour [N, 3] of linear albedo under
+    scene.ts's hemisphere light and sun, for unit normals [N, 3]."""
+    sun = np.array(srgb_to_linear(SUN_COLOR)) * SUN_INTENSITY
+    sky = np.array(srgb_to_linear(HEMI_SKY)) * HEMI_INTENSITY
+    ground = np.array(srgb_to_linear(HEMI_GROUND)) * HEMI_INTENSITY
+    ndl = np.clip(normals @ SUN_DIRECTION, 0.0, 1.0)[:, None]
+    w = 0.5 * normals[:, 2:3] + 0.5
+    irradiance = ndl * sun + ground * (1 - w) + sky * w
+    return irradiance * albedo * 0.3183098861837907
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """Three's sRGBTransferOETF (as the shaders compute it)."""
+    c = np.asarray(linear, np.float64)
+    return np.where(c <= 0.0031308, c * 12.92, np.power(np.maximum(c, 0.0), 0.41666) * 1.055 - 0.055)
+
+
+def _box_mesh(size=(1.0, 1.0, 1.0), center=(0.0, 0.0, 0.0), color: int = 0xFFFFFF) -> MeshData:
+    return geo.add_box(geo.empty_mesh(), center, size, 0.0, color)
+
+
+def capsule_mesh(radius: float = 0.5, height: float = 0.5, cap_segments: int = 4, radial_segments: int = 10) -> MeshData:
+    """Three's CapsuleGeometry (height segments 1) rotated upright along z and scaled to 1 m tall in total, as scene.ts
+    builds the pedestrians' instance geometry."""
+    half = height / 2
+    rows = cap_segments * 2 + 1
+    positions, normals, indices = [], [], []
+    for iy in range(rows + 1):
+        if iy <= cap_segments:
+            angle = iy / cap_segments * math.pi / 2
+            prof_y, prof_r, ny = -half - radius * math.cos(angle), radius * math.sin(angle), -radius * math.cos(angle)
+        elif iy <= cap_segments + 1:
+            prof_y, prof_r, ny = half, radius, 0.0
+        else:
+            angle = (iy - cap_segments - 1) / cap_segments * math.pi / 2
+            prof_y, prof_r, ny = half + radius * math.sin(angle), radius * math.cos(angle), radius * math.sin(angle)
+        for ix in range(radial_segments + 1):
+            theta = ix / radial_segments * math.pi * 2
+            x, z = -prof_r * math.cos(theta), prof_r * math.sin(theta)
+            n = np.array([x, ny, z])
+            n = n / (np.linalg.norm(n) or 1.0)
+            positions.append((x, prof_y, z))
+            normals.append(tuple(n))
+        if iy > 0:
+            prev, cur = (iy - 1) * (radial_segments + 1), iy * (radial_segments + 1)
+            for ix in range(radial_segments):
+                indices += [prev + ix, prev + ix + 1, cur + ix, prev + ix + 1, cur + ix + 1, cur + ix]
+    p = np.array(positions)
+    n = np.array(normals)
+    total = height + 2 * radius
+    # rotateX(pi / 2): (x, y, z) -> (x, -z, y); then scale z by 1 / total (normals by the inverse transpose).
+    p = np.column_stack([p[:, 0], -p[:, 2], p[:, 1] / total])
+    n = np.column_stack([n[:, 0], -n[:, 2], n[:, 1] * total])
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    return MeshData().append(p, n, np.zeros((len(p), 2)), np.ones((len(p), 3)), indices)
+
+
+def cylinder_mesh(radius: float, height: float, segments: int, center, color: int) -> MeshData:
+    """Three's CylinderGeometry (axis along its local y, caps closed), moved to `center`; albedo linear."""
+    cx, cy, cz = center
+    albedo = srgb_to_linear(color)
+    positions, normals, indices = [], [], []
+    for y in (height / 2, -height / 2):
+        for ix in range(segments + 1):
+            theta = ix / segments * 2 * math.pi
+            s, c = math.sin(theta), math.cos(theta)
+            positions.append((cx + radius * s, cy + y, cz + radius * c))
+            normals.append((s, 0.0, c))
+    row = segments + 1
+    for ix in range(segments):
+        a, b, c, d = ix, row + ix, row + ix + 1, ix + 1
+        indices += [a, b, d, b, c, d]
+    for sign in (1, -1):
+        base = len(positions)
+        positions.append((cx, cy + sign * height / 2, cz))
+        normals.append((0.0, float(sign), 0.0))
+        for ix in range(segments):
+            theta = ix / segments * 2 * math.pi
+            positions.append((cx + radius * math.sin(theta), cy + sign * height / 2, cz + radius * math.cos(theta)))
+            normals.append((0.0, float(sign), 0.0))
+        for ix in range(segments):
+            a, b = base + 1 + ix, base + 1 + (ix + 1) % segments
+            indices += [base, a, b] if sign > 0 else [base, b, a]
+    count = len(positions)
+    return MeshData().append(positions, normals, np.zeros((count, 2)), [albedo] * count, indices)
+
+
+def sphere_mesh(radius: float, width_segments: int = 10, height_segments: int = 8) -> MeshData:
+    """Three's SphereGeometry (positions only matter: the lamps are unlit)."""
+    positions, indices = [], []
+    for iy in range(height_segments + 1):
+        v = iy / height_segments
+        for ix in range(width_segments + 1):
+            u = ix / width_segments
+            # Three's (x, y, z) turned into the city frame (x, -z, y), keeping the triangles' winding.
+            positions.append((-radius * math.cos(u * 2 * math.pi) * math.sin(v * math.pi),
+                              -radius * math.sin(u * 2 * math.pi) * math.sin(v * math.pi),
+                              radius * math.cos(v * math.pi)))
+    row = width_segments + 1
+    for iy in range(height_segments):
+        for ix in range(width_segments):
+            a, b = iy * row + ix + 1, iy * row + ix
+            c, d = (iy + 1) * row + ix, (iy + 1) * row + ix + 1
+            if iy != 0:
+                indices += [a, b, d]
+            if iy != height_segments - 1:
+                indices += [b, c, d]
+    p = np.array(positions)
+    count = len(p)
+    return MeshData().append(p, p / radius, np.zeros((count, 2)), np.ones((count, 3)), indices)
+
+
+def car_mesh() -> MeshData:
+    """scene.ts's buildCar in the car's frame (x forward, z up): body, cabin, four wheels; albedo linear."""
+    mesh = geo.empty_mesh()
+    for size, center, color in (((4.5, 1.85, 0.75), (0.0, 0.0, 0.6), CAR_PAINT), ((2.3, 1.65, 0.62), (-0.35, 0.0, 1.28), CAR_GLASS)):
+        box = _box_mesh(size, center)
+        box.colors[:] = srgb_to_linear(color)
+        mesh.extend(box)
+    for x, y in ((1.4, 0.9), (1.4, -0.9), (-1.4, 0.9), (-1.4, -0.9)):
+        mesh.extend(cylinder_mesh(0.34, 0.25, 14, (x, y, 0.34), CAR_TYRE))
+    return mesh
+
+
+def _actor_fields(actor) -> tuple[bool, float, float, float, float, float]:
+    """(is_pedestrian, x, y, heading, length, width) of an ActorPose-like object or a (kind, x, y, heading, length,
+    width) tuple; kind is a world_pb2.ActorKind or "pedestrian" / "vehicle"."""
+    if isinstance(actor, (tuple, list)):
+        kind, x, y, heading, length, width = actor
+    else:
+        kind, x, y, heading = actor.kind, actor.x, actor.y, actor.heading
+        length = getattr(actor, "length_m", None)
+        width = getattr(actor, "width_m", None)
+        length = actor.length if length is None else length
+        width = actor.width if width is None else width
+    ped = kind == world_pb2.ACTOR_KIND_PEDESTRIAN or kind == "pedestrian"
+    return ped, float(x), float(y), float(heading), float(length), float(width)
+
+
+class _Instances:
+    """One instanced mesh whose instances change every frame (a growable float32 buffer of per-instance rows)."""
+
+    def __init__(self, ctx, program, mesh: MeshData, layout: str, names: Sequence[str], floats: int) -> None:
+        self.ctx, self.program, self.layout, self.names, self.floats = ctx, program, layout, tuple(names), floats
+        self.vbo = ctx.buffer(np.column_stack([mesh.positions, mesh.normals]).astype("f4").tobytes())
+        self.ibo = ctx.buffer(mesh.indices.astype("u4").tobytes())
+        self.mesh_layout = "3f 3f" if "in_normal" in program else "3f 12x"
+        self.mesh_names = ("in_pos", "in_normal") if "in_normal" in program else ("in_pos",)
+        self.capacity = 0
+        self.count = 0
+        self.vao = None
+        self.ibuf = None
+        self._reserve(16)
+
+    def _reserve(self, n: int) -> None:
+        if n <= self.capacity:
+            return
+        self.capacity = max(n, 2 * self.capacity)
+        if self.vao is not None:
+            self.vao.release()
+            self.ibuf.release()
+        self.ibuf = self.ctx.buffer(reserve=self.capacity * self.floats * 4, dynamic=True)
+        self.vao = self.ctx.vertex_array(self.program, [
+            (self.vbo, self.mesh_layout, *self.mesh_names),
+            (self.ibuf, self.layout + " /i", *self.names),
+        ], index_buffer=self.ibo, index_element_size=4)
+
+    def set(self, rows: np.ndarray) -> None:
+        self.count = len(rows)
+        if self.count:
+            self._reserve(self.count)
+            self.ibuf.write(np.ascontiguousarray(rows, dtype="f4").tobytes())
+
+    def render(self) -> None:
+        if self.count:
+            self.vao.render(instances=self.count)
+
+    def release(self) -> None:
+        for obj in (self.vao, self.ibuf, self.vbo, self.ibo):
+            if obj is not None:
+                obj.release()
+
+
+class CityRenderer:
+    """Renders a World from a camera pose: RGB uint8 [height, width, 3], top row first.
+
+    Static geometry (ground, roads, intersections, sidewalks, markings, buildings, parked cars, poles and signs) is
+    uploaded once; per frame only the moving actors, the lamp colours (light_color at the sim time) and the player's
+    car change. Deterministic for the same inputs on the same machine.
+
+    vertical_fov_deg is the default field of view (a pose's own fov_deg wins, as in the game); ctx an existing moderngl
+    context to share (one is created through EGL otherwise, and released with the renderer); samples the MSAA sample
+    count (0: none; the game's antialiasing is 4, at half the frame rate on llvmpipe); windows False draws plain
+    facades."""
+
+    def __init__(self, world: world_pb2.World, width: int, height: int, vertical_fov_deg: float = 60.0, ctx=None,
+                 samples: int = 0, windows: bool = True) -> None:
+        self.world = world
+        self.width, self.height = int(width), int(height)
+        self.vertical_fov_deg = float(vertical_fov_deg)
+        self._own_ctx = ctx is None
+        self.ctx = create_context() if ctx is None else ctx
+        ctx = self.ctx
+        self.samples = int(samples)
+        self._objects: list = []
+
+        def keep(obj):
+            self._objects.append(obj)
+            return obj
+
+        # Offscreen targets; with MSAA a multisampled pair resolved into the plain one before reading.
+        self._fbo = keep(ctx.framebuffer(keep(ctx.renderbuffer((self.width, self.height), 4)),
+                                         keep(ctx.depth_renderbuffer((self.width, self.height)))))
+        self._ms_fbo = None
+        if self.samples > 0:
+            self._ms_fbo = keep(ctx.framebuffer(keep(ctx.renderbuffer((self.width, self.height), 4, samples=self.samples)),
+                                                keep(ctx.depth_renderbuffer((self.width, self.height), samples=self.samples))))
+
+        self._stat = keep(ctx.program(vertex_shader=_STATIC_VS, fragment_shader=_FLAT_FS))
+        self._lit = keep(ctx.program(vertex_shader=_LIT_VS, fragment_shader=_FLAT_FS))
+        self._instanced = keep(ctx.program(vertex_shader=_INSTANCED_VS, fragment_shader=_FLAT_FS))
+        self._lamp = keep(ctx.program(vertex_shader=_LAMP_VS, fragment_shader=_FLAT_FS))
+        self._building = keep(ctx.program(vertex_shader=_BUILDING_VS, fragment_shader=_BUILDING_FS))
+        self._programs = (self._stat, self._lit, self._instanced, self._lamp, self._building)
+        sky = geo.rgb(COLORS["sky"])
+        for prog in self._programs:
+            _set(prog, "u_fog_color", sky)
+            _set(prog, "u_fog", (FOG_NEAR_M, FOG_FAR_M))
+            _set(prog, "u_sun_dir", tuple(SUN_DIRECTION))
+            _set(prog, "u_sun", tuple(c * SUN_INTENSITY for c in srgb_to_linear(SUN_COLOR)))
+            _set(prog, "u_sky", tuple(c * HEMI_INTENSITY for c in srgb_to_linear(HEMI_SKY)))
+            _set(prog, "u_ground", tuple(c * HEMI_INTENSITY for c in srgb_to_linear(HEMI_GROUND)))
+        _set(self._lit, "u_model", tuple(np.eye(4).T.ravel()))
+
+        # (vao, polygon offset layer, cull back faces) in draw order: near, occluding things first so the flat layers
+        # below them fail the depth test early.
+        self._static: list[tuple[object, int | None, bool]] = []
+        self._build_city(keep, windows)
+        self._build_signals(keep)
+        self._npc = keep(_Instances(ctx, self._instanced, _box_mesh(), "3f 1f 3f 3f", ("i_pos", "i_heading", "i_scale", "i_color"), 10))
+        self._peds = keep(_Instances(ctx, self._instanced, capsule_mesh(), "3f 1f 3f 3f", ("i_pos", "i_heading", "i_scale", "i_color"), 10))
+        self._npc_colors = np.array([srgb_to_linear(c) for c in NPC_COLORS], np.float32)
+        self._ped_colors = np.array([srgb_to_linear(c) for c in PEDESTRIAN_COLORS], np.float32)
+        car = car_mesh()
+        self._car = self._vao(keep, self._lit, [car.positions, car.normals, car.colors, car.indices], ("in_pos", "in_normal", "in_color"))
+
+    # ---- building the scene ----------------------------------------------------------------------------------------
+
+    def _vao(self, keep, program, columns, names):
+        vbo = keep(self.ctx.buffer(np.column_stack(columns[:-1]).astype("f4").tobytes()))
+        ibo = keep(self.ctx.buffer(np.asarray(columns[-1]).astype("u4").tobytes()))
+        layout = " ".join(f"{np.asarray(c).shape[1]}f" for c in columns[:-1])
+        return keep(self.ctx.vertex_array(program, [(vbo, layout, *names)], index_buffer=ibo, index_element_size=4))
+
+    def _static_vao(self, keep, mesh: MeshData):
+        """A static mesh with its lit colours baked in (front faces and back faces)."""
+        front = srgb_encode(lambert(mesh.colors, mesh.normals))
+        back = srgb_encode(lambert(mesh.colors, -mesh.normals))
+        return self._vao(keep, self._stat, [mesh.positions, front, back, mesh.indices], ("in_pos", "in_front", "in_back"))
+
+    def _flat(self, keep, quads, z: float, color: int, layer: int):
+        if quads:
+            self._static.append((self._static_vao(keep, geo.add_flat_quads(geo.empty_mesh(), quads, z, color)), layer, True))
+
+    def _build_city(self, keep, windows: bool) -> None:
+        w = self.world
+        prisms = geo.building_prisms(w)
+        if prisms:
+            mesh = geo.building_mesh(prisms)
+            vao = self._vao(keep, self._building, [mesh.positions, lambert(mesh.colors, mesh.normals), mesh.uvs, mesh.indices],
+                            ("in_pos", "in_lit", "in_uv"))
+            _set(self._building, "u_frame", WINDOW_FRAME)
+            _set(self._building, "u_pane", WINDOW_PANE)
+            _set(self._building, "u_frame_color", srgb_to_linear(0x4A5866))
+            _set(self._building, "u_pane_color", srgb_to_linear(0x6F8294))
+            _set(self._building, "u_windows", 1.0 if windows else 0.0)
+            self._static.append((vao, None, True))
+        # Parked cars: instanced unit boxes in scene.ts; static here, so baked into one mesh (colours linearised, as
+        # InstancedMesh.setColorAt does).
+        if len(w.parked):
+            parked = geo.empty_mesh()
+            for i, p in enumerate(w.parked):
+                box = geo.add_box(geo.empty_mesh(), (p.position.x, p.position.y, 0.75), (p.length_m or 4.6, p.width_m or 1.9, 1.3), p.heading, 0)
+                box.colors[:] = srgb_to_linear(PARKED_COLORS[i % len(PARKED_COLORS)])
+                parked.extend(box)
+            self._static.append((self._static_vao(keep, parked), None, True))
+        surfaces = geo.road_surfaces(w)
+        marks = geo.lane_markings(w)
+        mark_mesh = geo.empty_mesh()
+        geo.add_flat_quads(mark_mesh, [m.corners for m in marks if m.color == "yellow"], 0, COLORS["yellow"])
+        geo.add_flat_quads(mark_mesh, [m.corners for m in marks if m.color == "white"], 0, COLORS["white"])
+        if mark_mesh.vertex_count:
+            self._static.append((self._static_vao(keep, mark_mesh), 4, True))
+        self._flat(keep, [geo.square_quad(b.center, b.half_size) for b in geo.intersection_boxes(w)], 0, COLORS["junction"], 2)
+        self._flat(keep, [s.corners for s in surfaces.sidewalks], 0.12, COLORS["sidewalk"], 1)
+        self._flat(keep, [r.corners for r in surfaces.roads], 0, COLORS["asphalt"], 1)
+        lo = w.min if w.HasField("min") else Vec2(-500.0, -500.0)
+        hi = w.max if w.HasField("max") else Vec2(500.0, 500.0)
+        pad = GROUND_PAD_M
+        ground = (Vec2(lo.x - pad, lo.y - pad), Vec2(hi.x + pad, lo.y - pad), Vec2(hi.x + pad, hi.y + pad), Vec2(lo.x - pad, hi.y + pad))
+        self._flat(keep, [ground], -0.02, COLORS["ground"], 0)
+
+    def _build_signals(self, keep) -> None:
+        props = geo.empty_mesh()
+        offsets = {i.id: i.light_offset_s for i in self.world.intersections}
+        lamps = []  # per traffic light: (x, y, facing, offset_s, axis)
+        for pole in geo.control_poles(self.world):
+            p = pole.position
+            if pole.control == world_pb2.INTERSECTION_CONTROL_STOP_SIGN:
+                geo.add_box(props, (p.x, p.y, 1.25), (0.08, 0.08, 2.5), 0, COLORS["pole"])
+                geo.add_upright_polygon(props, (p.x + math.cos(pole.facing) * 0.06, p.y + math.sin(pole.facing) * 0.06, 2.45),
+                                        0.4, 8, pole.facing, COLORS["stop"])
+            else:
+                geo.add_box(props, (p.x, p.y, 2.2), (0.16, 0.16, 4.4), 0, COLORS["pole"])
+                geo.add_box(props, (p.x, p.y, 4.5), (0.3, 0.4, 1.1), pole.facing, COLORS["head"])
+                lamps.append((p.x, p.y, pole.facing, offsets.get(pole.intersection_id, 0.0), pole.axis))
+        if props.vertex_count:
+            self._static.insert(0, (self._static_vao(keep, props), None, False))  # DoubleSide
+        self._lamps = None
+        self._lamp_keys: list[tuple[float, str]] = []
+        self._lamp_state: list[str | None] = []
+        if not lamps:
+            return
+        rows = []
+        for x, y, facing, _, _ in lamps:
+            fx, fy = math.cos(facing) * 0.17, math.sin(facing) * 0.17
+            for z in (4.85, 4.5, 4.15):
+                rows.append((x + fx, y + fy, z, *srgb_to_linear(COLORS["lampOff"])))
+        self._lamp_rows = np.array(rows, np.float32)
+        keys = sorted({(off, axis) for _, _, _, off, axis in lamps})
+        self._lamp_keys = keys
+        self._lamp_key_of = np.array([keys.index((off, axis)) for _, _, _, off, axis in lamps])
+        self._lamp_state = [None] * len(keys)
+        self._lamp_on = np.array([srgb_to_linear(COLORS[c]) for c in ("red", "amber", "green")], np.float32)
+        self._lamp_off = np.array(srgb_to_linear(COLORS["lampOff"]), np.float32)
+        self._lamps = keep(_Instances(self.ctx, self._lamp, sphere_mesh(0.13, 10, 8), "3f 3f", ("i_pos", "i_color"), 6))
+        self._lamps.set(self._lamp_rows)
+
+    # ---- per frame ---------------------------------------------------------------------------------------------------
+
+    def _update_lamps(self, t_s: float) -> None:
+        if self._lamps is None:
+            return
+        states = [geo.light_color(self.world, off, axis, t_s) for off, axis in self._lamp_keys]
+        if states == self._lamp_state:
+            return
+        self._lamp_state = states
+        lit = np.array([{"red": 0, "yellow": 1, "green": 2}[s] for s in states])[self._lamp_key_of]
+        colors = np.broadcast_to(self._lamp_off, (len(lit), 3, 3)).copy()
+        colors[np.arange(len(lit)), lit] = self._lamp_on[lit]
+        self._lamp_rows[:, 3:] = colors.reshape(-1, 3)
+        self._lamps.set(self._lamp_rows)
+
+    def _update_actors(self, actors) -> None:
+        cars, peds = [], []
+        for actor in actors:
+            ped, x, y, heading, length, width = _actor_fields(actor)
+            if ped:
+                peds.append((x, y, PEDESTRIAN_HEIGHT_M / 2, heading, width, width, PEDESTRIAN_HEIGHT_M))
+            else:
+                cars.append((x, y, 0.75, heading, length, width, 1.3))
+        for inst, rows, palette in ((self._npc, cars, self._npc_colors), (self._peds, peds, self._ped_colors)):
+            if rows:
+                data = np.empty((len(rows), 10), np.float32)
+                data[:, :7] = rows
+                data[:, 7:] = palette[np.arange(len(rows)) % len(palette)]  # colour by slot, as the game's instances
+                inst.set(data)
+            else:
+                inst.set(np.zeros((0, 10), np.float32))
+
+    def camera_matrices(self, camera) -> tuple[np.ndarray, np.ndarray]:
+        """(view, projection) for a camera pose (city frame -> clip; OpenGL conventions, image y up). The pose's
+        fov_deg (vertical) wins over the renderer's default, as in scene.ts."""
+        eye = (camera.x, camera.y, camera.z)
+        target = getattr(camera, "target", None)
+        if target is None:  # a pose without a target (telemetry): look along yaw / pitch
+            cp = math.cos(camera.pitch)
+            target = (camera.x + math.cos(camera.yaw) * cp, camera.y + math.sin(camera.yaw) * cp, camera.z + math.sin(camera.pitch))
+        elif not isinstance(target, (tuple, list, np.ndarray)):
+            target = (target.x, target.y, target.z)
+        fov = getattr(camera, "fov_deg", 0.0) or self.vertical_fov_deg
+        return look_at(eye, target), perspective(fov, self.width / self.height)
+
+    def project(self, camera, points) -> np.ndarray:
+        """Pixel coordinates (column, row; row 0 at the top, pixel centres at .5) of city-frame points [N, 3], and
+        NaN for points behind the camera."""
+        view, proj = self.camera_matrices(camera)
+        p = np.column_stack([np.asarray(points, float).reshape(-1, 3), np.ones(len(np.asarray(points).reshape(-1, 3)))])
+        clip = p @ (proj @ view).T
+        out = np.full((len(p), 2), np.nan)
+        ok = clip[:, 3] > 0
+        ndc = clip[ok, :2] / clip[ok, 3:4]
+        out[ok, 0] = (ndc[:, 0] + 1) / 2 * self.width
+        out[ok, 1] = (1 - ndc[:, 1]) / 2 * self.height
+        return out
+
+    def render(self, camera, actors: Sequence = (), t_s: float = 0.0, ego=None, draw_ego: bool | None = None) -> np.ndarray:
+        """The image of the city from `camera` (a camera.CameraPose or anything with x, y, z, target / yaw, pitch,
+        fov_deg) with the moving `actors` (ActorPose-like: kind, x, y, heading, length_m / length, width_m / width;
+        or (kind, x, y, heading, length, width) tuples) and the lights at sim time t_s. The player's car (`ego`:
+        x, y, theta) is drawn when draw_ego, by default when the camera is off the car (the chase camera; the dash
+        camera sits inside it and the game hides the car). Returns a new RGB uint8 array [height, width, 3]."""
+        self._draw(camera, actors, t_s, ego, draw_ego)
+        return self._read(np.empty((self.height, self.width, 3), np.uint8))
+
+    def render_many(self, cameras: Sequence, actors: Sequence = (), t_s: float = 0.0, egos: Sequence | None = None,
+                    draw_ego: bool | None = None) -> np.ndarray:
+        """Several cameras over the same actors and time (e.g. one per bot or per camera mode): [N, H, W, 3]."""
+        out = np.empty((len(cameras), self.height, self.width, 3), np.uint8)
+        self._update_actors(actors)
+        for k, camera in enumerate(cameras):
+            self._draw(camera, None, t_s, None if egos is None else egos[k], draw_ego)
+            self._read(out[k])
+        return out
+
+    def _draw(self, camera, actors, t_s: float, ego, draw_ego: bool | None) -> None:
+        ctx = self.ctx
+        if actors is not None:
+            self._update_actors(actors)
+        self._update_lamps(t_s)
+        view, proj = self.camera_matrices(camera)
+        # Render upside down (y flipped in clip space, so front faces turn clockwise) so that glReadPixels' bottom-up
+        # rows come out top row first without a copy.
+        flip = np.diag([1.0, -1.0, 1.0, 1.0])
+        view_proj = tuple((flip @ proj @ view).T.astype("f4").ravel())
+        view_t = tuple(view.T.astype("f4").ravel())
+        for prog in self._programs:
+            prog["u_view_proj"].value = view_proj
+            prog["u_view"].value = view_t
+        fbo = self._ms_fbo or self._fbo
+        fbo.use()
+        ctx.viewport = (0, 0, self.width, self.height)
+        ctx.clear(*geo.rgb(COLORS["sky"]), 1.0, depth=1.0)
+        ctx.enable_only(ctx.DEPTH_TEST | ctx.CULL_FACE)
+        ctx.depth_func = "<="
+        ctx.front_face = "cw"
+        ctx.cull_face = "back"
+        if draw_ego is None:
+            draw_ego = ego is not None and math.hypot(camera.x - ego.x, camera.y - ego.y) > 1.0
+        if draw_ego and ego is not None:
+            c, s = math.cos(ego.theta), math.sin(ego.theta)
+            model = np.array([[c, -s, 0, ego.x], [s, c, 0, ego.y], [0, 0, 1, 0], [0, 0, 0, 1]], np.float64)
+            self._lit["u_model"].value = tuple(model.T.astype("f4").ravel())
+            self._car.render()
+            self._lit["u_model"].value = tuple(np.eye(4, dtype="f4").ravel())
+        self._npc.render()
+        self._peds.render()
+        if self._lamps is not None:
+            self._lamps.render()
+        for vao, layer, cull in self._static:
+            if cull:
+                ctx.enable(ctx.CULL_FACE)
+            else:
+                ctx.disable(ctx.CULL_FACE)
+            ctx.polygon_offset = (-layer, -layer) if layer else (0.0, 0.0)
+            vao.render()
+        ctx.polygon_offset = (0.0, 0.0)
+
+    def _read(self, out: np.ndarray) -> np.ndarray:
+        if self._ms_fbo is not None:
+            self.ctx.copy_framebuffer(self._fbo, self._ms_fbo)
+        self._fbo.read_into(out, components=3, alignment=1)
+        return out
+
+    def release(self) -> None:
+        for obj in reversed(self._objects):
+            obj.release()
+        self._objects.clear()
+        if self._own_ctx:
+            self.ctx.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _set(program, name: str, value) -> None:
+    if name in program:
+        program[name].value = value
