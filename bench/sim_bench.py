@@ -88,6 +88,25 @@ def export_policy(preset_name: str, folder: Path) -> Path:
     return export_onnx(build_model(preset(preset_name)).eval(), folder / f"{preset_name}.onnx")
 
 
+def plot(bare: float, rendered: float, rows, path: Path, suite_key: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.bar(["no camera", "256x256 camera"], [bare, rendered], color=["#4c72b0", "#dd8452"])
+    left.set_ylabel("control steps/s (20 Hz control)")
+    left.set_title(f"simulator ({suite_key}): ratio {rendered / bare:.2f}")
+    names = [r[0].replace(" (", "\n(") for r in rows]
+    right.barh(names, [60 / r[2] for r in rows], color="#55a868")
+    right.set_xlabel("x real time (simulated s per wall s)")
+    right.set_title("evaluation speed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="traffic@1")
@@ -122,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
 
     fps = {size: render_fps(*size) for size in ((256, 256), (640, 360))}
+    plot(bare, rendered, rows, OUT / "sim_bench.png", args.suite)
+    console.print(f"plot: {OUT / 'sim_bench.png'}")
     console.print(f"renderer alone: 256x256 {fps[(256, 256)]:.0f} frames/s, 640x360 {fps[(640, 360)]:.0f} frames/s")
     print(f"ratio steps/s with rendering / without: {rendered / bare:.2f}")
     for name, minutes, per_minute in rows:

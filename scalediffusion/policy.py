@@ -31,11 +31,23 @@ class Control:
     predicted_speed: float
 
 
+def _gpu_driver_present() -> bool:
+    """Whether an NVIDIA driver is installed (libcuda loads). onnxruntime-gpu lists its CUDA and TensorRT providers
+    whether or not one is, and trying them without a driver only prints errors before falling back to the CPU."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return True
+    except OSError:
+        return False
+
+
 def available_providers(prefer_gpu: bool = True) -> list[str]:
     import onnxruntime as ort
 
     available = set(ort.get_available_providers())
-    wanted = PREFERRED_PROVIDERS if prefer_gpu else ("CPUExecutionProvider",)
+    wanted = PREFERRED_PROVIDERS if prefer_gpu and _gpu_driver_present() else ("CPUExecutionProvider",)
     return [p for p in wanted if p in available] or ["CPUExecutionProvider"]
 
 

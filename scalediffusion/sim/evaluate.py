@@ -34,6 +34,9 @@ from scalediffusion.sim.suites import SuiteSpec, suite
 from scalediffusion.v1 import trainer_pb2
 
 RENDER_SIZE = 256
+SHORT_NAMES = {"collisions_vehicle": "hit vehicle", "collisions_pedestrian": "hit pedestrian", "collisions_layout": "hit layout",
+               "red_light": "red light", "stop_infraction": "stop sign", "route_dev": "left route", "vehicle_blocked": "blocked",
+               "route_timeout": "timeout", "min_speed_infractions": "too slow", "outside_route_lanes": "outside lanes"}
 
 
 class OnnxDriver:
@@ -121,10 +124,17 @@ def plot_route(world, outcome: RouteOutcome, path: Path, title: str) -> Path:
     xs = [p[0] for p in outcome.path] + [p[0] for p in outcome.trajectory]
     ys = [p[1] for p in outcome.path] + [p[1] for p in outcome.trajectory]
     pad = 40.0
-    box = (min(xs) - pad, max(xs) + pad, min(ys) - pad, max(ys) + pad)
-    fig, ax = plt.subplots(figsize=(6, 6 * (box[3] - box[2]) / max(box[1] - box[0], 1.0) if box[1] > box[0] else 6))
-    for road in world.roads:
-        ax.plot([road.start.x, road.end.x], [road.start.y, road.end.y], color="#cfcfcf", linewidth=road.width_m / 3, solid_capstyle="butt", zorder=1)
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    half_x, half_y = (max(xs) - min(xs)) / 2 + pad, (max(ys) - min(ys)) / 2 + pad
+    half_x, half_y = max(half_x, 0.6 * half_y), max(half_y, 0.6 * half_x)  # never a sliver: routes can be straight
+    box = (cx - half_x, cx + half_x, cy - half_y, cy + half_y)
+    fig, ax = plt.subplots(figsize=(7, 7 * half_y / half_x))
+    from scalediffusion.sim.geometry import intersection_boxes, road_quad, square_quad
+
+    for road in world.roads:  # carriageways and junctions to scale
+        ax.fill(*zip(*[(c.x, c.y) for c in road_quad(road).corners]), color="#cfcfcf", zorder=1)
+    for junction in intersection_boxes(world):
+        ax.fill(*zip(*[(c.x, c.y) for c in square_quad(junction.center, junction.half_size)]), color="#cfcfcf", zorder=1)
     for b in world.buildings:
         ring = [(p.x, p.y) for p in b.footprint]
         ax.fill(*zip(*ring), color="#efe8dc", zorder=0)
@@ -132,9 +142,12 @@ def plot_route(world, outcome: RouteOutcome, path: Path, title: str) -> Path:
     if outcome.trajectory:
         ax.plot(*zip(*outcome.trajectory), color="black", linewidth=1.2, label="driven", zorder=3)
         ax.plot(*outcome.trajectory[0], "o", color="green", zorder=4)
+    labelled: list[tuple[float, float]] = []
     for kind, x, y in outcome.events:
         ax.plot(x, y, "X", color="red", markersize=10, zorder=5)
-        ax.annotate(kind, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=7, color="red")
+        stacked = sum(1 for lx, ly in labelled if abs(lx - x) < 70 and abs(ly - y) < 15)  # nearby events: labels stack up
+        labelled.append((x, y))
+        ax.annotate(SHORT_NAMES.get(kind, kind), (x, y), textcoords="offset points", xytext=(8, 6 + 10 * stacked), fontsize=7, color="red", zorder=6)
     ax.set_xlim(box[0], box[1])
     ax.set_ylim(box[2], box[3])
     ax.set_aspect("equal")

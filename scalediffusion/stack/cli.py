@@ -168,7 +168,8 @@ def cmd_loop(args: argparse.Namespace) -> int:
     console.print(f"{len(result.session_ids)} bot sessions -> {result.segments} segments ({result.frames} frames; "
                   f"{result.rejected} sessions rejected) -> run {result.training.job_id} "
                   f"(best val loss {result.training.metrics.get('best_val_loss', float('nan')):.4f}) -> {result.evaluation.job_id}")
-    console.print(summary_table(result.report))
+    wide = Console(width=max(console.width, 140))  # the per-route table needs the room, also when not on a terminal
+    wide.print(summary_table(result.report))
     table = Table(title="stages")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
