@@ -494,6 +494,7 @@ class CityRenderer:
         self._building = keep(ctx.program(vertex_shader=_BUILDING_VS, fragment_shader=_BUILDING_FS))
         self._programs = (self._stat, self._lit, self._instanced, self._lamp, self._building)
         sky = geo.rgb(COLORS["sky"])
+        self._clear_rgb = sky
         for prog in self._programs:
             _set(prog, "u_fog_color", sky)
             _set(prog, "u_fog", (FOG_NEAR_M, FOG_FAR_M))
@@ -665,6 +666,16 @@ class CityRenderer:
         out[ok, 1] = (1 - ndc[:, 1]) / 2 * self.height
         return out
 
+    def set_atmosphere(self, sky: int | None = None, fog_near_m: float | None = None, fog_far_m: float | None = None) -> None:
+        """Sky (background and fog colour, 0xRRGGBB) and fog distances for the frames that follow; None keeps the
+        game's. Used to render the same scene under other weathers and times of day (the diffusion model's data)."""
+        color = geo.rgb(COLORS["sky"] if sky is None else sky)
+        fog = (FOG_NEAR_M if fog_near_m is None else fog_near_m, FOG_FAR_M if fog_far_m is None else fog_far_m)
+        self._clear_rgb = color
+        for prog in self._programs:
+            _set(prog, "u_fog_color", color)
+            _set(prog, "u_fog", fog)
+
     def render(self, camera, actors: Sequence = (), t_s: float = 0.0, ego=None, draw_ego: bool | None = None) -> np.ndarray:
         """The image of the city from `camera` (a camera.CameraPose or anything with x, y, z, target / yaw, pitch,
         fov_deg) with the moving `actors` (ActorPose-like: kind, x, y, heading, length_m / length, width_m / width;
@@ -701,7 +712,7 @@ class CityRenderer:
         fbo = self._ms_fbo or self._fbo
         fbo.use()
         ctx.viewport = (0, 0, self.width, self.height)
-        ctx.clear(*geo.rgb(COLORS["sky"]), 1.0, depth=1.0)
+        ctx.clear(*self._clear_rgb, 1.0, depth=1.0)
         ctx.enable_only(ctx.DEPTH_TEST | ctx.CULL_FACE)
         ctx.depth_func = "<="
         ctx.front_face = "cw"

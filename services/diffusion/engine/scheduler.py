@@ -37,10 +37,12 @@ class Dropped:
 
 @dataclass
 class BatchCostModel:
-    """Seconds for a batch of n: fixed + per_item * n, fitted online (exponential moving averages per size)."""
+    """Seconds for a batch of n: measured batch times (exponential moving average per size), else fixed + per_item
+    * n. The prior defaults to 0 — optimistic until the first batches are measured — so a slow machine is never
+    judged unable to serve before it has tried."""
 
-    fixed_s: float = 0.010
-    per_item_s: float = 0.005
+    fixed_s: float = 0.0
+    per_item_s: float = 0.0
     smoothing: float = 0.2
     _by_size: dict[int, float] = field(default_factory=dict)
 
