@@ -49,7 +49,7 @@ def grade(flat_rgb: np.ndarray, look: Look) -> np.ndarray:
     out = x * np.array(look.gain, np.float32) + look.lift
     if look.glow_windows:
         # Window panes are the darkest, bluest parts of facades: make them glow amber.
-        r, g, b = x[..., 0], x[..., 1], x[..., 2]
+        r, b = x[..., 0], x[..., 2]
         pane = (b > r + 0.04) & (x.mean(axis=2) < 0.45) & (x.mean(axis=2) > 0.12)
         out[pane] = np.array([1.0, 0.72, 0.35], np.float32) * (0.6 + 0.4 * x[pane].mean(axis=1, keepdims=True))
     if look.darken_ground > 0:
