@@ -3,6 +3,8 @@ on ports of its own, shared by the integration and e2e tests, which isolate them
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -11,6 +13,21 @@ from pathlib import Path
 import grpc
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+
+# Mesa's llvmpipe (the EGL context CityRenderer renders with) and Triton each load their own LLVM; importing Triton
+# after a GL context exists segfaults, the other order is fine. torch imports Triton lazily (optimisers, dynamo), so
+# a test that renders and then trains would crash depending on test order: load Triton first, once. It is imported
+# under its interpreter because Triton's own @jit library functions (tl.sum, tl.max, ...) take the mode of the
+# import, and the kernel tests run interpreted (there is no GPU here); the AOT compile test runs in a subprocess.
+if importlib.util.find_spec("triton") is not None:
+    _saved_interpret = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    import triton  # noqa: F401
+
+    if _saved_interpret is None:
+        del os.environ["TRITON_INTERPRET"]
+    else:
+        os.environ["TRITON_INTERPRET"] = _saved_interpret
 
 from scalediffusion.kafka import EventBus
 from scalediffusion.s3 import ObjectStore

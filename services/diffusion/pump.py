@@ -26,6 +26,7 @@ BATCH_SIZE = Histogram("sd_diffusion_batch_size", "Frames per batched forward", 
 FRAME_SECONDS = Histogram("sd_diffusion_frame_seconds", "From submission to result, per transformed frame",
                           buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0))
 QUEUED = Gauge("sd_diffusion_queued_frames", "Frames waiting for a batch")
+REFERENCE_PIXELS = 256 * 256  # one unit of scheduler work
 
 
 @dataclass
@@ -62,7 +63,8 @@ class FramePump:
         key = (stream_id, seq)
         self._waiting[key] = future
         self._states[stream_id] = engine_state
-        for dropped in self.scheduler.submit(FrameRequest(stream_id, seq, now, now + self.latency_target_s, image)):
+        work = image.shape[0] * image.shape[1] / REFERENCE_PIXELS
+        for dropped in self.scheduler.submit(FrameRequest(stream_id, seq, now, now + self.latency_target_s, image, work)):
             self._resolve_dropped(dropped.request, dropped.reason)
         QUEUED.set(self.scheduler.queued)
         self._wake.set()
@@ -103,7 +105,7 @@ class FramePump:
                         future.set_exception(RuntimeError("the diffusion engine failed on this frame"))
                 continue
             finished = time.monotonic()
-            self.scheduler.observe_batch(len(batch), finished - started)
+            self.scheduler.observe_batch(len(batch), finished - started, sum(r.work for r in batch))
             BATCH_SIZE.observe(len(batch))
             for request, (image, strength) in zip(batch, outputs):
                 FRAMES.labels("transformed").inc()

@@ -1,52 +1,259 @@
 """Diffusion service process: DiffusionService over gRPC and gRPC-Web.
 
-The engine (causal DiT with a rolling KV cache) lands with the diffusion issue. Until then every RPC answers
-UNIMPLEMENTED with that message, so clients fall back to the raw render honestly instead of getting fake frames.
+Thin transport over three parts: the stream registry (streams.py: applied configs, limits, idle eviction), the frame
+pump (pump.py: every stream's frames through the SLO scheduler into batched engine calls) and the engine
+(engine/sampler.py StreamEngine, loaded from a checkpoint folder; the shipped tiny-city model by default).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
+from prometheus_client import Counter, Gauge
 
+from scalediffusion.logs import event, get_logger
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
 from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import ServerSettings
+from scalediffusion.settings import ServerSettings, SettingsError, env_float, env_int, env_str
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2
+from services.diffusion.codec import FrameError, decode_frame, encode_frame
+from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, load_engine
+from services.diffusion.engine.scheduler import FrameScheduler
+from services.diffusion.engine.weights import CheckpointError
+from services.diffusion.pump import FramePump
+from services.diffusion.streams import StreamError, StreamRegistry, StreamState, engine_options, normalise_config
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50052, 8081, 9401
-NOT_YET = "the diffusion engine is not built yet (it lands with the diffusion issue); show the raw render"
+log = get_logger("diffusion")
+
+OPEN_STREAMS = Gauge("sd_diffusion_open_streams", "Streams open on this replica")
+STREAMS_CLOSED = Counter("sd_diffusion_streams_closed_total", "Streams ended, by how (closed, idle)", ["how"])
+STREAM_CALL_IN_FLIGHT = 4  # frames one bidi Stream call may have submitted before its replies are read
 
 
 @dataclass(frozen=True)
 class DiffusionSettings:
     server: ServerSettings
+    checkpoint: Path  # engine checkpoint folder (engine/checkpoint.py)
+    device: str  # "auto" (cuda when present), "cpu", "cuda", "cuda:N"
+    max_streams: int  # streams one replica holds (each keeps KV caches in memory)
+    idle_timeout_s: float  # a stream unused this long is closed
+    latency_target_ms: float  # a frame not repainted within this is dropped (the game shows its raw render)
+    max_batch: int  # frames of different streams in one batched forward
 
     @classmethod
-    def from_env(cls) -> DiffusionSettings:
-        return cls(server=ServerSettings.from_env(grpc_port=GRPC_PORT, grpcweb_port=GRPCWEB_PORT, metrics_port=METRICS_PORT))
+    def from_env(cls, env=None) -> DiffusionSettings:
+        settings = cls(
+            server=ServerSettings.from_env(grpc_port=GRPC_PORT, grpcweb_port=GRPCWEB_PORT, metrics_port=METRICS_PORT,
+                                           env=env),
+            checkpoint=Path(env_str("SD_DIFFUSION_CHECKPOINT", str(DEFAULT_CHECKPOINT), env)),
+            device=env_str("SD_DIFFUSION_DEVICE", "auto", env),
+            max_streams=env_int("SD_DIFFUSION_MAX_STREAMS", 16, env),
+            idle_timeout_s=env_float("SD_DIFFUSION_IDLE_TIMEOUT_S", 60.0, env),
+            latency_target_ms=env_float("SD_DIFFUSION_LATENCY_TARGET_MS", 1500.0, env),
+            max_batch=env_int("SD_DIFFUSION_MAX_BATCH", 8, env),
+        )
+        if settings.max_streams < 1 or settings.max_batch < 1:
+            raise SettingsError("SD_DIFFUSION_MAX_STREAMS and SD_DIFFUSION_MAX_BATCH must be >= 1")
+        if settings.idle_timeout_s <= 0 or settings.latency_target_ms <= 0:
+            raise SettingsError("SD_DIFFUSION_IDLE_TIMEOUT_S and SD_DIFFUSION_LATENCY_TARGET_MS must be > 0")
+        if not (settings.device in ("auto", "cpu", "cuda") or settings.device.startswith("cuda:")):
+            raise SettingsError(f"SD_DIFFUSION_DEVICE must be auto, cpu, cuda or cuda:N, got {settings.device!r}")
+        return settings
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _rpc_error(err: StreamError) -> RpcError:
+    return RpcError(getattr(grpc.StatusCode, err.code), str(err))
 
 
 class DiffusionServicer:
-    async def open_stream(self, request: diffusion_pb2.OpenStreamRequest, ctx: CallContext) -> diffusion_pb2.OpenStreamResponse:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, NOT_YET)
+    """The RPCs; start()/stop() are the app's hooks (engine load, pump and idle sweeper)."""
 
-    async def transform_frame(self, request: diffusion_pb2.TransformFrameRequest, ctx: CallContext) -> diffusion_pb2.TransformFrameResponse:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, NOT_YET)
+    def __init__(self, settings: DiffusionSettings, engine=None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.registry = StreamRegistry(settings.max_streams, settings.idle_timeout_s)
+        self.pump: FramePump | None = None
+        self._sweeper: asyncio.Task | None = None
 
-    async def stream(self, requests: AsyncIterator[diffusion_pb2.Frame], ctx: CallContext) -> AsyncIterator[diffusion_pb2.TransformFrameResponse]:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, NOT_YET)
-        yield  # pragma: no cover - makes this an async generator, as streaming methods are
+    async def start(self) -> None:
+        if self.engine is None:
+            device = _device(self.settings.device)
+            try:
+                self.engine = await asyncio.to_thread(load_engine, self.settings.checkpoint, device)
+            except (CheckpointError, OSError) as err:
+                raise SystemExit(f"diffusion: cannot load the engine from SD_DIFFUSION_CHECKPOINT="
+                                 f"{self.settings.checkpoint}: {err}") from None
+            event(log, "engine loaded", checkpoint=str(self.settings.checkpoint), device=device,
+                  dim=self.engine.config.dim, depth=self.engine.config.depth)
+        warm_s = await asyncio.to_thread(self._warm_up)
+        event(log, "engine warm", first_frame_ms=round(warm_s * 1000, 1))
+        scheduler = FrameScheduler(max_batch=self.settings.max_batch)
+        self.pump = FramePump(self.engine, scheduler, self.settings.latency_target_ms / 1000.0)
+        self.pump.start()
+        self._sweeper = asyncio.create_task(self._sweep_idle(), name="idle-streams")
 
-    async def close_stream(self, request: diffusion_pb2.CloseStreamRequest, ctx: CallContext) -> diffusion_pb2.CloseStreamResponse:
-        raise RpcError(grpc.StatusCode.UNIMPLEMENTED, NOT_YET)
+    def _warm_up(self) -> float:
+        """One frame through a throwaway stream before SERVING: the first forward pays for lazy initialisation
+        (allocator, kernels), which must neither reach a player nor teach the scheduler's cost model a wrong time."""
+        import numpy as np
+
+        side = 2 * self.engine.config.pixel_multiple
+        state = self.engine.new_stream()
+        started = time.perf_counter()
+        self.engine.transform([(state, np.zeros((side, side, 3), np.uint8))])
+        return time.perf_counter() - started
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self.pump is not None:
+            await self.pump.stop()
+
+    async def _sweep_idle(self) -> None:
+        period = min(5.0, self.settings.idle_timeout_s / 2)
+        while True:
+            await asyncio.sleep(period)
+            for stream in self.registry.evict_idle(time.monotonic()):
+                self._ended(stream, "idle")
+
+    def _ended(self, stream: StreamState, how: str) -> None:
+        if self.pump is not None:
+            self.pump.forget(stream.stream_id)
+        STREAMS_CLOSED.labels(how).inc()
+        OPEN_STREAMS.set(len(self.registry.streams))
+        event(log, "stream ended", stream_id=stream.stream_id, how=how, frames=stream.frames, dropped=stream.dropped)
+
+    # --- RPCs ---
+
+    async def open_stream(self, request: diffusion_pb2.OpenStreamRequest, ctx: CallContext
+                          ) -> diffusion_pb2.OpenStreamResponse:
+        self._check_ready()
+        try:
+            config = normalise_config(request.config, self.engine.config.pixel_multiple,
+                                      default_steps=self.engine.config.steps,
+                                      default_strength=self.engine.config.strength)
+            state = self.engine.new_stream(**engine_options(config))
+            stream = self.registry.open(config, time.monotonic(), state)
+        except StreamError as err:
+            raise _rpc_error(err) from None
+        OPEN_STREAMS.set(len(self.registry.streams))
+        event(log, "stream opened", stream_id=stream.stream_id, style=config.style, width=config.width,
+              height=config.height, steps=config.steps, strength=round(config.strength, 3))
+        return diffusion_pb2.OpenStreamResponse(stream_id=stream.stream_id, config=config,
+                                                idle_timeout_ms=int(self.settings.idle_timeout_s * 1000))
+
+    async def transform_frame(self, request: diffusion_pb2.TransformFrameRequest, ctx: CallContext
+                              ) -> diffusion_pb2.TransformFrameResponse:
+        if not request.HasField("frame"):
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "frame is required (stream_id, seq, image)")
+        return await self._transform(request.frame)
+
+    async def stream(self, requests: AsyncIterator[diffusion_pb2.Frame], ctx: CallContext
+                     ) -> AsyncIterator[diffusion_pb2.TransformFrameResponse]:
+        """Frames in, results out in the same order; up to STREAM_CALL_IN_FLIGHT frames are submitted ahead, so a
+        newer frame can supersede a queued older one (that one comes back `dropped`)."""
+        pending: asyncio.Queue = asyncio.Queue(maxsize=STREAM_CALL_IN_FLIGHT)
+
+        async def read() -> None:
+            try:
+                async for frame in requests:
+                    await pending.put(asyncio.ensure_future(self._transform(frame)))
+            finally:
+                await pending.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                task = await pending.get()
+                if task is None:
+                    break
+                yield await task
+            await reader  # re-raises a failure to read the request stream
+        finally:
+            reader.cancel()
+            while not pending.empty():
+                task = pending.get_nowait()
+                if task is not None:
+                    task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def close_stream(self, request: diffusion_pb2.CloseStreamRequest, ctx: CallContext
+                           ) -> diffusion_pb2.CloseStreamResponse:
+        try:
+            stream = self.registry.close(request.stream_id)
+        except StreamError as err:
+            raise _rpc_error(err) from None
+        self._ended(stream, "closed")
+        return diffusion_pb2.CloseStreamResponse(frames=stream.frames)
+
+    # --- one frame ---
+
+    def _check_ready(self) -> None:
+        # The gRPC port opens before the engine has loaded (health says NOT_SERVING until it has).
+        if self.engine is None or self.pump is None:
+            raise RpcError(grpc.StatusCode.UNAVAILABLE, "the diffusion engine is still loading; retry shortly")
+
+    async def _transform(self, frame: diffusion_pb2.Frame) -> diffusion_pb2.TransformFrameResponse:
+        self._check_ready()
+        try:
+            stream = self.registry.get(frame.stream_id, time.monotonic())
+        except StreamError as err:
+            raise _rpc_error(err) from None
+        config = stream.config
+        try:
+            rgb, content_type = await asyncio.to_thread(decode_frame, frame.image, frame.content_type,
+                                                        config.width, config.height)
+        except FrameError as err:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
+        stream.in_flight += 1
+        try:
+            result = await self.pump.submit(stream.stream_id, stream.engine_state, frame.seq, rgb)
+        except RuntimeError as err:
+            raise RpcError(grpc.StatusCode.INTERNAL, f"{err}; the stream's state may be inconsistent, open a new "
+                                                     f"stream") from None
+        finally:
+            stream.in_flight -= 1
+            stream.last_used = time.monotonic()
+        echo = diffusion_pb2.Frame(stream_id=stream.stream_id, seq=frame.seq, client_t_ms=frame.client_t_ms)
+        if result.image is None:
+            if result.dropped_reason in ("shutdown", "closed"):
+                raise RpcError(grpc.StatusCode.UNAVAILABLE if result.dropped_reason == "shutdown"
+                               else grpc.StatusCode.NOT_FOUND,
+                               f"stream {stream.stream_id} was {'shut down' if result.dropped_reason == 'shutdown' else 'closed'} "
+                               f"while this frame waited")
+            stream.dropped += 1
+            return diffusion_pb2.TransformFrameResponse(frame=echo, server_ms=result.server_s * 1000.0, dropped=True)
+        stream.frames += 1
+        stream.last_seq = max(stream.last_seq, frame.seq)
+        echo.image = await asyncio.to_thread(encode_frame, result.image, content_type)
+        echo.content_type = content_type
+        return diffusion_pb2.TransformFrameResponse(frame=echo, server_ms=result.server_s * 1000.0,
+                                                    strength=result.strength)
 
 
-def build_app(settings: DiffusionSettings) -> ServiceApp:
-    binding = ServiceBinding(diffusion_pb2.DESCRIPTOR.services_by_name["DiffusionService"], DiffusionServicer())
-    return ServiceApp("diffusion", settings.server, [binding], [diffusion_connect.DiffusionServiceASGIApplication])
+def build_app(settings: DiffusionSettings, engine=None) -> ServiceApp:
+    """The service app; `engine` overrides loading settings.checkpoint (tests pass a small random engine)."""
+    servicer = DiffusionServicer(settings, engine)
+    binding = ServiceBinding(diffusion_pb2.DESCRIPTOR.services_by_name["DiffusionService"], servicer)
+    return ServiceApp("diffusion", settings.server, [binding], [diffusion_connect.DiffusionServiceASGIApplication],
+                      hooks=servicer)
 
 
 def main() -> None:

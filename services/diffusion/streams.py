@@ -11,8 +11,9 @@ import secrets
 from dataclasses import dataclass, field
 
 from scalediffusion.v1 import diffusion_pb2
+from services.diffusion.engine.styles import STYLE_NAMES
 
-STYLES = ("photoreal-day", "dusk", "night", "rain")
+STYLES = STYLE_NAMES
 DEFAULT_STYLE = "photoreal-day"
 MIN_SIDE, MAX_SIDE, SIDE_MULTIPLE = 64, 1024, 16
 DEFAULT_SIDE = 256
@@ -26,8 +27,12 @@ class StreamError(ValueError):
         self.code = code
 
 
-def normalise_config(config: diffusion_pb2.StreamConfig) -> diffusion_pb2.StreamConfig:
-    """Defaults filled and values clamped: the config the server will apply (returned to the client)."""
+def normalise_config(config: diffusion_pb2.StreamConfig, side_multiple: int = SIDE_MULTIPLE,
+                     prompts: bool = False, default_steps: int = 1, default_strength: float = 0.7
+                     ) -> diffusion_pb2.StreamConfig:
+    """Defaults filled and values clamped: the config the server will apply (returned to the client). Sides are
+    rounded down to the engine's pixel multiple; a prompt is kept only when the model reads prompts (prompts=True),
+    otherwise it comes back empty so the client sees it was not applied."""
     style = config.style or DEFAULT_STYLE
     if style not in STYLES:
         raise StreamError("INVALID_ARGUMENT", f"unknown style {style!r}; known: {', '.join(STYLES)}")
@@ -35,14 +40,23 @@ def normalise_config(config: diffusion_pb2.StreamConfig) -> diffusion_pb2.Stream
     def side(value: int) -> int:
         value = value or DEFAULT_SIDE
         value = max(MIN_SIDE, min(MAX_SIDE, value))
-        return max(MIN_SIDE, (value // SIDE_MULTIPLE) * SIDE_MULTIPLE)
+        return max(MIN_SIDE, (value // side_multiple) * side_multiple)
 
-    strength = config.strength if config.strength > 0 else 0.7
+    if config.strength < 0 or config.strength != config.strength:
+        raise StreamError("INVALID_ARGUMENT", f"strength must be in (0, 1] (0 for the default), got {config.strength}")
+    strength = config.strength if config.strength > 0 else default_strength
     return diffusion_pb2.StreamConfig(
-        style=style, prompt=config.prompt[:500], width=side(config.width), height=side(config.height),
-        steps=max(1, min(4, config.steps or 1)), strength=min(1.0, strength),
+        style=style, prompt=config.prompt[:500] if prompts else "", width=side(config.width), height=side(config.height),
+        steps=max(1, min(4, config.steps or default_steps)), strength=min(1.0, strength),
         seed=config.seed or secrets.randbits(48),
     )
+
+
+def engine_options(config: diffusion_pb2.StreamConfig) -> dict:
+    """StreamEngine.new_stream's arguments for an applied (normalised) config; strength is the base that
+    motion-aware noise lowers on fast motion."""
+    return {"style": config.style, "seed": config.seed, "steps": config.steps, "strength": config.strength,
+            "motion_aware": True}
 
 
 @dataclass
@@ -55,7 +69,7 @@ class StreamState:
     frames: int = 0
     dropped: int = 0
     last_seq: int = -1
-    busy: bool = field(default=False)
+    in_flight: int = field(default=0)  # frames submitted and not yet answered; such a stream is never idle
 
 
 class StreamRegistry:
@@ -84,7 +98,7 @@ class StreamRegistry:
         return stream
 
     def evict_idle(self, now: float) -> list[StreamState]:
-        idle = [s for s in self.streams.values() if not s.busy and now - s.last_used > self.idle_timeout_s]
+        idle = [s for s in self.streams.values() if s.in_flight == 0 and now - s.last_used > self.idle_timeout_s]
         for stream in idle:
             del self.streams[stream.stream_id]
         return idle

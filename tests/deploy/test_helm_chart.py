@@ -365,6 +365,24 @@ def test_trainer_gets_the_settings_of_its_jobs_from_the_chart(scenario) -> None:
         assert not [e for e in container(find(docs, "Deployment", f"sd-{svc}"))["env"] if e["name"].startswith("SD_TRAINER_")], svc
 
 
+def test_the_diffusion_engine_settings_reach_the_diffusion_service(scenario) -> None:
+    from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT
+    from services.diffusion.server import DiffusionSettings
+
+    name, docs = scenario
+    env = plain_env(container(find(docs, "Deployment", "sd-diffusion")))
+    settings = DiffusionSettings.from_env(env)
+    assert settings.checkpoint == DEFAULT_CHECKPOINT and settings.device == "auto"
+    assert (settings.max_streams, settings.idle_timeout_s, settings.max_batch) == (16, 60.0, 8)
+    assert settings.latency_target_ms == (100.0 if name == "diffusion-gpu" else 1500.0)
+
+
+def test_diffusion_engine_values_are_rendered(render_chart: RenderChart) -> None:
+    docs = render_chart({"diffusion": {"engine": {"checkpoint": "/models/tiny", "device": "cuda", "maxStreams": 3}}})
+    env = plain_env(container(find(docs, "Deployment", "sd-diffusion")))
+    assert (env["SD_DIFFUSION_CHECKPOINT"], env["SD_DIFFUSION_DEVICE"], env["SD_DIFFUSION_MAX_STREAMS"]) == ("/models/tiny", "cuda", "3")
+
+
 def test_trainer_job_values_reach_the_trainer(render_chart: RenderChart) -> None:
     docs = render_chart(
         {

@@ -70,10 +70,10 @@ def test_a_recording_whose_upload_failed_is_kept_and_uploaded_after_a_page_reloa
     assert result["savedBeforeReload"] and result["resumed"], result
 
 
-def test_the_diffused_frame_path_shows_frames_and_records_rtt(stack, tmp_path):
-    """The diffusion service is not built yet; the page's DiffusionService calls are answered by the script
-    (echoing frames), so the game's overlay, RTT measurement and recording of it run for real in the browser."""
-    result = run_drive_script(stack, tmp_path, "--fake-diffusion")
+def test_the_game_shows_frames_the_diffusion_service_repainted_and_records_their_rtt(stack, tmp_path):
+    """The browser against the stack's real diffusion service (the shipped CPU model) over gRPC-Web: frames are
+    captured, repainted, shown, and their round trips recorded in the telemetry."""
+    result = run_drive_script(stack, tmp_path)
     assert result["ok"], result
     state = result["state"]
     assert state["diffusionFrames"] > 0 and state["diffusionRttMs"] is not None, state

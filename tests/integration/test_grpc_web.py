@@ -49,7 +49,7 @@ def test_grpc_web_errors_carry_code_and_reason(stack):
     reply = grpc_web_call(stack.grpc_web_url("ingest"), "IngestService", "StartSession", {})
     assert reply["code"] == "unauthenticated" and reply["message"].startswith("missing")
     reply = grpc_web_call(stack.grpc_web_url("diffusion"), "DiffusionService", "TransformFrame", {})
-    assert reply["code"] == "unimplemented" and "raw render" in reply["message"]
+    assert reply["code"] == "invalid_argument" and "frame is required" in reply["message"]
 
 
 def test_cors_preflight_allows_the_game_origin_only(stack):

@@ -117,10 +117,3 @@ def test_list_sessions_filters_by_player_and_pages(stack, ingest):
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     ops = ingest.ListSessions(ingest_pb2.ListSessionsRequest(player_id="p-list"), metadata=stack.auth("ops", operator=True))
     assert [s.session_id for s in ops.sessions] == ids
-
-
-def test_diffusion_not_built_yet_says_so(diffusion):
-    from scalediffusion.v1 import diffusion_pb2
-
-    err = rpc_error(diffusion.OpenStream, diffusion_pb2.OpenStreamRequest())
-    assert err.code() == grpc.StatusCode.UNIMPLEMENTED and "not built yet" in err.details()

@@ -33,9 +33,9 @@ def test_the_registry_limits_streams_and_evicts_idle_ones():
         registry.open(normalise_config(diffusion_pb2.StreamConfig()), now=0.0)
     assert info.value.code == "RESOURCE_EXHAUSTED"
     registry.get(a.stream_id, now=8.0)
-    b.busy = True  # a frame in flight keeps a stream alive
+    b.in_flight = 1  # a frame in flight keeps a stream alive
     assert registry.evict_idle(now=12.0) == []
-    b.busy = False
+    b.in_flight = 0
     assert [s.stream_id for s in registry.evict_idle(now=12.0)] == [b.stream_id]
     assert [s.stream_id for s in registry.evict_idle(now=19.0)] == [a.stream_id]
     with pytest.raises(StreamError) as info:

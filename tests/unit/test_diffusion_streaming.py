@@ -45,6 +45,22 @@ def test_batches_are_sized_to_meet_the_earliest_deadline():
     assert s.queued == 3  # the rest wait for the next batch
 
 
+def test_work_scales_the_estimate_and_unmeetable_drops_relax_a_stale_one():
+    cost = BatchCostModel()
+    cost.observe(1, 0.2, work=4.0)  # a 512x512 frame took 200 ms
+    assert cost.estimate(1, 1.0) == pytest.approx(0.05) and cost.estimate(1, 4.0) == pytest.approx(0.2)
+    s = FrameScheduler(cost=BatchCostModel())
+    s.observe_batch(1, 3.0)  # one very slow batch (a busy machine): 3 s per frame, the target is 1 s
+    outcomes = []
+    for k in range(40):
+        s.submit(FrameRequest("p", k, float(k), float(k) + 1.0))
+        batch, dropped = s.next_batch(float(k))
+        outcomes.append("ran" if batch else dropped[0].reason)
+        if batch:
+            break
+    assert outcomes[0] == "unmeetable" and outcomes[-1] == "ran"  # re-measured instead of refused forever
+
+
 def test_measured_batch_times_replace_the_prior():
     cost = BatchCostModel(fixed_s=0.010, per_item_s=0.010, smoothing=0.5)
     cost.observe(2, 0.100)

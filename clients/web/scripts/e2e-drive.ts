@@ -8,20 +8,11 @@
 // the timer run out (the game finishes by itself), waits for the upload and prints window.__SD_GAME__.state().
 // Exit 0 when the session reached phase "done", 1 otherwise. Needs a Chromium binary (playwright-core downloads none).
 //
-// --fake-diffusion   answers the page's DiffusionService calls itself (gRPC-Web, echoing each frame back), so the
-//                    diffused-frame path (overlay, RTT samples) runs although the real service is UNIMPLEMENTED.
 // --interrupt-upload makes every object-store upload fail (network error) until the game gives up, then reloads the
 //                    page and checks that the saved recording (IndexedDB) is uploaded on the next visit.
 
 import { readFileSync } from "node:fs";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { chromium, type Page, type Route } from "playwright-core";
-import {
-  CloseStreamResponseSchema,
-  OpenStreamResponseSchema,
-  TransformFrameRequestSchema,
-  TransformFrameResponseSchema,
-} from "../src/gen/scalediffusion/v1/diffusion_pb";
+import { chromium } from "playwright-core";
 
 interface Args {
   url: string;
@@ -35,50 +26,10 @@ interface Args {
   timeoutS: number;
   /** How long to hold D (steer right) a third of the way in; 0 = drive straight. */
   steerMs: number;
-  fakeDiffusion: boolean;
   interruptUpload: boolean;
 }
 
-const FLAGS = new Set(["fake-diffusion", "interrupt-upload"]);
-
-/** A gRPC-Web unary response body: one message frame, then a trailer frame with grpc-status 0. */
-function grpcWebBody(message: Uint8Array): Buffer {
-  const trailer = Buffer.from("grpc-status: 0\r\ngrpc-message: \r\n");
-  const head = Buffer.alloc(5);
-  head.writeUInt8(0, 0);
-  head.writeUInt32BE(message.length, 1);
-  const thead = Buffer.alloc(5);
-  thead.writeUInt8(0x80, 0);
-  thead.writeUInt32BE(trailer.length, 1);
-  return Buffer.concat([head, Buffer.from(message), thead, trailer]);
-}
-
-/** Answers DiffusionService like a working server would: one stream, every frame echoed back. */
-async function fakeDiffusion(page: Page): Promise<void> {
-  const cors = {
-    "access-control-allow-origin": "*",
-    "access-control-allow-headers": "*",
-    "access-control-allow-methods": "POST, OPTIONS",
-    "access-control-expose-headers": "grpc-status, grpc-message",
-  };
-  await page.route(/scalediffusion\.v1\.DiffusionService\//, async (route: Route) => {
-    const req = route.request();
-    if (req.method() === "OPTIONS") return route.fulfill({ status: 204, headers: cors });
-    const method = new URL(req.url()).pathname.split("/").pop();
-    let reply: Uint8Array;
-    if (method === "OpenStream") {
-      reply = toBinary(OpenStreamResponseSchema, create(OpenStreamResponseSchema, { streamId: "fake-1", idleTimeoutMs: 10_000 }));
-    } else if (method === "TransformFrame") {
-      const body = req.postDataBuffer() ?? Buffer.alloc(5);
-      const frame = fromBinary(TransformFrameRequestSchema, new Uint8Array(body.subarray(5))).frame;
-      await new Promise((r) => setTimeout(r, 30)); // a little "GPU time"
-      reply = toBinary(TransformFrameResponseSchema, create(TransformFrameResponseSchema, { frame, serverMs: 30, strength: 0.5 }));
-    } else {
-      reply = toBinary(CloseStreamResponseSchema, create(CloseStreamResponseSchema, { frames: 1n }));
-    }
-    return route.fulfill({ status: 200, headers: { ...cors, "content-type": "application/grpc-web+proto" }, body: grpcWebBody(reply) });
-  });
-}
+const FLAGS = new Set(["interrupt-upload"]);
 
 function parse(argv: string[]): Args {
   const pos: string[] = [];
@@ -104,7 +55,6 @@ function parse(argv: string[]): Args {
     screenshot: opts.screenshot ?? null,
     timeoutS: Number(opts["timeout-s"] ?? 120),
     steerMs: Number(opts["steer-ms"] ?? 0),
-    fakeDiffusion: opts["fake-diffusion"] === "1",
     interruptUpload: opts["interrupt-upload"] === "1",
   };
 }
@@ -122,7 +72,6 @@ async function main() {
     page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
     await page.addInitScript((t) => localStorage.setItem("sd.token", t), token);
-    if (args.fakeDiffusion) await fakeDiffusion(page);
     let blockUploads = args.interruptUpload;
     if (args.interruptUpload) {
       // Object-store uploads are the POST/PUT requests that are not gRPC-Web calls.

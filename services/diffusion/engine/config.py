@@ -54,6 +54,7 @@ class DiffusionConfig:
     schedule_shift: float = 1.0  # >1 spends more of the steps at high noise (Wan's sampler uses 5 at 50 steps)
     context_timestep: float = 0.0  # flow time at which the clean latent is re-run to write the cache (0 = clean)
     attention_backend: str = "auto"  # "auto" | "sdpa" | "triton" (attention.py)
+    detail_transfer: bool = False  # add the input's high frequencies back to the output (sampler.add_detail)
 
     @property
     def head_dim(self) -> int:

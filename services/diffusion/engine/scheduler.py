@@ -7,6 +7,10 @@ A game frame is only useful while it is fresh: a repainted frame that arrives af
 - serves earliest deadline first across streams, one frame per stream per batch (a stream never starves others);
 - sizes each batch to the largest that, by the measured cost model, finishes before the earliest deadline in it;
 - drops, with a reason, frames whose deadline has passed or cannot be met even alone.
+Frames carry their `work` (the pump uses pixels / 256^2), so streams of different resolutions share one cost model.
+A cost model only learns from batches that run, so each "unmeetable" drop relaxes it a little: a machine that got
+slow for a while (or a too-pessimistic estimate) is re-measured by the next frame that is let through, instead of
+every frame being refused forever on a stale estimate.
 Pure: time is passed in; the service measures batch durations and feeds them back (`observe_batch`).
 """
 
@@ -27,6 +31,7 @@ class FrameRequest:
     arrival_s: float
     deadline_s: float
     payload: object = None
+    work: float = 1.0  # relative cost of this frame (e.g. its pixels over a reference frame's)
 
 
 @dataclass(frozen=True)
@@ -37,21 +42,30 @@ class Dropped:
 
 @dataclass
 class BatchCostModel:
-    """Seconds for a batch of n: measured batch times (exponential moving average per size), else fixed + per_item
-    * n. The prior defaults to 0 — optimistic until the first batches are measured — so a slow machine is never
-    judged unable to serve before it has tried."""
+    """Seconds for a batch of n frames holding `work` units (default: one per frame): measured seconds per unit for
+    batches of that size (exponential moving average), else fixed + per_item * work. The prior defaults to 0 —
+    optimistic until the first batches are measured — so a slow machine is never judged unable to serve before it
+    has tried."""
 
     fixed_s: float = 0.0
     per_item_s: float = 0.0
     smoothing: float = 0.2
-    _by_size: dict[int, float] = field(default_factory=dict)
+    relax_factor: float = 0.7  # applied to every measured size per unmeetable drop
+    _by_size: dict[int, float] = field(default_factory=dict)  # seconds per unit of work
 
-    def estimate(self, n: int) -> float:
-        return self._by_size.get(n, self.fixed_s + self.per_item_s * n)
+    def estimate(self, n: int, work: float | None = None) -> float:
+        work = float(n) if work is None else work
+        per_unit = self._by_size.get(n)
+        return self.fixed_s + self.per_item_s * work if per_unit is None else per_unit * work
 
-    def observe(self, n: int, seconds: float) -> None:
+    def observe(self, n: int, seconds: float, work: float | None = None) -> None:
+        per_unit = seconds / (float(n) if work is None else max(work, 1e-9))
         old = self._by_size.get(n)
-        self._by_size[n] = seconds if old is None else old + self.smoothing * (seconds - old)
+        self._by_size[n] = per_unit if old is None else old + self.smoothing * (per_unit - old)
+
+    def relax(self) -> None:
+        for n in self._by_size:
+            self._by_size[n] *= self.relax_factor
 
 
 class FrameScheduler:
@@ -88,8 +102,9 @@ class FrameScheduler:
             queue = self.queues[stream_id]
             while queue and queue[0].deadline_s <= now_s:
                 dropped.append(Dropped(queue.popleft(), STALE))
-            while queue and now_s + self.cost.estimate(1) > queue[0].deadline_s:
+            while queue and now_s + self.cost.estimate(1, queue[0].work) > queue[0].deadline_s:
                 dropped.append(Dropped(queue.popleft(), UNMEETABLE))
+                self.cost.relax()
             if queue:
                 heads.append(queue[0])
         heads.sort(key=lambda r: (r.deadline_s, r.arrival_s, r.stream_id))
@@ -97,7 +112,7 @@ class FrameScheduler:
         for request in heads[: self.max_batch]:
             candidate = batch + [request]
             earliest = min(r.deadline_s for r in candidate)
-            if now_s + self.cost.estimate(len(candidate)) <= earliest:
+            if now_s + self.cost.estimate(len(candidate), sum(r.work for r in candidate)) <= earliest:
                 batch = candidate
             else:
                 break  # later-deadline frames wait for the next batch rather than make this one late
@@ -106,8 +121,8 @@ class FrameScheduler:
         self._count(dropped)
         return batch, dropped
 
-    def observe_batch(self, size: int, seconds: float) -> None:
-        self.cost.observe(size, seconds)
+    def observe_batch(self, size: int, seconds: float, work: float | None = None) -> None:
+        self.cost.observe(size, seconds, work)
 
     def _count(self, dropped: list[Dropped]) -> None:
         for d in dropped:

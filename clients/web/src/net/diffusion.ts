@@ -60,7 +60,8 @@ export interface DiffusionOptions {
   maxInFlight?: number;
 }
 
-export const DEFAULT_STREAM_CONFIG = Object.freeze({ style: "photoreal-day", width: 512, height: 288, steps: 1, strength: 0.6 });
+// Steps and strength are left to the server, which applies its model's own defaults (and says so in OpenStream's reply).
+export const DEFAULT_STREAM_CONFIG = Object.freeze({ style: "photoreal-day", width: 512, height: 288 });
 
 const UNAVAILABLE_CODES = new Set([Code.Unimplemented, Code.Unavailable]);
 
