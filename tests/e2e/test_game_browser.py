@@ -43,7 +43,7 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
             break
         time.sleep(0.5)
     report = processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=session_id))
-    assert session.state == ingest_pb2.SESSION_STATE_ACCEPTED, (list(session.rejection_reasons), list(report.rejections))
+    assert session.state == ingest_pb2.SESSION_STATE_ACCEPTED, (list(session.rejection_reasons), list(report.rejections), dict(report.breaks))
     store = stack.store()
     steers = []
     for seg in report.segments:
