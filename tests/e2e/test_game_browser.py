@@ -48,7 +48,7 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
     steers = []
     for seg in report.segments:
         steers += [m["steer"] for m in json.loads(store.get_bytes("clean", keys.measurements_key(seg.dataset, seg.segment_id)))]
-    assert max(steers) > 0.2, "steer > 0 while the right key was held"
+    assert max(steers) > 0.2, ("steer > 0 while the right key was held", dict(report.breaks))
     assert min(steers) > -0.05, "left was never pressed"
     assert sum(s > 0.2 for s in steers) >= 3 and sum(s < 0.05 for s in steers) >= 10, "both straight and right-turn frames"
 

@@ -81,9 +81,9 @@ async function main(): Promise<number> {
     game.searchParams.set("w", "640");
     game.searchParams.set("h", "360");
     game.searchParams.set("fps", "20");
-    // Diffusion off: this drive checks controls -> segments. With the CPU model's round trips (0.2-1 s, jittery) the
-    // processor's alignment cuts such sessions up (see services/diffusion/README.md); the diffused path has its own
-    // browser test against the real service (tests/e2e/test_game_browser.py).
+    // Diffusion off: this drive checks controls -> segments. On a 2-core machine the CPU diffusion model, software
+    // WebGL and the recorder share the cores and the recording gets holes (see services/diffusion/README.md); the
+    // diffused path has its own browser test against the real service (tests/e2e/test_game_browser.py).
     game.searchParams.set("diffusion", "off");
     await page.goto(game.toString());
     const state = async () => (await page.evaluate(() => window.__SD_GAME__?.state() ?? null)) as GameHookState | null;
