@@ -110,6 +110,8 @@ class TickTimeline:
     def __init__(self, telemetry: telemetry_pb2.Telemetry) -> None:
         self.ticks = telemetry.ticks
         self.times = [t.t_ms for t in self.ticks]
+        # Times of ticks where driving stops being continuous (paused or reset), for "what happens next" queries.
+        self.stop_times = [t.t_ms for t in self.ticks if t.paused or t.reset]
 
     @property
     def first_ms(self) -> float:
@@ -144,6 +146,11 @@ class TickTimeline:
             _lerp_angle(va.theta, vb.theta, w),
             va.speed + w * (vb.speed - va.speed),
         )
+
+    def next_stop_after(self, t_ms: float) -> float:
+        """Time of the first paused or reset tick strictly after t_ms (inf when none)."""
+        i = bisect.bisect_right(self.stop_times, t_ms)
+        return self.stop_times[i] if i < len(self.stop_times) else math.inf
 
     def flags_between(self, after_ms: float, until_ms: float) -> tuple[bool, bool]:
         """(paused, reset): whether any tick in (after_ms, until_ms], or the tick in effect at until_ms, says so."""

@@ -206,9 +206,11 @@ def frame_flags(m: FrameMetrics, t: CleanThresholds) -> set[str]:
     return flags
 
 
+FROZEN_MIN_SPEED_MPS = 0.5  # below this the car stands still and an unchanged frame is expected
+
 _FRAME_REASON_TEXT = {
     "BLUR": "are blurry (Laplacian variance below min_blur)",
-    "FROZEN": "are frozen (mean difference to the previous frame below frozen_max_diff)",
+    "FROZEN": "are frozen while the car moves (mean difference to the previous frame below frozen_max_diff)",
     "BLACK": "are black (mean luma below black_max_luma)",
     "BLOWN_OUT": "are blown out (mean luma above blown_min_luma or too many saturated pixels)",
     "FLICKER": "flicker (mean luma jumps more than flicker_max_jump from the previous frame)",
@@ -223,19 +225,23 @@ def evaluate_segment(metrics: list[FrameMetrics], measurements: list[dict], t: C
     list contributes no failure.
     """
     failures: list[Failure] = []
-    failures.extend(_frame_failures(metrics, t))
+    failures.extend(_frame_failures(metrics, t, [abs(_num(m, "speed")) for m in measurements]))
     failures.extend(_idle_failures(measurements, t))
     failures.extend(_motion_failures(measurements, t))
     return failures
 
 
-def _frame_failures(metrics: Sequence[FrameMetrics], t: CleanThresholds) -> list[Failure]:
+def _frame_failures(metrics: Sequence[FrameMetrics], t: CleanThresholds, speeds: Sequence[float] = ()) -> list[Failure]:
     n = len(metrics)
     if n == 0:
         return []
     bad: dict[str, list[int]] = {reason: [] for reason in FRAME_REASONS}
     for i, m in enumerate(metrics):
         for reason in frame_flags(m, t):
+            # An unchanged view is what a car waiting at a red light sees: a frame is frozen only while the car
+            # moves (the recorder stalled). Waiting is the data a policy most needs to learn.
+            if reason == "FROZEN" and i < len(speeds) and not speeds[i] > FROZEN_MIN_SPEED_MPS:
+                continue
             bad[reason].append(i)
     failures = []
     for reason in FRAME_REASONS:

@@ -20,6 +20,7 @@ from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, S
 from scalediffusion.v1 import events_pb2, ingest_pb2, processor_connect, processor_pb2
 from services.processor import clean, pipeline
 from services.processor.splice import SpliceSettings
+from services.processor.targets import TargetSettings
 from services.processor.worker import SessionWorker, WorkerSettings
 
 log = get_logger("processor")
@@ -62,8 +63,13 @@ def worker_settings_from_env() -> WorkerSettings:
         max_gap_ms=env_float("SD_MAX_GAP_MS", SpliceSettings.max_gap_ms),
         teleport_slack_m=env_float("SD_TELEPORT_SLACK_M", SpliceSettings.teleport_slack_m),
     )
+    target_settings = TargetSettings(
+        waypoint_count=env_int("SD_WAYPOINTS", TargetSettings.waypoint_count),
+        waypoint_step_s=env_float("SD_WAYPOINT_STEP_S", TargetSettings.waypoint_step_s),
+    )
     try:
         splice.validate()
+        target_settings.validate()
         thresholds = clean.CleanThresholds.from_json(env_str("SD_CLEAN_THRESHOLDS", "{}"))
         thresholds.validate()
     except ValueError as err:
@@ -72,6 +78,7 @@ def worker_settings_from_env() -> WorkerSettings:
         dataset=keys.check_id("dataset", env_str("SD_DATASET", WorkerSettings.dataset)),
         splice=splice,
         clean=thresholds,
+        targets=target_settings,
         upload_threads=env_int("SD_UPLOAD_THREADS", WorkerSettings.upload_threads),
         plot=env_str("SD_QUALITY_PLOT", "true").lower() != "false",
     )

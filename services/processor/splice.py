@@ -13,7 +13,7 @@ from services.processor.align import FrameAlignment, TickTimeline
 class SpliceSettings:
     segment_s: float = 5.0  # segment length
     min_segment_s: float = 1.0  # a shorter tail of a continuous run is dropped
-    output_fps: float = 0.0  # frames per second written; 0 keeps every source frame
+    output_fps: float = 10.0  # frames per second written (CILRS/CARLA datasets are 10 Hz); 0 keeps every source frame
     max_gap_ms: float = 250.0  # a larger hole between frames (tab hidden, encoder stall) breaks continuity
     teleport_slack_m: float = 5.0  # a move larger than speed*dt plus this is a teleport
 

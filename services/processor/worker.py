@@ -33,7 +33,7 @@ from scalediffusion.manifests import ManifestStore
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
 from scalediffusion.webm import WebmError, WebmInfo, probe_webm
-from services.processor import clean, pipeline, report
+from services.processor import clean, pipeline, report, targets
 from services.processor.align import FrameAlignment, TickTimeline, align_frames
 from services.processor.splice import SpliceSettings, splice
 
@@ -56,6 +56,7 @@ class WorkerSettings:
     dataset: str = "default"  # dataset new segments are added to
     splice: SpliceSettings = field(default_factory=SpliceSettings)
     clean: clean.CleanThresholds = field(default_factory=clean.CleanThresholds)
+    targets: targets.TargetSettings = field(default_factory=targets.TargetSettings)
     upload_threads: int = 8  # parallel S3 writes (small JPEGs are latency-bound)
     decode_queue: int = 16  # decoded frames buffered between the decoder thread and the frame stage
     plot: bool = True  # write the quality PNG beside the JSON report
@@ -63,11 +64,12 @@ class WorkerSettings:
 
 @dataclass
 class DecodedFrames:
-    """Per source frame: the decoder's timestamp, the 256x256 JPEG and its CLEAN metrics."""
+    """Per source frame: the decoder's timestamp, the 256x256 JPEG, its CLEAN metrics and its decoded size."""
 
     times_ms: list[float] = field(default_factory=list)
     jpegs: list[bytes] = field(default_factory=list)
     metrics: list[clean.FrameMetrics] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)  # (width, height) before the resize
 
 
 @dataclass
@@ -237,7 +239,7 @@ class SessionWorker:
                 probe = self._probe(fh.read())
             plan = self._plan(probe, telemetry, timeline)
             t = stages.add("probe_and_plan", t)
-            decoded, decode_s, early = self._decode(path, plan, message, label_frames)
+            decoded, decode_s, early = self._decode(path, plan, timeline, message, label_frames)
             stages.seconds["decode"] = decode_s
             t = stages.add("frames", t)
             stages.seconds["frames"] -= decode_s  # resize/metrics/JPEG/early writes not hidden behind decoding
@@ -274,7 +276,7 @@ class SessionWorker:
         final_ids = set()
         for candidate in candidates:
             seg_id = keys.segment_id(message.session_id, candidate.index)
-            measurements, failures = self._evaluate(candidate.frames, aligned, decoded)
+            measurements, failures = self._evaluate(candidate.frames, aligned, timeline, decoded)
             start_s, end_s = video_ms[candidate.frames[0]] / 1000.0, video_ms[candidate.frames[-1]] / 1000.0
             if failures:
                 SEGMENTS.labels("rejected").inc()
@@ -289,7 +291,8 @@ class SessionWorker:
             spans.append((start_s, end_s, True, seg_id.rsplit("_", 1)[1]))
             written = early.get(seg_id)
             if written is None:  # not written while decoding (no usable plan): write it now
-                written = self.segment_writer.submit(self._write_segment, message, seg_id, candidate.frames, measurements, decoded, label_frames)
+                camera = self._camera(candidate.frames, aligned, timeline, decoded)
+                written = self.segment_writer.submit(self._write_segment, message, seg_id, candidate.frames, measurements, camera, decoded, label_frames)
             writes.append(written)
         for seg_id in stale:
             if seg_id not in final_ids:  # not part of the final result: remove it
@@ -309,9 +312,17 @@ class SessionWorker:
     def _plot(self, session_id: str, video_ms: list[float], metrics: list[clean.FrameMetrics], spans: list) -> bytes:
         return report.plot_quality(session_id, [v / 1000.0 for v in video_ms], metrics, self.settings.clean, spans)
 
-    def _evaluate(self, frames: list[int], aligned: list[FrameAlignment], decoded: DecodedFrames) -> tuple[list[dict], list[clean.Failure]]:
-        measurements = [aligned[f].measurement(k) for k, f in enumerate(frames)]
+    def _evaluate(
+        self, frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames
+    ) -> tuple[list[dict], list[clean.Failure]]:
+        measurements = targets.measurements(frames, aligned, timeline, self.settings.targets)
         return measurements, clean.evaluate_segment([decoded.metrics[f] for f in frames], measurements, self.settings.clean)
+
+    @staticmethod
+    def _camera(frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames) -> dict:
+        """The index record's camera: from the ticks the segment's images were rendered at."""
+        ticks = [timeline.ticks[timeline.index_at(aligned[f].render_ms)] for f in frames]
+        return pipeline.camera_info(ticks, [decoded.sizes[f] for f in frames])
 
     def _plan(self, probe: WebmInfo | None, telemetry, timeline: TickTimeline) -> Plan | None:
         """ALIGN and SPLICE from the container's block timestamps, before decoding, so accepted segments can be
@@ -324,7 +335,7 @@ class SessionWorker:
         return Plan(raw_ms=list(probe.timestamps_ms), video_ms=video_ms, aligned=aligned, candidates=candidates, breaks=breaks)
 
     def _decode(
-        self, path: str, plan: Plan | None, message: events_pb2.SessionUploaded, label_frames: dict
+        self, path: str, plan: Plan | None, timeline: TickTimeline, message: events_pb2.SessionUploaded, label_frames: dict
     ) -> tuple[DecodedFrames, float, dict[str, Future]]:
         """Decodes every frame into a JPEG + CLEAN metrics; with a plan, each candidate segment is judged as soon as
         its last frame is decoded and, if accepted, written in the background while decoding goes on."""
@@ -341,6 +352,7 @@ class SessionWorker:
             out.metrics.append(clean.frame_metrics(gray, prev_gray[0]))
             out.jpegs.append(pipeline.encode_jpeg(small))
             out.times_ms.append(t_ms)
+            out.sizes.append((frame.shape[1], frame.shape[0]))
             prev_gray[0] = gray
             if not on_plan[0]:
                 return
@@ -349,10 +361,13 @@ class SessionWorker:
                 return
             candidate = last_of.get(i)
             if candidate is not None:
-                measurements, failures = self._evaluate(candidate.frames, plan.aligned, out)
+                measurements, failures = self._evaluate(candidate.frames, plan.aligned, timeline, out)
                 if not failures:
                     seg_id = keys.segment_id(message.session_id, candidate.index)
-                    early[seg_id] = self.segment_writer.submit(self._write_segment, message, seg_id, candidate.frames, measurements, out, label_frames)
+                    camera = self._camera(candidate.frames, plan.aligned, timeline, out)
+                    early[seg_id] = self.segment_writer.submit(
+                        self._write_segment, message, seg_id, candidate.frames, measurements, camera, out, label_frames
+                    )
 
         _, _, decode_s = decode_frames(path, per_frame, self.settings.decode_queue)
         return out, decode_s, early
@@ -389,6 +404,7 @@ class SessionWorker:
         seg_id: str,
         frames: list[int],
         measurements: list[dict],
+        camera: dict,
         decoded: DecodedFrames,
         label_frames: dict[str, tuple[list[float], list[bytes]]],
     ) -> processor_pb2.SegmentInfo:
@@ -424,6 +440,8 @@ class SessionWorker:
             "speed_hist": summary.speed_hist,
             "player_id": message.player_id,
             "label_streams": sorted(label_frames),
+            "camera": camera,
+            "targets": self.settings.targets.describe(),
         }
         self.store.put_json(self.clean_bucket, keys.dataset_index_key(dataset, seg_id), index_doc)
         return info

@@ -20,7 +20,8 @@ SESSIONS = 6
 
 
 def run_env(prefix: str, dataset: str) -> dict[str, str]:
-    return {"SD_TOPIC_PREFIX": prefix, "SD_DATASET": dataset, "SD_QUALITY_PLOT": "false"}
+    # Every source frame (not the 10 Hz default): twice the writes keep the batch busy long enough to be killed mid-way.
+    return {"SD_TOPIC_PREFIX": prefix, "SD_DATASET": dataset, "SD_QUALITY_PLOT": "false", "SD_OUTPUT_FPS": "0"}
 
 
 def done(store, dataset: str, session_ids: list[str]) -> int:

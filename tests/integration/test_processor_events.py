@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from scalediffusion import events, keys, synthetic
 from scalediffusion.v1 import events_pb2, processor_pb2
 
@@ -150,3 +152,29 @@ def test_report_has_a_png_plot_and_the_dataset_stats_add_up(stack, processor, tm
     assert stats.segment_count >= 2 and stats.frame_count >= sum(s.frame_count for s in report.segments)
     assert sum(stats.speed_bin_counts) == stats.frame_count
     assert sum(stats.command_counts.values()) == stats.frame_count
+
+
+def test_measurements_carry_driving_targets_and_the_index_records_the_camera(stack, processor, tmp_path):
+    session_id = publish_session(stack, tmp_path)  # 1.5 s of 320x180 video at 20 fps, 60 Hz telemetry, dash camera
+    report = wait_report(processor, session_id)
+    assert report.segments
+    store = stack.store()
+    seg = report.segments[0]
+    measurements = store.get_json("clean", keys.measurements_key("default", seg.segment_id))
+    assert seg.fps == pytest.approx(10.0, abs=0.5), "written at the default 10 Hz"
+    for m in measurements:
+        assert len(m["waypoints"]) == 4 and all(len(p) == 2 for p in m["waypoints"])
+        assert {"x", "y", "theta", "speed", "steer", "throttle", "brake", "command", "target_speed", "waypoints_valid"} <= set(m)
+        assert "expert" not in m, "a human session has no expert action"
+    # The video starts 250 ms into the telemetry and ends ~0.5 s before it: the first frame sees 2 s ahead, the last does not.
+    assert measurements[0]["waypoints_valid"] == 4 and measurements[-1]["waypoints_valid"] < 4
+    assert measurements[0]["waypoints"][0][0] > 0, "the car drives forward"
+    index = store.get_json("clean", keys.dataset_index_key("default", seg.segment_id))
+    assert index["camera"] == {
+        "width": 320,
+        "height": 180,
+        "vertical_fov_deg": 60.0,
+        "mode": "dash",
+        "resize": {"width": 256, "height": 256, "keep_aspect": False, "method": "processor.downscale"},
+    }
+    assert index["targets"] == {"waypoint_count": 4, "waypoint_step_s": 0.5, "target_speed_horizon_s": 1.0, "frame": "ego: x forward, y right, metres"}

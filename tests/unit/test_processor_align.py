@@ -92,7 +92,7 @@ def aligned(times: list[float], tel: telemetry_pb2.Telemetry | None = None):
 def test_a_continuous_session_is_cut_into_fixed_windows_and_a_short_tail_dropped():
     times = [i * 1000 / 30 for i in range(int(12.5 * 30))]
     frames, timeline = aligned(times)
-    candidates, breaks = splice(frames, timeline, SpliceSettings(segment_s=5, min_segment_s=3))
+    candidates, breaks = splice(frames, timeline, SpliceSettings(segment_s=5, min_segment_s=3, output_fps=0))
     assert not breaks
     assert [len(c.frames) for c in candidates] == [150, 150]  # the 2.5 s tail is under 3 s
     assert [c.index for c in candidates] == [0, 1]
@@ -115,7 +115,7 @@ def test_a_segment_never_straddles_a_break(cause):
         if cause == "reset":
             next(t for t in tel.ticks if t.t_ms >= 5000).reset = True
     frames, timeline = aligned(times, tel)
-    candidates, breaks = splice(frames, timeline, SpliceSettings(segment_s=3, min_segment_s=1))
+    candidates, breaks = splice(frames, timeline, SpliceSettings(segment_s=3, min_segment_s=1, output_fps=0))
     assert cause in {b.cause for b in breaks}
     break_frames = {b.frame for b in breaks}
     for c in candidates:
@@ -128,6 +128,15 @@ def test_output_fps_resamples_without_inventing_or_repeating_frames():
     slow = [i * 100.0 for i in range(20)]
     assert resample(range(0, 20), slow, 30) == list(range(20)), "a slower source keeps its own frames"
     assert resample(range(0, 90), times, 0) == list(range(90))
+
+
+def test_the_default_output_rate_is_10_hz():
+    times = [i * 1000 / 30 for i in range(int(12.5 * 30))]
+    frames, timeline = aligned(times)
+    candidates, _ = splice(frames, timeline, SpliceSettings(segment_s=5, min_segment_s=3))
+    assert SpliceSettings().output_fps == 10.0
+    assert [len(c.frames) for c in candidates] == [50, 50]
+    assert candidates[0].frames[:3] == [0, 3, 6]
 
 
 def test_runs_and_windows_edge_cases():

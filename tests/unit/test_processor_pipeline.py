@@ -51,3 +51,28 @@ def test_summary_counts_commands_distance_and_speed_bins():
     assert summary.distance_m == 4.0 and summary.frame_count == 5 and summary.duration_s == 0.4
     assert summary.command_counts == {2: 2, 4: 3}
     assert summary.speed_hist[1] == 5  # 3 m/s falls in [2, 5)
+
+
+def camera_ticks(heights: list[float], fovs: list[float]) -> list[telemetry_pb2.TelemetryTick]:
+    ticks = []
+    for z, fov in zip(heights, fovs):
+        tick = telemetry_pb2.TelemetryTick()
+        tick.camera.position.z, tick.camera.fov_deg = z, fov
+        ticks.append(tick)
+    return ticks
+
+
+def test_camera_info_records_size_fov_and_dash_or_chase():
+    dash = pipeline.camera_info(camera_ticks([1.3, 1.3, 3.0], [60.0, 90.0, 70.0]), [(1280, 720)] * 3)
+    assert dash == {
+        "width": 1280,
+        "height": 720,
+        "vertical_fov_deg": 70.0,  # the median
+        "mode": "dash",  # two of three frames from 1.3 m
+        "resize": {"width": 256, "height": 256, "keep_aspect": False, "method": "processor.downscale"},
+    }
+    chase = pipeline.camera_info(camera_ticks([3.0, 3.0, 1.3], [0.0, 50.0, 0.0]), [(640, 360), (640, 360), (320, 180)])
+    assert (chase["mode"], chase["vertical_fov_deg"]) == ("chase", 50.0), "ticks without a FOV are left out"
+    assert (chase["width"], chase["height"]) == (640, 360), "the most common decoded size"
+    unset = pipeline.camera_info(camera_ticks([0.0], [0.0]), [(160, 96)])
+    assert (unset["mode"], unset["vertical_fov_deg"]) == ("dash", 0.0)
