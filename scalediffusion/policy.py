@@ -1,7 +1,13 @@
 """A driving policy exported to ONNX, run with onnxruntime: what the CARLA agent and the embedded evaluator drive with.
 
 Needs no torch. The model's contract (services/trainer/model.py) is stored in the ONNX metadata under
-``scalediffusion.*`` keys, so a policy file is usable on its own: input size, preset, commands.
+``scalediffusion.*`` keys, so a policy file is usable on its own:
+  model_config  the architecture: ``kind`` ("cilrs": controls out; "waypoints": future ego waypoints out),
+                input size, preset
+  camera        the camera its dataset was recorded with and the processor's resize (scalediffusion.driving.CameraSpec):
+                whoever drives the policy renders or mounts that camera
+  controller    for waypoint policies, the PID and stuck-detector settings (scalediffusion.driving.ControllerConfig)
+Files exported before these keys existed get the defaults (the game's 640x360 dash camera, default controller).
 """
 
 from __future__ import annotations
@@ -10,8 +16,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import math
+from collections.abc import Callable
+
 import cv2
 import numpy as np
+
+from scalediffusion.driving import CameraSpec, ControllerConfig, Controls, WaypointController, cilrs_controls
+from scalediffusion.imaging import downscale
 
 META_PREFIX = "scalediffusion."
 # Tried in this order; onnxruntime-gpu lists TensorRT/CUDA even without a GPU, so what a session really got is
@@ -29,6 +41,9 @@ class Control:
     throttle: float
     brake: float
     predicted_speed: float
+
+
+OUTPUTS = {"cilrs": ["control", "speed_pred"], "waypoints": ["waypoints"]}
 
 
 def _gpu_driver_present() -> bool:
@@ -57,42 +72,88 @@ class OnnxPolicy:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3  # GPU providers that cannot start fall back quietly; what ran is in .providers
+        # One frame at a time on a CPU shares the machine with the renderer and other evaluations: no spinning
+        # threads waiting for work that a batch of one never has.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers or available_providers())
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
             raise PolicyError(f"{path}: not a loadable ONNX model ({exc})") from exc
         names = {i.name for i in self.session.get_inputs()}
         if names != {"image", "speed", "command"}:
-            raise PolicyError(f"{path}: inputs {sorted(names)} are not a CILRS policy's (image, speed, command)")
+            raise PolicyError(f"{path}: inputs {sorted(names)} are not a policy's (image, speed, command)")
         meta = self.session.get_modelmeta().custom_metadata_map
         try:
             self.config = json.loads(meta[META_PREFIX + "model_config"])
             self.input_size = int(self.config["input_size"])
         except (KeyError, ValueError, TypeError) as exc:
             raise PolicyError(f"{path}: missing {META_PREFIX}model_config metadata") from exc
+        self.kind = str(self.config.get("kind", "cilrs"))
+        outputs = {o.name for o in self.session.get_outputs()}
+        if self.kind not in OUTPUTS or not set(OUTPUTS[self.kind]) <= outputs:
+            raise PolicyError(f"{path}: a {self.kind!r} policy with outputs {sorted(outputs)} is not one this code can drive")
         self.metadata = {k[len(META_PREFIX):]: v for k, v in meta.items() if k.startswith(META_PREFIX)}
+        try:
+            self.camera = CameraSpec.from_dict(json.loads(self.metadata["camera"])) if "camera" in self.metadata else CameraSpec()
+            self.controller = ControllerConfig.from_dict(json.loads(self.metadata.get("controller", "{}")))
+        except (ValueError, TypeError) as exc:
+            raise PolicyError(f"{path}: bad camera/controller metadata ({exc})") from exc
 
     @property
     def providers(self) -> list[str]:
         return self.session.get_providers()
 
     def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
-        """RGB uint8 [H, W, 3] of any size -> float32 [1, 3, S, S] in 0..1, resized like the training cache."""
+        """RGB uint8 [H, W, 3] -> float32 [1, 3, S, S] in 0..1, resized as the training data was: a frame of the
+        recorded camera's size first gets the processor's resize (to its 256x256 dataset frame), then the training
+        cache's INTER_AREA resize to the model's input size."""
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
             raise ValueError(f"expected an RGB image [H, W, 3], got shape {image_rgb.shape}")
+        cam = self.camera
+        if image_rgb.shape[:2] == (cam.height, cam.width) and (cam.height, cam.width) != (cam.resize_height, cam.resize_width):
+            image_rgb = downscale(image_rgb, cam.resize_width, cam.resize_height)
         if image_rgb.shape[:2] != (self.input_size, self.input_size):
             image_rgb = cv2.resize(image_rgb, (self.input_size, self.input_size), interpolation=cv2.INTER_AREA)
         return (image_rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
 
-    def run_batch(self, images: np.ndarray, speeds: np.ndarray, commands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """images float32 [N,3,S,S], speeds float32 [N,1], commands int64 [N] -> (control [N,3], speed [N,1])."""
-        control, speed = self.session.run(
-            ["control", "speed_pred"],
+    def run_batch(self, images: np.ndarray, speeds: np.ndarray, commands: np.ndarray) -> list[np.ndarray]:
+        """images float32 [N,3,S,S], speeds float32 [N,1], commands int64 [N] -> the kind's outputs:
+        cilrs: [control [N,3], speed [N,1]]; waypoints: [waypoints [N,K,2]]."""
+        return self.session.run(
+            OUTPUTS[self.kind],
             {"image": images.astype(np.float32), "speed": speeds.astype(np.float32), "command": commands.astype(np.int64)},
         )
-        return control, speed
 
     def __call__(self, image_rgb: np.ndarray, speed_mps: float, command: int) -> Control:
+        """A CILRS policy's controls for one frame."""
+        if self.kind != "cilrs":
+            raise PolicyError(f"a {self.kind!r} policy predicts waypoints, not controls: drive it with PolicyDriver")
         control, speed = self.run_batch(self.preprocess(image_rgb), np.array([[speed_mps]], np.float32), np.array([command], np.int64))
         steer, throttle, brake = (float(v) for v in control[0])
         return Control(steer=steer, throttle=throttle, brake=brake, predicted_speed=float(speed[0, 0]))
+
+    def waypoints(self, image_rgb: np.ndarray, speed_mps: float, command: int) -> list[tuple[float, float]]:
+        """A waypoint policy's prediction for one frame: [(x forward, y right), ...] metres."""
+        (wps,) = self.run_batch(self.preprocess(image_rgb), np.array([[speed_mps]], np.float32), np.array([command], np.int64))
+        return [(float(x), float(y)) for x, y in wps[0]]
+
+
+class PolicyDriver:
+    """A policy file as a driver, the same for the embedded evaluator and the CARLA agent: camera image, speed,
+    navigation command and (optionally) a front range reading in, controls out. CILRS outputs are post-processed
+    (brake only when it outweighs the throttle); waypoints go through the policy's own WaypointController."""
+
+    def __init__(self, policy: OnnxPolicy, control_hz: float = 20.0) -> None:
+        from dataclasses import replace
+
+        self.policy = policy
+        self.controller = WaypointController(replace(policy.controller, control_hz=control_hz)) if policy.kind == "waypoints" else None
+        self.last_waypoints: list[tuple[float, float]] = []
+
+    def __call__(self, image_rgb: np.ndarray, speed_mps: float, command: int,
+                 front_range_m: float | Callable[[], float] = math.inf) -> Controls:
+        if self.controller is None:
+            out = self.policy(image_rgb, speed_mps, command)
+            return cilrs_controls(out.steer, out.throttle, out.brake)
+        self.last_waypoints = self.policy.waypoints(image_rgb, speed_mps, command)
+        return self.controller.step(self.last_waypoints, speed_mps, front_range_m)

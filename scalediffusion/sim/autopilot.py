@@ -38,6 +38,9 @@ class Observation:
     ego: object  # vm.VehicleState
     route_s: float  # the ego's arc length along the route path
     episode: object  # the Episode (privileged access: path, traffic, lights)
+    # The front range sensor (radar) for drivers that ask: metres to the nearest obstacle ahead, read on demand
+    # (a callable: the sweep costs, and a driver needs it only while stuck).
+    front_range_m: object = math.inf
 
 
 class StandStill:
@@ -179,9 +182,13 @@ class NoisyAutopilot(Autopilot):
         self.steer_noise = steer_noise
         self._wander = 0.0
         self._throttle = 0.0
+        # The clean action of the last call (what the autopilot itself would have applied): recorded beside the
+        # applied, noisy controls so training can use noise injection with expert labels (Codevilla et al.).
+        self.last_expert: Control | None = None
 
     def __call__(self, obs: Observation) -> Control:
         control = super().__call__(obs)
+        self.last_expert = control
         self._wander += -0.5 * self._wander * 0.05 + self.steer_noise * math.sqrt(0.05) * self.rng.gauss(0, 1)
         self._throttle += 0.3 * (control.throttle - self._throttle)
         return Control(max(-1.0, min(1.0, control.steer + self._wander)), self._throttle if control.brake == 0 else 0.0, control.brake)

@@ -21,6 +21,9 @@ from scalediffusion.sim.traffic import Actor, Traffic
 from scalediffusion.v1 import world_pb2
 
 
+FRONT_RANGE_M = 30.0  # the front range sensor's reach
+
+
 @dataclass(frozen=True)
 class EpisodeConfig:
     control_hz: float = 20.0
@@ -64,7 +67,21 @@ class Episode:
         return [vm.ActorPose(id=a.id, kind=a.kind, x=a.x, y=a.y, heading=a.heading, length_m=a.length, width_m=a.width)
                 for a in actors]
 
-    def observe(self) -> Observation:
+    def front_range(self, max_m: float = FRONT_RANGE_M, step_m: float = 0.5) -> float:
+        """A front range sensor (what a forward radar gives a CARLA agent): the distance the car could move straight
+        ahead before its body touches an obstacle — a vehicle, pedestrian, parked car or building — up to max_m;
+        inf when the way is clear that far."""
+        poses = self.actor_poses(self.traffic.actors(self.t))
+        c, s = math.cos(self.ego.theta), math.sin(self.ego.theta)
+        d = step_m
+        while d <= max_m:
+            probe = vm.VehicleState(x=self.ego.x + c * d, y=self.ego.y + s * d, theta=self.ego.theta, speed=0.0)
+            if vm.collides(probe, self.collision_world) is not None or vm.actor_collision(probe, poses) is not None:
+                return d
+            d += step_m
+        return math.inf
+
+    def observe(self, front_range: bool = False) -> Observation:
         image = None
         if self.renderer is not None:
             from scalediffusion.sim.camera import camera_pose
@@ -72,7 +89,8 @@ class Episode:
             camera = camera_pose(self.ego, self.config.camera_mode, self.config.fov_deg)
             image = self.renderer.render(camera, self.actor_poses(self.traffic.actors(self.t)), self.t, ego=self.ego)
         return Observation(t=self.t, speed=self.ego.speed, command=self.command(), image=image, ego=self.ego,
-                           route_s=self.monitor.current_s, episode=self)
+                           route_s=self.monitor.current_s, episode=self,
+                           front_range_m=self.front_range if front_range else math.inf)
 
     def step(self, control: Control) -> None:
         """Applies the driver's control for one control period."""
@@ -104,10 +122,11 @@ class Episode:
     def run(self, driver, max_steps: int | None = None, on_step=None):
         """Drives until the route ends; returns the leaderboard RouteRun."""
         limit = max_steps or int(math.ceil((self.monitor.timeout_s + 5.0) * self.config.control_hz))
+        wants_range = bool(getattr(driver, "needs_front_range", False))
         for _ in range(limit):
             if self.done:
                 break
-            obs = self.observe()
+            obs = self.observe(front_range=wants_range)
             self.step(driver(obs))
             if on_step is not None:
                 on_step(self, obs)

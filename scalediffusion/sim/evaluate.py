@@ -40,26 +40,24 @@ SHORT_NAMES = {"collisions_vehicle": "hit vehicle", "collisions_pedestrian": "hi
 
 
 class OnnxDriver:
-    """A trained policy (scalediffusion/policy.py) as a driver: the front camera image, speed and command in,
-    controls out, post-processed like the CARLA agent (brake only when it outweighs the throttle)."""
+    """A trained policy (scalediffusion/policy.py) as a driver, through the same PolicyDriver as the CARLA agent:
+    the front camera image, speed, command and the front range sensor in, controls out. The camera it is shown is
+    the one in the policy's metadata (`camera`): the evaluator renders exactly that (size, FOV, mode)."""
 
     needs_image = True
+    needs_front_range = True
 
-    def __init__(self, model_path: str | Path) -> None:
-        from scalediffusion.policy import OnnxPolicy
+    def __init__(self, model_path: str | Path, policy=None) -> None:
+        from scalediffusion.policy import OnnxPolicy, PolicyDriver
 
-        self.policy = OnnxPolicy(model_path)
+        self.policy = policy or OnnxPolicy(model_path)
+        self.driver = PolicyDriver(self.policy, control_hz=EpisodeConfig().control_hz)
+        self.camera = self.policy.camera
         self.name = f"onnx:{Path(model_path).name}"
 
     def __call__(self, obs: Observation) -> Control:
-        out = self.policy(obs.image, obs.speed, obs.command)
-        steer = max(-1.0, min(1.0, out.steer))
-        throttle, brake = max(0.0, min(1.0, out.throttle)), max(0.0, min(1.0, out.brake))
-        if brake < 0.05 or throttle > brake:
-            brake = 0.0
-        else:
-            throttle = 0.0
-        return Control(steer, throttle, brake)
+        out = self.driver(obs.image, obs.speed, obs.command, obs.front_range_m)
+        return Control(out.steer, out.throttle, out.brake)
 
 
 BASELINES: dict[str, Callable[[], object]] = {
@@ -78,6 +76,21 @@ class RouteOutcome:
     steps: int
 
 
+def camera_setup(driver, world):
+    """(renderer or None, EpisodeConfig) for a driver: drivers that see get the camera they were trained with (a
+    policy's `camera` metadata: size, vertical FOV, dash or chase); a driver without one gets a square 256 frame."""
+    config = EpisodeConfig()
+    if not getattr(driver, "needs_image", False):
+        return None, config
+    from scalediffusion.sim.render import CityRenderer
+
+    camera = getattr(driver, "camera", None)
+    if camera is None:
+        return CityRenderer(world, RENDER_SIZE, RENDER_SIZE, vertical_fov_deg=config.fov_deg), config
+    config = EpisodeConfig(camera_mode=camera.mode, fov_deg=camera.vertical_fov_deg)
+    return CityRenderer(world, camera.width, camera.height, vertical_fov_deg=camera.vertical_fov_deg), config
+
+
 def evaluate_suite(driver_factory: Callable[[], object], suite_spec: SuiteSpec, seed: int | None = None,
                    on_route: Callable[[int, RouteOutcome], None] | None = None,
                    on_step: Callable[[], None] | None = None) -> list[RouteOutcome]:
@@ -87,16 +100,12 @@ def evaluate_suite(driver_factory: Callable[[], object], suite_spec: SuiteSpec, 
     collision_world = vm.collision_world(world)
     graph = routing.build_road_graph(world)
     probe = driver_factory()
-    renderer = None
-    if getattr(probe, "needs_image", False):
-        from scalediffusion.sim.render import CityRenderer
-
-        renderer = CityRenderer(world, RENDER_SIZE, RENDER_SIZE, vertical_fov_deg=EpisodeConfig().fov_deg)
+    renderer, config = camera_setup(probe, world)
     outcomes = []
     base_seed = suite_spec.seed if seed is None else seed
     for k, route in enumerate(suite_spec.routes):
         driver = probe if k == 0 else driver_factory()
-        episode = Episode(world, lanes, route, suite_spec, base_seed * 1000 + k, renderer=renderer,
+        episode = Episode(world, lanes, route, suite_spec, base_seed * 1000 + k, renderer=renderer, config=config,
                           collision_world=collision_world, graph=graph)
         run = episode.run(driver, on_step=(lambda ep, obs: on_step()) if on_step else None)
         outcome = RouteOutcome(run, list(episode.monitor.trajectory), list(episode.monitor.event_positions),

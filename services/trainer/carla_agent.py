@@ -1,12 +1,15 @@
-"""The CARLA Leaderboard agent: our ONNX CILRS policy driving in CARLA.
+"""The CARLA Leaderboard agent: our ONNX policy (CILRS or waypoints) driving in CARLA.
 
     python ${LEADERBOARD_ROOT}/leaderboard/leaderboard_evaluator.py --track SENSORS \
         --agent services/trainer/carla_agent.py --agent-config /tmp/agent.json ...
 
 ``--agent-config`` is either the policy (``model.onnx``) or a JSON file ``{"model": "model.onnx", "camera": {...}}``
-overriding the camera. The default camera is the game's dash camera (clients/web/src/sim/camera.ts: 0.2 m ahead of
-the car's centre, 1.3 m up, looking 30 m ahead, 60 degrees vertical field of view on a 16:9 frame), because the
-dataset's frames come from the game; CARLA's ``fov`` is horizontal, so it is converted.
+overriding the camera. The camera comes from the policy's metadata (``camera``: the size, vertical FOV and game
+camera its dataset was recorded with, scalediffusion/driving.py CameraSpec), mounted where the game puts that camera
+(clients/web/src/sim/camera.ts: dash 0.2 m ahead of the car's centre, 1.3 m up, looking 30 m ahead; chase 7.5 m
+behind, 3 m up); CARLA's ``fov`` is horizontal, so it is converted. The frames then get the processor's resize, as in
+training. Controls come from the same PolicyDriver as the embedded evaluator: CILRS outputs post-processed, or the
+waypoint controller (PIDs and the stuck detector, whose front range reading is a forward radar).
 
 The base class is the leaderboard's ``AutonomousAgent`` (the evaluation image puts the leaderboard on PYTHONPATH).
 Without the leaderboard installed, as in this repo's tests, a stand-in with the same interface is used, so
@@ -24,7 +27,8 @@ import carla
 import cv2
 import numpy as np
 
-from scalediffusion.policy import OnnxPolicy
+from scalediffusion.driving import CameraSpec, cilrs_controls
+from scalediffusion.policy import OnnxPolicy, PolicyDriver
 
 try:  # the real leaderboard (evaluation image)
     from leaderboard.autoagents.autonomous_agent import AutonomousAgent, Track
@@ -33,6 +37,8 @@ except ImportError:  # pragma: no cover - which branch runs depends on the envir
 
 EARTH_RADIUS_M = 6378137.0  # what CARLA's GNSS uses to turn the map into latitude/longitude
 LANEFOLLOW = 4
+RADAR_RANGE_M = 30.0
+RADAR_HALF_WIDTH_RAD = 0.08  # detections this close to straight ahead count for the front range
 
 
 def get_entry_point() -> str:
@@ -55,6 +61,22 @@ class CameraMount:
     def horizontal_fov_deg(self) -> float:
         half = math.radians(self.vertical_fov_deg) / 2
         return math.degrees(2 * math.atan(math.tan(half) * self.width / self.height))
+
+    @classmethod
+    def for_camera(cls, camera: CameraSpec) -> CameraMount:
+        """Where the game puts the dataset's camera on the car, with its size and vertical FOV."""
+        if camera.mode == "chase":  # 7.5 m behind, 3 m up, looking at 1.2 m high 8 m ahead of the car
+            pitch = math.degrees(math.atan2(1.2 - 3.0, 7.5 + 8.0))
+            return cls(x=-7.5, z=3.0, pitch=pitch, width=camera.width, height=camera.height, vertical_fov_deg=camera.vertical_fov_deg)
+        return cls(width=camera.width, height=camera.height, vertical_fov_deg=camera.vertical_fov_deg)
+
+
+def front_range(radar_points: np.ndarray) -> float:
+    """The nearest radar detection straight ahead, metres (inf: none). Rows as the leaderboard hands radar data
+    over: (depth, altitude, azimuth, velocity)."""
+    points = np.asarray(radar_points, dtype=np.float32).reshape(-1, 4)
+    ahead = points[(np.abs(points[:, 2]) < RADAR_HALF_WIDTH_RAD) & (points[:, 0] > 0.5)]
+    return float(ahead[:, 0].min()) if len(ahead) else math.inf
 
 
 def _road_option_value(option) -> int:
@@ -96,34 +118,30 @@ class RouteCommands:
 
 
 def control_from_policy(steer: float, throttle: float, brake: float) -> carla.VehicleControl:
-    """The policy's outputs as a VehicleControl: clipped, and braking only when it outweighs the throttle (as the
-    Leaderboard CILRS baselines do; a small brake output otherwise holds the car back forever)."""
-    steer = float(np.clip(steer, -1.0, 1.0))
-    throttle = float(np.clip(throttle, 0.0, 1.0))
-    brake = float(np.clip(brake, 0.0, 1.0))
-    if brake < 0.05 or throttle > brake:
-        brake = 0.0
-    else:
-        throttle = 0.0
-    return carla.VehicleControl(throttle=throttle, steer=steer, brake=brake)
+    """A CILRS policy's outputs as a VehicleControl, post-processed as in every driver (scalediffusion.driving)."""
+    c = cilrs_controls(steer, throttle, brake)
+    return carla.VehicleControl(throttle=c.throttle, steer=c.steer, brake=c.brake)
 
 
-def load_agent_config(path: str) -> tuple[Path, CameraMount]:
+def load_agent_config(path: str) -> tuple[Path, dict | None]:
+    """(policy file, camera override or None: the policy's own camera)."""
     config_path = Path(path)
     if config_path.suffix == ".onnx":
-        return config_path, CameraMount()
+        return config_path, None
     doc = json.loads(config_path.read_text())
     model = Path(doc["model"])
     if not model.is_absolute():
         model = config_path.parent / model
-    return model, CameraMount(**doc.get("camera", {}))
+    return model, doc.get("camera")
 
 
 class CilrsAgent(AutonomousAgent):
     def setup(self, path_to_conf_file: str) -> None:
         self.track = Track.SENSORS
-        model_path, self.camera = load_agent_config(path_to_conf_file)
+        model_path, override = load_agent_config(path_to_conf_file)
         self.policy = OnnxPolicy(model_path)
+        self.camera = CameraMount(**override) if override else CameraMount.for_camera(self.policy.camera)
+        self.driver = PolicyDriver(self.policy, control_hz=20.0)  # the leaderboard ticks agents at 20 Hz
         self.route: RouteCommands | None = None
         self.last_command = LANEFOLLOW
 
@@ -134,6 +152,8 @@ class CilrsAgent(AutonomousAgent):
              "width": cam.width, "height": cam.height, "fov": cam.horizontal_fov_deg, "id": "rgb_front"},
             {"type": "sensor.other.gnss", "x": 0.0, "y": 0.0, "z": 0.0, "roll": 0.0, "pitch": 0.0, "yaw": 0.0, "id": "gps"},
             {"type": "sensor.speedometer", "reading_frequency": 20, "id": "speed"},
+            {"type": "sensor.other.radar", "x": 2.4, "y": 0.0, "z": 0.7, "roll": 0.0, "pitch": 0.0, "yaw": 0.0,
+             "horizontal_fov": 20.0, "vertical_fov": 6.0, "range": RADAR_RANGE_M, "id": "radar_front"},
         ]
 
     def run_step(self, input_data: dict, timestamp: float) -> carla.VehicleControl:
@@ -145,8 +165,9 @@ class CilrsAgent(AutonomousAgent):
         if self.route is not None and "gps" in input_data:
             lat, lon = input_data["gps"][1][:2]
             self.last_command = self.route.command(float(lat), float(lon))
-        out = self.policy(rgb, speed, self.last_command)
-        return control_from_policy(out.steer, out.throttle, out.brake)
+        ahead = front_range(input_data["radar_front"][1]) if "radar_front" in input_data else math.inf
+        out = self.driver(rgb, speed, self.last_command, ahead)
+        return carla.VehicleControl(throttle=out.throttle, steer=out.steer, brake=out.brake)
 
     def destroy(self) -> None:
         self.policy = None

@@ -53,7 +53,7 @@ def test_run_step_returns_a_valid_vehicle_control(agent):
 
 def test_sensors_are_a_leaderboard_sensor_suite_matching_the_game_camera(agent):
     sensors = {s["id"]: s for s in agent.sensors()}
-    assert set(sensors) == {"rgb_front", "gps", "speed"}
+    assert set(sensors) == {"rgb_front", "gps", "speed", "radar_front"}
     cam = sensors["rgb_front"]
     assert cam["type"] == "sensor.camera.rgb" and (cam["width"], cam["height"]) == (640, 360)
     # 60 degrees vertical on 16:9 is 91.5 degrees horizontal (CARLA's fov is horizontal).
@@ -92,3 +92,25 @@ def test_an_agent_config_file_can_move_the_camera(tmp_path, policy_file):
     cam = a.sensors()[0]
     assert (cam["width"], cam["fov"]) == (256, pytest.approx(90.0))
     assert isinstance(a.run_step(sensor_input(0.0, 0, 0, 256, 256), 0.0), carla.VehicleControl)  # no plan: follows the lane
+
+
+def test_the_camera_comes_from_the_policy_metadata(tmp_path):
+    import json
+
+    torch.manual_seed(0)
+    camera = {"width": 320, "height": 180, "vertical_fov_deg": 50.0, "mode": "chase"}
+    path = export_onnx(build_model(preset("aim-resnet18-tiny")).eval(), tmp_path / "wp.onnx", {"camera": json.dumps(camera)})
+    a = carla_agent.CilrsAgent("127.0.0.1", 2000)
+    a.setup(str(path))
+    cam = {s["id"]: s for s in a.sensors()}["rgb_front"]
+    assert (cam["width"], cam["height"]) == (320, 180)
+    assert cam["fov"] == pytest.approx(2 * math.degrees(math.atan(math.tan(math.radians(25)) * 320 / 180)))
+    assert cam["x"] == pytest.approx(-7.5) and cam["z"] == pytest.approx(3.0)  # the game's chase camera
+    control = a.run_step(sensor_input(3.0, 0, 0, 320, 180), 0.0)  # a waypoint policy drives through its controller
+    assert isinstance(control, carla.VehicleControl) and not (control.throttle > 0 and control.brake > 0)
+
+
+def test_front_range_reads_the_nearest_radar_return_straight_ahead():
+    points = np.array([[12.0, 0.0, 0.02, -1.0], [5.0, 0.0, 0.5, 0.0], [20.0, 0.01, -0.05, 0.0]], np.float32)
+    assert carla_agent.front_range(points) == pytest.approx(12.0)  # the 5 m return is off to the side
+    assert carla_agent.front_range(np.zeros((0, 4), np.float32)) == math.inf

@@ -1,0 +1,212 @@
+"""From a policy's outputs to pedals and steering, and the camera a policy expects. Pure: no I/O, no torch.
+
+Shared by everything that drives a trained policy: the embedded evaluator (scalediffusion/sim/evaluate.py) and the
+CARLA Leaderboard agent (services/trainer/carla_agent.py). Both read the settings below from the policy file's
+metadata (scalediffusion/policy.py), never from constants of their own, so a policy drives the same everywhere.
+
+Waypoint policies (AIM / TransFuser line of work) predict where the car will be at the next few 0.5 s steps, in the
+ego frame (x forward, y right, metres, CARLA's vehicle convention). ``WaypointController`` turns them into controls
+as TransFuser does: a lateral PID on the angle to an aim point between the first two waypoints, a longitudinal PID
+on the speed the waypoints imply, and carla_garage's stuck detector: after standing still for ``stuck_after_s``
+with nothing close ahead it creeps forward for ``creep_s`` (a policy that learnt "stopped stays stopped" otherwise
+waits for ever behind a light that turned green long ago).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """The camera a dataset was recorded with, and the resize the processor applied before training.
+
+    Whatever drives the policy renders (or mounts) this camera and applies the same resize, so the policy sees the
+    view it was trained on."""
+
+    width: int = 640  # source frame size in pixels, as recorded
+    height: int = 360
+    vertical_fov_deg: float = 60.0
+    mode: str = "dash"  # the game's camera: "dash" (driver's eye) or "chase" (behind the car)
+    resize_width: int = 256  # the processor's output frame (aspect not kept: squashed)
+    resize_height: int = 256
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> CameraSpec:
+        """From a dataset index record's ``camera`` ({width, height, vertical_fov_deg, mode, resize: {...}}) or from
+        this class's own ``to_dict``; unknown keys are ignored, missing ones keep the defaults."""
+        resize = doc.get("resize") or {}
+        flat = {**doc, "resize_width": doc.get("resize_width", resize.get("width", cls.resize_width)),
+                "resize_height": doc.get("resize_height", resize.get("height", cls.resize_height))}
+        names = {f.name for f in fields(cls)}
+        spec = cls(**{k: type(getattr(cls(), k))(v) for k, v in flat.items() if k in names})
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        if not (16 <= self.width <= 8192 and 16 <= self.height <= 8192):
+            raise ValueError(f"camera size {self.width}x{self.height} is out of range")
+        if not 1.0 <= self.vertical_fov_deg <= 170.0:
+            raise ValueError(f"camera vertical FOV {self.vertical_fov_deg} must be in [1, 170] degrees")
+        if self.mode not in ("dash", "chase"):
+            raise ValueError(f"camera mode {self.mode!r} must be 'dash' or 'chase'")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def horizontal_fov_deg(self) -> float:
+        half = math.radians(self.vertical_fov_deg) / 2
+        return math.degrees(2 * math.atan(math.tan(half) * self.width / self.height))
+
+
+class Pid:
+    """A PID controller over a window of recent errors (TransFuser's PIDController): the integral is the window's
+    mean, the derivative the last difference, which keeps a long stop from winding the integral up."""
+
+    def __init__(self, k_p: float, k_i: float, k_d: float, window: int) -> None:
+        self.k_p, self.k_i, self.k_d = k_p, k_i, k_d
+        self.errors: deque[float] = deque([0.0] * window, maxlen=window)
+
+    def step(self, error: float) -> float:
+        self.errors.append(error)
+        integral = sum(self.errors) / len(self.errors)
+        derivative = self.errors[-1] - self.errors[-2] if len(self.errors) >= 2 else 0.0
+        return self.k_p * error + self.k_i * integral + self.k_d * derivative
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Waypoints -> controls. Stored in a waypoint policy's metadata; defaults tuned on the embedded simulator's
+    vehicle (tests/unit/test_driving.py drives a route on waypoints taken from the route itself)."""
+
+    waypoint_step_s: float = 0.5  # time between predicted waypoints (the dataset's spacing)
+    control_hz: float = 20.0  # how often step() is called (sets the PID windows and the stuck clock)
+    # Lateral: PID on the angle to the aim point, in units of 90 degrees (positive = right = positive steer).
+    turn_kp: float = 1.25
+    turn_ki: float = 0.75
+    turn_kd: float = 0.3
+    turn_window: int = 20
+    aim_distance_m: float = 4.0  # the aim point is where the waypoint polyline is this far ahead (TF++: 4 m)
+    # Longitudinal: PID on (desired - current) speed, clipped to [0, max_speed_delta].
+    speed_kp: float = 5.0
+    speed_ki: float = 0.5
+    speed_kd: float = 1.0
+    speed_window: int = 20
+    max_speed_delta: float = 0.25
+    max_throttle: float = 0.75
+    brake_below_speed: float = 0.4  # desired speed (m/s) under which the car brakes to a stop
+    brake_ratio: float = 1.1  # brake when going this much faster than desired
+    # The stuck detector (carla_garage): creep after standing still this long, if nothing is close ahead.
+    stuck_speed: float = 0.1  # m/s: "standing still"
+    stuck_after_s: float = 25.0
+    creep_s: float = 1.5
+    creep_speed: float = 2.0  # m/s, desired while creeping
+    creep_clearance_m: float = 6.0  # nothing within this distance ahead (front range sensor) to creep
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> ControllerConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: type(getattr(cls(), k))(v) for k, v in doc.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Controls:
+    steer: float
+    throttle: float
+    brake: float
+    desired_speed: float = 0.0
+    creeping: bool = False
+
+
+def _point_at_distance(waypoints: list[tuple[float, float]], distance: float) -> tuple[float, float]:
+    """The point `distance` metres along the polyline from the ego (origin) through the waypoints; the last
+    waypoint (extended along the last leg) when the polyline is shorter."""
+    px, py, walked = 0.0, 0.0, 0.0
+    for x, y in waypoints:
+        leg = math.hypot(x - px, y - py)
+        if leg > 1e-6 and walked + leg >= distance:
+            w = (distance - walked) / leg
+            return px + w * (x - px), py + w * (y - py)
+        walked += leg
+        px, py = x, y
+    return px, py
+
+
+@dataclass
+class WaypointController:
+    config: ControllerConfig = field(default_factory=ControllerConfig)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.turn = Pid(c.turn_kp, c.turn_ki, c.turn_kd, c.turn_window)
+        self.speed = Pid(c.speed_kp, c.speed_ki, c.speed_kd, c.speed_window)
+        self.still = 0  # control periods standing still
+        self.creep_left = 0  # control periods of creeping left
+
+    def desired_speed(self, waypoints: list[tuple[float, float]]) -> float:
+        """Speed the waypoints imply: the distance between the first two over their spacing (TransFuser)."""
+        if len(waypoints) < 2:
+            return math.hypot(*waypoints[0]) / self.config.waypoint_step_s if waypoints else 0.0
+        (x0, y0), (x1, y1) = waypoints[0], waypoints[1]
+        return math.hypot(x1 - x0, y1 - y0) / self.config.waypoint_step_s
+
+    def stuck_update(self, speed: float, front_range: float | Callable[[], float]) -> bool:
+        """Advances the stuck clock by one control period; True while creeping. Creeping starts only when nothing
+        is within creep_clearance_m ahead (an obstacle ahead means waiting is right) and stops if one appears.
+        Counted in control periods, not summed seconds, so the moment does not depend on float rounding.
+        front_range may be a callable: it is read only while the car is stuck or creeping (a sensor sweep costs)."""
+        c = self.config
+
+        def clear() -> bool:
+            return (front_range() if callable(front_range) else front_range) > c.creep_clearance_m
+
+        if self.creep_left > 0:
+            self.creep_left = self.creep_left - 1 if clear() else 0
+            self.still = 0
+            return self.creep_left > 0
+        self.still = self.still + 1 if abs(speed) < c.stuck_speed else 0
+        if self.still >= round(c.stuck_after_s * c.control_hz) and clear():
+            self.creep_left, self.still = max(1, round(c.creep_s * c.control_hz)), 0
+            return True
+        return False
+
+    def step(self, waypoints: list[tuple[float, float]], speed: float,
+             front_range_m: float | Callable[[], float] = math.inf) -> Controls:
+        """waypoints: [(x forward, y right), ...] in metres, one per waypoint_step_s; speed in m/s; front_range_m:
+        distance to the nearest obstacle straight ahead from a front range sensor (radar), or a callable reading
+        it on demand; inf = no sensor, which the stuck detector takes as a clear way."""
+        c = self.config
+        desired = self.desired_speed(waypoints)
+        creeping = self.stuck_update(speed, front_range_m)
+        if creeping:
+            desired = max(desired, c.creep_speed)
+        ax, ay = _point_at_distance(waypoints, c.aim_distance_m) if waypoints else (1.0, 0.0)
+        angle = math.atan2(ay, max(ax, 1e-3)) / (math.pi / 2)  # right of the heading is positive, in 90s
+        steer = max(-1.0, min(1.0, self.turn.step(angle)))
+        if desired < 0.1 and speed < 0.5 and not creeping:
+            steer = 0.0  # standing: no reason to wind the wheel
+        brake = (desired < c.brake_below_speed or speed > desired * c.brake_ratio) and not creeping
+        delta = max(0.0, min(c.max_speed_delta, desired - speed))
+        throttle = max(0.0, min(c.max_throttle, self.speed.step(delta)))
+        if brake:
+            throttle = 0.0
+        return Controls(steer=steer, throttle=throttle, brake=1.0 if brake else 0.0, desired_speed=desired, creeping=creeping)
+
+
+def cilrs_controls(steer: float, throttle: float, brake: float) -> Controls:
+    """A control-regressing policy's outputs, clipped, braking only when the brake outweighs the throttle (as the
+    Leaderboard CILRS baselines do: a small brake output otherwise holds the car back for ever)."""
+    steer = max(-1.0, min(1.0, float(steer)))
+    throttle, brake = max(0.0, min(1.0, float(throttle))), max(0.0, min(1.0, float(brake)))
+    if brake < 0.05 or throttle > brake:
+        brake = 0.0
+    else:
+        throttle = 0.0
+    return Controls(steer=steer, throttle=throttle, brake=brake)

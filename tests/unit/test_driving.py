@@ -1,0 +1,130 @@
+"""Waypoints -> controls (scalediffusion/driving.py), the front range sensor, and the evaluator showing a policy the
+camera its metadata names."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from scalediffusion.city.grid import manhattan_grid
+from scalediffusion.driving import CameraSpec, ControllerConfig, WaypointController
+from scalediffusion.sim.autopilot import Control
+from scalediffusion.sim.episode import Episode
+from scalediffusion.sim.evaluate import OnnxDriver, build_report, camera_setup, evaluate_suite
+from scalediffusion.sim.lanes import LaneMap
+from scalediffusion.sim.suites import suite
+from services.trainer.model import build_model, preset
+from services.trainer.onnx_export import export_onnx
+
+STOPPED = [(0.0, 0.0)] * 4  # a policy that wants to stand still
+
+
+def test_straight_waypoints_give_straight_steering_and_throttle():
+    c = WaypointController()
+    out = c.step([(2.0, 0.0), (4.0, 0.0), (6.0, 0.0), (8.0, 0.0)], speed=2.0)
+    assert out.desired_speed == pytest.approx(4.0) and out.throttle > 0 and out.brake == 0
+    assert out.steer == pytest.approx(0.0, abs=1e-9)
+
+
+def test_waypoints_to_the_right_steer_right_and_to_the_left_steer_left():
+    right = WaypointController().step([(3.0, 1.0), (5.0, 3.0), (6.0, 5.0), (6.5, 7.0)], speed=4.0)
+    left = WaypointController().step([(3.0, -1.0), (5.0, -3.0), (6.0, -5.0), (6.5, -7.0)], speed=4.0)
+    assert right.steer > 0.1 and left.steer < -0.1  # y is to the right; positive steer turns right (CARLA)
+
+
+def test_waypoints_that_stop_brake():
+    out = WaypointController().step(STOPPED, speed=5.0)
+    assert out.brake == 1.0 and out.throttle == 0.0
+
+
+def test_stuck_creep_engages_only_when_nothing_is_ahead():
+    config = ControllerConfig(stuck_after_s=2.0, creep_s=1.0, control_hz=20.0, creep_clearance_m=6.0)
+    steps = round(config.stuck_after_s * config.control_hz)
+    blocked = WaypointController(config)
+    assert not any(blocked.step(STOPPED, 0.0, front_range_m=3.0).creeping for _ in range(10 * steps))
+    clear = WaypointController(config)
+    outs = [clear.step(STOPPED, 0.0, front_range_m=math.inf) for _ in range(steps)]
+    assert not any(o.creeping for o in outs[:-1]) and outs[-1].creeping  # only after stuck_after_s standing still
+    assert outs[-1].throttle > 0 and outs[-1].brake == 0
+    # Something appears ahead while creeping: the creep stops at once.
+    assert not clear.step(STOPPED, 0.5, front_range_m=2.0).creeping
+    lazy, reads = WaypointController(config), []
+    for _ in range(steps - 1):
+        lazy.step(STOPPED, 0.0, front_range_m=lambda: reads.append(1) or math.inf)
+    assert not reads  # the sensor is read only once the car has stood still long enough
+    assert lazy.step(STOPPED, 0.0, front_range_m=lambda: reads.append(1) or math.inf).creeping and reads == [1]
+    moving = WaypointController(config)
+    assert not any(moving.step(STOPPED, 1.0, math.inf).creeping for _ in range(3 * steps))  # rolling is not stuck
+
+
+class _RouteWaypoints:
+    """Waypoints taken from the route itself at a fixed speed: the controller's ceiling without a model."""
+
+    def __init__(self, speed: float = 6.0) -> None:
+        self.controller, self.speed = WaypointController(), speed
+
+    def __call__(self, obs) -> Control:
+        ego, line = obs.ego, obs.episode.path.line
+        c, s = math.cos(ego.theta), math.sin(ego.theta)
+        wps = []
+        for k in range(1, 5):
+            x, y, _ = line.point_at(obs.route_s + k * 0.5 * self.speed)
+            wps.append(((x - ego.x) * c + (y - ego.y) * s, (x - ego.x) * s - (y - ego.y) * c))
+        out = self.controller.step(wps, obs.speed)
+        return Control(out.steer, out.throttle, out.brake)
+
+
+def test_the_controller_drives_a_route_on_waypoints_without_touching_anything():
+    report = build_report(evaluate_suite(_RouteWaypoints, suite("smoke@1")), eval_id="t", model_run="wp", suite_key="smoke@1")
+    route = report.routes[0]
+    assert route.route_completion == pytest.approx(100.0)
+    hits = {i.kind: i.count for i in route.infractions}
+    assert not any(hits.get(k) for k in ("collisions_layout", "collisions_vehicle", "outside_route_lanes", "route_dev"))
+
+
+def test_front_range_sees_a_building_ahead_and_nothing_on_an_open_road():
+    world = manhattan_grid(suite("easy@1").world)
+    lanes = LaneMap(world)
+    episode = Episode(world, lanes, suite("easy@1").routes[0], suite("easy@1"), seed=1)
+    assert episode.front_range() == math.inf or episode.front_range() > 10  # starts on a clear lane
+    from dataclasses import replace
+
+    # Turn the car towards the kerb side: the buildings along the street are close.
+    episode.ego = replace(episode.ego, theta=episode.ego.theta - math.pi / 2)
+    assert episode.front_range() < 25
+
+
+def test_the_evaluator_renders_the_camera_in_the_policy_metadata(tmp_path):
+    torch.manual_seed(0)
+    camera = {"width": 160, "height": 90, "vertical_fov_deg": 45.0, "mode": "chase"}
+    path = export_onnx(build_model(preset("aim-resnet18-tiny")).eval(), tmp_path / "m.onnx", {"camera": json.dumps(camera)})
+    driver = OnnxDriver(path)
+    assert driver.camera == CameraSpec.from_dict(camera)
+    world = manhattan_grid(suite("smoke@1").world)
+    renderer, config = camera_setup(driver, world)
+    assert (config.camera_mode, config.fov_deg) == ("chase", 45.0)
+    episode = Episode(world, LaneMap(world), suite("smoke@1").routes[0], suite("smoke@1"), 1, renderer=renderer, config=config)
+    obs = episode.observe(front_range=True)
+    assert obs.image.shape == (90, 160, 3) and obs.front_range_m() > 0
+    control = driver(obs)
+    assert -1 <= control.steer <= 1 and not (control.throttle > 0 and control.brake > 0)
+    assert len(driver.driver.last_waypoints) == 4
+
+
+def test_policies_without_camera_metadata_get_the_games_default_camera(tmp_path):
+    path = export_onnx(build_model(preset("cilrs-resnet18-tiny")).eval(), tmp_path / "old.onnx")
+    assert OnnxDriver(path).camera == CameraSpec(width=640, height=360, vertical_fov_deg=60.0, mode="dash")
+
+
+def test_camera_spec_rejects_nonsense():
+    with pytest.raises(ValueError, match="mode"):
+        CameraSpec.from_dict({"mode": "drone"})
+    with pytest.raises(ValueError, match="FOV"):
+        CameraSpec.from_dict({"vertical_fov_deg": 0})
+    spec = CameraSpec.from_dict({"width": 320, "height": 180, "resize": {"width": 128, "height": 128}})
+    assert (spec.resize_width, spec.resize_height) == (128, 128)
+    assert np.isclose(CameraSpec().horizontal_fov_deg, 91.49, atol=0.01)
