@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 
@@ -17,6 +17,8 @@ class IndexEntry:
     segment: processor_pb2.SegmentInfo
     speed_hist: list[int]
     player_id: str
+    camera: dict = field(default_factory=dict)  # the source camera and the processor's resize ({} in older records)
+    targets: dict = field(default_factory=dict)  # waypoint count/spacing of the measurements ({} in older records)
 
 
 def list_datasets(store: ObjectStore, bucket: str) -> list[str]:
@@ -36,4 +38,5 @@ def iter_index(store: ObjectStore, bucket: str, dataset: str, start_after: str =
         if not isinstance(doc, dict):
             continue
         segment = json_format.ParseDict(doc["segment"], processor_pb2.SegmentInfo())
-        yield IndexEntry(segment=segment, speed_hist=list(doc.get("speed_hist", [])), player_id=doc.get("player_id", ""))
+        yield IndexEntry(segment=segment, speed_hist=list(doc.get("speed_hist", [])), player_id=doc.get("player_id", ""),
+                         camera=dict(doc.get("camera") or {}), targets=dict(doc.get("targets") or {}))

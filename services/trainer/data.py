@@ -32,7 +32,13 @@ from scalediffusion.datasets import IndexEntry
 from scalediffusion.s3 import ObjectStore
 
 TARGET_FIELDS = ("steer", "throttle", "brake", "speed")
-CACHE_FORMAT = 1
+# One row of targets per frame: the applied controls and speed (CILRS), the target speed, the expert's clean
+# controls where a bot recorded them (has_expert 1) else the applied ones, how many waypoints are real, then the
+# waypoints (x forward, y right, metres) flattened. Older datasets without waypoints get waypoints_valid 0.
+COLUMNS = TARGET_FIELDS + ("target_speed", "expert_steer", "expert_throttle", "expert_brake", "has_expert", "waypoints_valid")
+COL = {name: i for i, name in enumerate(COLUMNS)}
+WAYPOINTS_AT = len(COLUMNS)
+CACHE_FORMAT = 2
 
 
 class DatasetError(ValueError):
@@ -66,19 +72,85 @@ def split_by_session(entries: Sequence[IndexEntry], val_fraction: float, seed: i
     return train, val
 
 
+def first_minutes(entries: Sequence[IndexEntry], minutes: float, seed: int) -> list[IndexEntry]:
+    """The segments of whole sessions, taken in session-score order until `minutes` of driving are reached: a
+    slice of a dataset that only grows as the dataset does, and smaller slices nested in larger ones."""
+    by_session: dict[str, list[IndexEntry]] = {}
+    for e in entries:
+        by_session.setdefault(e.segment.session_id, []).append(e)
+    chosen: list[IndexEntry] = []
+    total_s = 0.0
+    for session in sorted(by_session, key=lambda s: session_score(s, seed)):
+        if total_s >= minutes * 60.0:
+            break
+        chosen += by_session[session]
+        total_s += sum(e.segment.duration_s for e in by_session[session])
+    return chosen
+
+
+def dataset_camera(entries: Sequence[IndexEntry]):
+    """The camera the segments were recorded with (the most common one if they differ; the game's default camera
+    for segments written before the processor recorded it)."""
+    from collections import Counter
+
+    from scalediffusion.driving import CameraSpec
+
+    specs = Counter(json.dumps(CameraSpec.from_dict(e.camera).to_dict(), sort_keys=True) for e in entries if e.camera)
+    return CameraSpec.from_dict(json.loads(specs.most_common(1)[0][0])) if specs else CameraSpec()
+
+
+def waypoint_step(entries: Sequence[IndexEntry]) -> float:
+    """The seconds between waypoints the dataset's measurements use (the processor's SD_WAYPOINT_STEP_S)."""
+    steps = {float(e.targets["waypoint_step_s"]) for e in entries if e.targets.get("waypoint_step_s")}
+    if len(steps) > 1:
+        raise DatasetError(f"segments use different waypoint spacings {sorted(steps)}: reprocess them with one setting")
+    return steps.pop() if steps else 0.5
+
+
+def check_targets(train: CilrsFrames, val: CilrsFrames, model_config) -> None:
+    """Every segment has the same target row width, and a waypoint model's waypoints exist in the data."""
+    widths = {int(np.load(s.path / "targets.npy", mmap_mode="r").shape[1]) for s in train.segments + val.segments}
+    if len(widths) > 1:
+        raise DatasetError(f"segments carry different waypoint counts ({sorted((w - WAYPOINTS_AT) // 2 for w in widths)}): "
+                           "reprocess the older ones (Reprocess) so every segment has the same targets")
+    if model_config.kind == "waypoints":
+        have = (widths.pop() - WAYPOINTS_AT) // 2 if widths else 0
+        if have < model_config.waypoints:
+            raise DatasetError(f"the model predicts {model_config.waypoints} waypoints but the dataset has {have} per frame; "
+                               "reprocess the dataset with a processor that writes waypoints (SD_WAYPOINTS)")
+
+
 def targets_from_measurements(measurements: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """[N, 4] float32 (steer, throttle, brake, speed) and [N] int64 commands; DatasetError on a malformed entry."""
-    targets = np.zeros((len(measurements), len(TARGET_FIELDS)), dtype=np.float32)
+    """[N, len(COLUMNS) + 2K] float32 target rows (see COLUMNS; K = the waypoints per frame, 0 when the dataset has
+    none) and [N] int64 commands; DatasetError on a malformed entry."""
+    k = len(measurements[0].get("waypoints") or []) if measurements else 0
+    targets = np.zeros((len(measurements), WAYPOINTS_AT + 2 * k), dtype=np.float32)
     commands = np.zeros(len(measurements), dtype=np.int64)
     for i, m in enumerate(measurements):
         try:
-            targets[i] = [float(m[k]) for k in TARGET_FIELDS]
+            row = [float(m[f]) for f in TARGET_FIELDS]
+            expert = m.get("expert")
+            clean = [float(expert[f]) for f in ("steer", "throttle", "brake")] if expert else row[:3]
+            waypoints = m.get("waypoints") or []
+            if len(waypoints) != k:
+                raise ValueError(f"{len(waypoints)} waypoints where the segment's first frame has {k}")
+            row += [float(m.get("target_speed", m["speed"]))] + clean + [1.0 if expert else 0.0]
+            row += [float(min(int(m.get("waypoints_valid", k)), k))] + [float(v) for p in waypoints for v in p[:2]]
+            targets[i] = row
             commands[i] = int(m.get("command", 4))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise DatasetError(f"measurement {i} is malformed: {exc!r}") from exc
     if not np.isfinite(targets).all():
         raise DatasetError("measurements hold non-finite values")
     return targets, commands
+
+
+def command_weights(commands: np.ndarray) -> np.ndarray:
+    """Per-frame sampling weights [N] float64: (count of the most common command / count of this frame's command)
+    ** 0.5, so rare commands (turns) are drawn more often without drowning the common ones."""
+    values, counts = np.unique(commands, return_counts=True)
+    per_command = dict(zip(values.tolist(), ((counts.max() / counts) ** 0.5).tolist()))
+    return np.array([per_command[c] for c in commands.tolist()], dtype=np.float64)
 
 
 def decode_frame(jpeg: bytes, size: int) -> np.ndarray:
@@ -164,7 +236,7 @@ class FrameCache:
 
 
 class CilrsFrames(torch.utils.data.Dataset):
-    """Frames of cached segments as (image uint8 [3,H,W], speed [1], command [], target [3])."""
+    """Frames of cached segments as (image uint8 [3,H,W], speed [1], command [], target row [len(COLUMNS) + 2K])."""
 
     def __init__(self, segments: Sequence[CachedSegment]) -> None:
         self.segments = list(segments)
@@ -191,7 +263,7 @@ class CilrsFrames(torch.utils.data.Dataset):
         i = index - int(self.offsets[s])
         image = torch.from_numpy(np.array(frames[i])).permute(2, 0, 1)  # a copy: the memory map is read-only
         target = torch.from_numpy(targets[i])
-        return image, target[3:4].clone(), torch.tensor(commands[i]), target[:3].clone()
+        return image, target[3:4].clone(), torch.tensor(commands[i]), target.clone()
 
     def commands(self) -> np.ndarray:
         return np.concatenate([self._load(s)[2] for s in range(len(self.segments))]) if self.segments else np.zeros(0, np.int64)

@@ -1,4 +1,10 @@
-"""CILRS (Codevilla et al. 2019, "Exploring the Limitations of Behavior Cloning for Autonomous Driving") in plain torch.
+"""Driving policies in plain torch: CILRS (Codevilla et al. 2019, "Exploring the Limitations of Behavior Cloning for
+Autonomous Driving", the brief's model) and an image-only waypoint model in the style of AIM (Prakash et al. 2021,
+the TransFuser line of work). Both take (image, speed, command); CILRS regresses controls, the waypoint model
+predicts where the car will be over the next seconds and leaves steering and pedals to PID controllers
+(scalediffusion/driving.py), which is what made closed-loop imitation work in CARLA.
+
+CILRS:
 
 A ResNet image encoder (written here: PyPI torchvision does not work with this machine's torch build), a small MLP
 for the measured speed, one control branch per navigation command and a speed-prediction head on the image
@@ -11,6 +17,11 @@ Inputs:  image   float32 [N, 3, H, W] RGB in 0..1 (ImageNet normalisation happen
          command int64   [N]    RoadOption number (1 LEFT .. 6 CHANGELANERIGHT; 0 / unknown -> LANEFOLLOW)
 Outputs: control float32 [N, 3] steer in -1..1, throttle and brake in 0..1
          speed   float32 [N, 1] predicted speed, m/s
+
+Waypoint model (kind "waypoints"): the same ResNet encoder; its features, the speed and the command initialise a
+GRU that rolls out K waypoint offsets (each step also sees the command), summed into positions.
+Outputs: waypoints float32 [N, K, 2] in the ego frame (x forward, y right, metres), one per 0.5 s (the dataset's
+         waypoint spacing)
 """
 
 from __future__ import annotations
@@ -32,13 +43,17 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class ModelConfig:
     """The architecture; stored in every checkpoint and in the ONNX metadata so a model is loadable on its own."""
 
-    depth: int = 34  # 18 or 34 (BasicBlock ResNets)
+    kind: str = "cilrs"  # "cilrs" (controls out) or "waypoints" (future ego waypoints out)
+    depth: int = 34  # 10, 18 or 34 (BasicBlock ResNets; 10 = one block per stage, for CPUs)
     width: int = 64  # channels of the first stage; 64 is the published ResNet
     input_size: int = 256  # frames are resized to input_size x input_size
     speed_scale: float = 12.0  # m/s; speeds are divided by it so inputs and the speed target are O(1)
     branch_hidden: int = 256
     dropout: float = 0.5
     pretrained: str = ""  # not supported: no downloads at run time (kept so configs can say so explicitly)
+    waypoints: int = 4  # waypoint model: how many future waypoints (the dataset must have at least as many)
+    gru_hidden: int = 64  # waypoint model: the GRU decoder's state
+    use_speed: bool = True  # waypoint model: feed the measured speed (off = AIM's image + command only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,10 +64,19 @@ PRESETS: dict[str, ModelConfig] = {
     "cilrs-resnet34": ModelConfig(depth=34, width=64, input_size=256),
     "cilrs-resnet18-128": ModelConfig(depth=18, width=64, input_size=128),
     "cilrs-resnet18-tiny": ModelConfig(depth=18, width=16, input_size=64, branch_hidden=64, dropout=0.1),
+    # Sized for two CPU cores at 128x128 (bench/trainer_bench.py): the data-value experiment's pair.
+    "cilrs-resnet18-small": ModelConfig(depth=18, width=16, input_size=128, branch_hidden=128, dropout=0.2),
+    # Without the measured speed, as AIM: with it, a policy learns "standing still stays still" from the waits at red
+    # lights and never starts again (the inertia problem, Codevilla et al. 2019); measured in the value experiment.
+    "aim-resnet18-small": ModelConfig(kind="waypoints", depth=18, width=16, input_size=128, branch_hidden=128,
+                                      dropout=0.0, use_speed=False),
+    "aim-resnet18-small-speed": ModelConfig(kind="waypoints", depth=18, width=16, input_size=128, branch_hidden=128, dropout=0.0),
+    "aim-resnet34": ModelConfig(kind="waypoints", depth=34, width=64, input_size=256, branch_hidden=256, dropout=0.0),
+    "aim-resnet18-tiny": ModelConfig(kind="waypoints", depth=18, width=16, input_size=64, branch_hidden=64, dropout=0.0),
 }
 DEFAULT_PRESET = "cilrs-resnet34"
 
-_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
 def preset(name: str) -> ModelConfig:
@@ -119,6 +143,17 @@ def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _register_input_buffers(model: nn.Module) -> None:
+    """ImageNet normalisation and the command -> branch lookup, as non-persistent buffers (they follow .to(device)
+    and are baked into the ONNX graph, but are not weights)."""
+    model.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+    model.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+    lut = torch.full((16,), COMMAND_TO_BRANCH[4], dtype=torch.long)
+    for command, branch in COMMAND_TO_BRANCH.items():
+        lut[command] = branch
+    model.register_buffer("command_lut", lut, persistent=False)
+
+
 @dataclass
 class CilrsOutput:
     control: torch.Tensor  # [N, 3] of the commanded branch
@@ -137,12 +172,7 @@ class Cilrs(nn.Module):
         h = config.branch_hidden
         self.branches = nn.ModuleList([_mlp([512, h, h, 3], config.dropout) for _ in BRANCH_NAMES])
         self.speed_head = _mlp([feat, h, h, 1], config.dropout)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        lut = torch.full((16,), COMMAND_TO_BRANCH[4], dtype=torch.long)
-        for command, branch in COMMAND_TO_BRANCH.items():
-            lut[command] = branch
-        self.register_buffer("command_lut", lut, persistent=False)
+        _register_input_buffers(self)
 
     def forward_all(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor) -> CilrsOutput:
         features = self.encoder((image - self.mean) / self.std)
@@ -159,7 +189,45 @@ class Cilrs(nn.Module):
         return out.control, out.speed
 
 
-def build_model(config: ModelConfig) -> Cilrs:
+class WaypointNet(nn.Module):
+    """AIM-style: ResNet features + speed + command -> GRU rolled out K steps -> K waypoints (cumulative offsets)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = ResNetEncoder(config.depth, config.width)
+        feat = self.encoder.out_features
+        commands = len(BRANCH_NAMES)
+        self.speed_in = _mlp([1, 64, 64], 0.0)
+        speed_feat = 64 if config.use_speed else 0
+        self.join = nn.Sequential(nn.Linear(feat + speed_feat + commands, config.branch_hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(config.branch_hidden, config.gru_hidden))
+        self.gru = nn.GRUCell(2 + commands, config.gru_hidden)
+        self.delta = nn.Linear(config.gru_hidden, 2)
+        _register_input_buffers(self)
+        self.register_buffer("one_hot", torch.eye(commands), persistent=False)
+
+    def forward(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
+        features = self.encoder((image - self.mean) / self.std)  # (N, feat)
+        onehot = self.one_hot[self.command_lut[command.clamp(0, self.command_lut.numel() - 1)]]  # (N, commands)
+        parts = [features, onehot]
+        if self.config.use_speed:
+            parts.insert(1, self.speed_in(speed / self.config.speed_scale))
+        h = self.join(torch.cat(parts, dim=1))  # (N, gru_hidden)
+        x = torch.zeros(image.shape[0], 2, dtype=image.dtype, device=image.device)
+        out = []
+        for _ in range(self.config.waypoints):
+            h = self.gru(torch.cat([x, onehot], dim=1), h)
+            x = x + self.delta(h)
+            out.append(x)
+        return torch.stack(out, dim=1)  # (N, K, 2) ego frame, metres
+
+
+def build_model(config: ModelConfig) -> nn.Module:
     if config.pretrained:
         raise ValueError("pretrained weights are not supported: nothing is downloaded at run time; train from scratch")
+    if config.kind == "waypoints":
+        return WaypointNet(config)
+    if config.kind != "cilrs":
+        raise ValueError(f"unknown model kind {config.kind!r}: 'cilrs' or 'waypoints'")
     return Cilrs(config)

@@ -10,16 +10,18 @@ import numpy as np
 import onnx
 import torch
 
-from scalediffusion.policy import META_PREFIX, OnnxPolicy
-from services.trainer.model import Cilrs
+from torch import nn
+
+from scalediffusion.policy import META_PREFIX, OUTPUTS, OnnxPolicy
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 18
 
 
-def export_onnx(model: Cilrs, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Writes (image, speed, command) -> (control, speed_pred) with a dynamic batch dimension, and the model config
-    (plus any metadata given, e.g. the run id) as ``scalediffusion.*`` metadata."""
+def export_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Writes (image, speed, command) -> the kind's outputs (CILRS: control, speed_pred; waypoints: waypoints) with a
+    dynamic batch dimension, and the model config (plus any metadata given: run id, camera, controller) as
+    ``scalediffusion.*`` metadata."""
     path = Path(path)
     model = model.eval()
     size = model.config.input_size
@@ -31,7 +33,7 @@ def export_onnx(model: Cilrs, path: str | Path, metadata: dict[str, str] | None 
             model,
             example,
             input_names=["image", "speed", "command"],
-            output_names=["control", "speed_pred"],
+            output_names=OUTPUTS[model.config.kind],
             dynamic_shapes=({0: batch}, {0: batch}, {0: batch}),
             opset_version=OPSET,
             dynamo=True,
@@ -47,8 +49,8 @@ def export_onnx(model: Cilrs, path: str | Path, metadata: dict[str, str] | None 
     return path
 
 
-def parity_max_abs_diff(model: Cilrs, onnx_path: str | Path, batch: int = 8, seed: int = 0) -> float:
-    """Largest |PyTorch - onnxruntime| over both outputs for random inputs covering every command."""
+def parity_max_abs_diff(model: nn.Module, onnx_path: str | Path, batch: int = 8, seed: int = 0) -> float:
+    """Largest |PyTorch - onnxruntime| over every output for random inputs covering every command."""
     model = model.eval()
     g = torch.Generator().manual_seed(seed)
     size = model.config.input_size
@@ -56,7 +58,8 @@ def parity_max_abs_diff(model: Cilrs, onnx_path: str | Path, batch: int = 8, see
     speeds = torch.rand(batch, 1, generator=g) * 15.0
     commands = torch.arange(batch) % 7
     with torch.no_grad():
-        control, speed = model(images, speeds, commands)
+        expected = model(images, speeds, commands)
+    expected = expected if isinstance(expected, tuple) else (expected,)
     policy = OnnxPolicy(onnx_path, providers=["CPUExecutionProvider"])
-    o_control, o_speed = policy.run_batch(images.numpy(), speeds.numpy(), commands.numpy())
-    return float(max(np.abs(o_control - control.numpy()).max(), np.abs(o_speed - speed.numpy()).max()))
+    got = policy.run_batch(images.numpy(), speeds.numpy(), commands.numpy())
+    return float(max(np.abs(g - e.numpy()).max() for g, e in zip(got, expected)))

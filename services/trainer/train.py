@@ -1,4 +1,5 @@
-"""A CILRS training run: dataset in the clean bucket -> checkpoints, best model, ONNX policy and a summary in models/<run>/.
+"""A training run (CILRS or the waypoint model): dataset in the clean bucket -> checkpoints, best model, ONNX policy
+and a summary in models/<run>/.
 
 The same entry point runs in the trainer's process tree (local backend: a child process), in a Kubernetes Job
 (``torchrun ... -m services.trainer.train``; several GPUs or pods train with DistributedDataParallel) and by hand:
@@ -29,13 +30,14 @@ import torch
 from torch import nn
 
 from scalediffusion import datasets, keys
+from scalediffusion.driving import ControllerConfig
 from scalediffusion.logs import configure_logging, event, get_logger
 from scalediffusion.s3 import ObjectStore
 from scalediffusion.settings import S3Settings, env_str
 from scalediffusion.stack.procs import exit_with_parent
 from scalediffusion.v1 import trainer_pb2
 from services.trainer import data
-from services.trainer.model import BRANCH_NAMES, COMMAND_TO_BRANCH, DEFAULT_PRESET, PRESETS, Cilrs, build_model, preset
+from services.trainer.model import BRANCH_NAMES, COMMAND_TO_BRANCH, DEFAULT_PRESET, PRESETS, build_model, preset
 from services.trainer.onnx_export import PARITY_TOLERANCE, export_onnx, parity_max_abs_diff
 
 log = get_logger("trainer.train")
@@ -63,6 +65,15 @@ class TrainConfig:
     max_steps_per_epoch: int = 0
     gpus: int = 0
     nodes: int = 1
+    # Train on the first data_minutes minutes of driving of the training split (sessions in hash order, so smaller
+    # slices nest in larger ones); 0 = all of it. The data-value experiment (scale-diffusion value).
+    data_minutes: float = 0.0
+    # CILRS: learn the expert's clean controls where a bot recorded them (noise injection, Codevilla et al.);
+    # frames without them (human play) learn the applied controls.
+    expert_labels: bool = True
+    # Draw frames with weight (most common command's count / this command's count) ** 0.5: turns are a few percent of
+    # driving but decide most routes. Single-process training only (DDP shards uniformly).
+    balance_commands: bool = True
 
     def validate(self) -> TrainConfig:
         if self.preset not in PRESETS:
@@ -78,6 +89,7 @@ class TrainConfig:
             "max_steps_per_epoch": self.max_steps_per_epoch >= 0,
             "gpus": 0 <= self.gpus <= 64,
             "nodes": 1 <= self.nodes <= 256,
+            "data_minutes": 0 <= self.data_minutes <= 1e7,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -100,7 +112,7 @@ class TrainConfig:
     def from_proto(cls, config: trainer_pb2.TrainingConfig) -> TrainConfig:
         """Zero/empty proto fields keep the defaults."""
         doc: dict[str, Any] = {}
-        for name in ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes"):
+        for name in ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes", "data_minutes"):
             value = getattr(config, name)
             if value:
                 doc[name] = value
@@ -121,21 +133,54 @@ def cilrs_loss(control: torch.Tensor, pred_speed: torch.Tensor, target: torch.Te
     return config.control_weight * control_l1 + config.speed_weight * speed_l1, control_l1, speed_l1
 
 
+def waypoint_l1(pred: torch.Tensor, target_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean L1 over the real waypoints, per-sample L1 [N]): pred [N, K, 2]; target rows carry the dataset's
+    waypoints and how many are real (data.COLUMNS); waypoints past the end of a recording are masked out."""
+    n, k, _ = pred.shape
+    waypoints = target_rows[:, data.WAYPOINTS_AT:data.WAYPOINTS_AT + 2 * k].reshape(n, k, 2)
+    valid = target_rows[:, data.COL["waypoints_valid"]]
+    mask = (torch.arange(k, device=pred.device)[None, :] < valid[:, None]).to(pred.dtype)  # (N, K)
+    err = (pred - waypoints).abs().mean(dim=2) * mask  # (N, K)
+    per_sample = err.sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    return err.sum() / mask.sum().clamp(min=1.0), per_sample
+
+
+def control_targets(target_rows: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """CILRS's control targets [N, 3]: the expert's clean controls where recorded (and wanted), else the applied."""
+    if not config.expert_labels:
+        return target_rows[:, :3]
+    c = data.COL
+    return target_rows[:, c["expert_steer"]:c["expert_brake"] + 1]
+
+
+def losses(model: nn.Module, images: torch.Tensor, speed: torch.Tensor, command: torch.Tensor, target_rows: torch.Tensor,
+           config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, main L1, auxiliary L1, per-sample main error [N]) for either kind of model. CILRS: control L1 and
+    speed L1 (weighted 0.95 / 0.05); waypoints: waypoint L1 in metres, no auxiliary loss."""
+    core = model.module if hasattr(model, "module") else model
+    if core.config.kind == "waypoints":
+        l1, per_sample = waypoint_l1(model(images, speed, command), target_rows)
+        return l1, l1, torch.zeros((), device=l1.device), per_sample.detach()
+    control, pred_speed = model(images, speed, command)
+    target = control_targets(target_rows, config)
+    total, control_l1, speed_l1 = cilrs_loss(control, pred_speed, target, speed, config, core.config.speed_scale)
+    return total, control_l1, speed_l1, (control - target).abs().mean(dim=1).detach()
+
+
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch, config: TrainConfig, speed_scale: float,
                aug_generator: torch.Generator, device: torch.device) -> tuple[float, float, float]:
-    """One optimiser step on a (uint8 images, speed, command, target) batch; returns (loss, control L1, speed L1).
+    """One optimiser step on a (uint8 images, speed, command, target rows) batch; returns (loss, main L1, aux L1).
     Shared by training runs and bench/trainer_bench.py, so the benchmark times exactly what training does."""
     images, speed, command, target = batch
     images = data.to_model_input(images.to(device, non_blocking=True))
     if config.augment:
         images = data.augment_batch(images, aug_generator)
     speed, command, target = speed.to(device), command.to(device), target.to(device)
-    control, pred_speed = model(images, speed, command)
-    loss, control_l1, speed_l1 = cilrs_loss(control, pred_speed, target, speed, config, speed_scale)
+    loss, main_l1, aux_l1, _ = losses(model, images, speed, command, target, config)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return loss.item(), control_l1.item(), speed_l1.item()
+    return loss.item(), main_l1.item(), aux_l1.item()
 
 
 @dataclass
@@ -150,7 +195,9 @@ class ErrorByCommand:
         return cls({n: 0.0 for n in BRANCH_NAMES}, {n: 0 for n in BRANCH_NAMES})
 
     def add(self, control: torch.Tensor, target: torch.Tensor, commands: torch.Tensor) -> None:
-        err = (control - target).abs().mean(dim=1)
+        self.add_errors((control - target).abs().mean(dim=1), commands)
+
+    def add_errors(self, err: torch.Tensor, commands: torch.Tensor) -> None:
         for command, e in zip(commands.tolist(), err.tolist()):
             name = BRANCH_NAMES[COMMAND_TO_BRANCH.get(int(command), COMMAND_TO_BRANCH[4])]
             self.sums[name] += e
@@ -228,6 +275,9 @@ def _loader(frames: data.CilrsFrames, config: TrainConfig, shuffle: bool, epoch:
     if dist.world_size > 1:
         sampler = torch.utils.data.DistributedSampler(frames, dist.world_size, dist.rank, shuffle=shuffle, seed=config.seed)
         sampler.set_epoch(epoch)
+    elif shuffle and config.balance_commands and len(frames):
+        weights = data.command_weights(frames.commands())
+        sampler = torch.utils.data.WeightedRandomSampler(torch.from_numpy(weights), len(frames), replacement=True, generator=generator)
     return torch.utils.data.DataLoader(
         frames,
         batch_size=config.batch_size,
@@ -242,9 +292,10 @@ def _loader(frames: data.CilrsFrames, config: TrainConfig, shuffle: bool, epoch:
 
 
 def evaluate(model: nn.Module, loader, config: TrainConfig, device: torch.device) -> dict[str, float]:
-    """Validation metrics: the weighted loss, control and speed L1, and control error per command branch."""
+    """Validation metrics: the loss, the main L1 (controls, or waypoints in metres) and the auxiliary L1 (speed),
+    and the main error per command branch."""
     model.eval()
-    core: Cilrs = model.module if hasattr(model, "module") else model
+    core = model.module if hasattr(model, "module") else model
     totals = np.zeros(3)
     n = 0
     by_command = ErrorByCommand.empty()
@@ -252,14 +303,14 @@ def evaluate(model: nn.Module, loader, config: TrainConfig, device: torch.device
         for images, speed, command, target in loader:
             images = data.to_model_input(images.to(device))
             speed, command, target = speed.to(device), command.to(device), target.to(device)
-            control, pred_speed = model(images, speed, command)
-            losses = cilrs_loss(control, pred_speed, target, speed, config, core.config.speed_scale)
-            totals += np.array([loss.item() for loss in losses]) * len(images)
+            *parts, per_sample = losses(model, images, speed, command, target, config)
+            totals += np.array([p.item() for p in parts]) * len(images)
             n += len(images)
-            by_command.add(control.cpu(), target.cpu(), command.cpu())
+            by_command.add_errors(per_sample.cpu(), command.cpu())
     if n == 0:
         return {}
-    out = {"val_loss": float(totals[0] / n), "val_control_l1": float(totals[1] / n), "val_speed_l1": float(totals[2] / n)}
+    main = "val_waypoint_l1" if core.config.kind == "waypoints" else "val_control_l1"
+    out = {"val_loss": float(totals[0] / n), main: float(totals[1] / n), "val_speed_l1": float(totals[2] / n)}
     out.update({f"val_l1_{name}": v for name, v in by_command.means().items()})
     return out
 
@@ -305,6 +356,11 @@ class TrainingRun:
         if not entries:
             raise data.DatasetError(f"dataset {self.dataset!r} has no segments in bucket {self.s3.bucket_clean!r}")
         self.train_entries, self.val_entries = data.split_by_session(entries, self.config.val_fraction, self.config.seed)
+        if self.config.data_minutes:
+            self.train_entries = data.first_minutes(self.train_entries, self.config.data_minutes, self.config.seed)
+        entries = self.train_entries + self.val_entries
+        self.camera = data.dataset_camera(entries)
+        self.waypoint_step_s = data.waypoint_step(entries)
         cache = data.FrameCache(self.store, self.cache_dir, self.model_config.input_size)
         task = self.bar.add_task("fetch + decode", total=sum(e.segment.frame_count for e in entries))
         if self.dist.local_rank == 0:  # one download per node; the other ranks read the node's cache
@@ -313,6 +369,7 @@ class TrainingRun:
             torch.distributed.barrier()
         train_frames = data.CilrsFrames([cache.fetch(e) for e in self.train_entries])
         val_frames = data.CilrsFrames([cache.fetch(e) for e in self.val_entries])
+        data.check_targets(train_frames, val_frames, self.model_config)
         event(log, "dataset_ready", run_id=self.run_id, dataset=self.dataset, train_frames=len(train_frames),
               val_frames=len(val_frames), train_sessions=len({e.segment.session_id for e in self.train_entries}),
               val_sessions=len({e.segment.session_id for e in self.val_entries}))
@@ -402,8 +459,12 @@ class TrainingRun:
         artifacts.put_torch("model.pt", {"model_config": self.model_config.to_dict(), "state_dict": model.state_dict(),
                                          "epoch": best["epoch"], "val_loss": best["val_loss"]})
         with tempfile.TemporaryDirectory() as tmp:
-            onnx_path = export_onnx(model, Path(tmp) / "model.onnx",
-                                    {"run_id": self.run_id, "dataset": self.dataset, "epoch": str(best["epoch"])})
+            metadata = {"run_id": self.run_id, "dataset": self.dataset, "epoch": str(best["epoch"]),
+                        "camera": json.dumps(self.camera.to_dict(), sort_keys=True)}
+            if self.model_config.kind == "waypoints":
+                controller = ControllerConfig(waypoint_step_s=self.waypoint_step_s)
+                metadata["controller"] = json.dumps(controller.to_dict(), sort_keys=True)
+            onnx_path = export_onnx(model, Path(tmp) / "model.onnx", metadata)
             parity = parity_max_abs_diff(model, onnx_path)
             if parity > PARITY_TOLERANCE:
                 raise RuntimeError(f"ONNX export differs from PyTorch by {parity:.2e} (> {PARITY_TOLERANCE})")
@@ -424,6 +485,8 @@ class TrainingRun:
             "train_sessions": sorted({e.segment.session_id for e in self.train_entries}),
             "val_sessions": sorted({e.segment.session_id for e in self.val_entries}),
             "train_frames": sum(e.segment.frame_count for e in self.train_entries),
+            "train_minutes": round(sum(e.segment.duration_s for e in self.train_entries) / 60.0, 2),
+            "camera": self.camera.to_dict(),
             "val_frames": sum(e.segment.frame_count for e in self.val_entries),
             "wall_s": round(time.time() - self.started, 2),
             "world_size": self.dist.world_size,

@@ -135,7 +135,7 @@ def test_split_refuses_an_empty_dataset_and_keeps_one_session_for_training():
 
 def test_targets_from_measurements_reports_malformed_entries():
     targets, commands = data.targets_from_measurements([{"steer": 0.1, "throttle": 0.5, "brake": 0, "speed": 3.0, "command": 2}])
-    assert targets.tolist() == [[pytest.approx(0.1), 0.5, 0.0, 3.0]] and commands.tolist() == [2]
+    assert targets[:, :4].tolist() == [[pytest.approx(0.1), 0.5, 0.0, 3.0]] and commands.tolist() == [2]
     with pytest.raises(data.DatasetError, match="measurement 0"):
         data.targets_from_measurements([{"steer": 0.1}])
     with pytest.raises(data.DatasetError, match="non-finite"):
@@ -149,3 +149,88 @@ def test_augmentation_is_photometric_bounded_and_seeded():
     assert torch.equal(a, b) and not torch.equal(a, images)
     assert a.min() >= 0 and a.max() <= 1 and a.shape == images.shape
     assert np.corrcoef(a.flatten().numpy(), images.flatten().numpy())[0, 1] > 0.8  # same picture, not a new one
+
+
+# ---------------------------------------------------------------- the waypoint model
+
+
+def test_waypoint_model_outputs_k_points_per_frame_and_the_command_matters():
+    torch.manual_seed(0)
+    model = build_model(preset("aim-resnet18-tiny")).eval()
+    image, speed = torch.rand(1, 3, 64, 64).repeat(3, 1, 1, 1), torch.full((3, 1), 4.0)
+    with torch.no_grad():
+        wps = model(image, speed, torch.tensor([1, 2, 4]))
+    assert wps.shape == (3, model.config.waypoints, 2)
+    assert not torch.allclose(wps[0], wps[1])  # LEFT and RIGHT see the same image and speed, differ by command
+
+
+def test_waypoint_onnx_export_matches_pytorch_and_carries_camera_and_controller(tmp_path):
+    import json
+
+    torch.manual_seed(0)
+    model = build_model(preset("aim-resnet18-tiny")).eval()
+    meta = {"camera": json.dumps({"width": 320, "height": 180, "vertical_fov_deg": 50.0, "mode": "dash"}),
+            "controller": json.dumps({"turn_kp": 0.9, "stuck_after_s": 12.0})}
+    path = export_onnx(model, tmp_path / "wp.onnx", meta)
+    assert parity_max_abs_diff(model, path) <= PARITY_TOLERANCE
+    policy = OnnxPolicy(path)
+    assert policy.kind == "waypoints" and (policy.camera.width, policy.camera.height) == (320, 180)
+    assert policy.controller.turn_kp == 0.9 and policy.controller.stuck_after_s == 12.0
+    wps = policy.waypoints(np.zeros((180, 320, 3), np.uint8), 3.0, 4)
+    assert len(wps) == 4 and all(len(p) == 2 for p in wps)
+    with pytest.raises(PolicyError, match="PolicyDriver"):
+        policy(np.zeros((64, 64, 3), np.uint8), 3.0, 4)  # controls come from the controller, not the model
+
+
+def _measurement(k: int, valid: int, expert: bool) -> dict:
+    m = {"steer": 0.1, "throttle": 0.5, "brake": 0.0, "speed": 3.0, "command": 4, "target_speed": 4.0,
+         "waypoints": [[1.0 * (i + 1), 0.1 * i] for i in range(k)], "waypoints_valid": valid}
+    if expert:
+        m["expert"] = {"steer": -0.2, "throttle": 0.6, "brake": 0.0}
+    return m
+
+
+def test_target_rows_carry_expert_controls_and_waypoints():
+    from services.trainer.train import control_targets
+
+    rows, _ = data.targets_from_measurements([_measurement(4, 4, True), _measurement(4, 2, False)])
+    assert rows.shape == (2, data.WAYPOINTS_AT + 8)
+    assert rows[0, data.COL["has_expert"]] == 1 and rows[1, data.COL["has_expert"]] == 0
+    clean = control_targets(torch.from_numpy(rows), TrainConfig())
+    assert clean[0].tolist() == pytest.approx([-0.2, 0.6, 0.0])  # the expert's action where a bot recorded it
+    assert clean[1].tolist() == pytest.approx([0.1, 0.5, 0.0])  # the applied controls elsewhere (human play)
+    assert control_targets(torch.from_numpy(rows), TrainConfig(expert_labels=False))[0].tolist() == pytest.approx([0.1, 0.5, 0.0])
+    with pytest.raises(data.DatasetError, match="waypoints"):
+        data.targets_from_measurements([_measurement(4, 4, False), _measurement(3, 3, False)])
+
+
+def test_waypoint_loss_ignores_waypoints_past_the_end_of_a_recording():
+    from services.trainer.train import waypoint_l1
+
+    rows, _ = data.targets_from_measurements([_measurement(4, 2, False)])
+    target = torch.from_numpy(rows)
+    truth = target[:, data.WAYPOINTS_AT:].reshape(1, 4, 2)
+    off_after_valid = truth.clone()
+    off_after_valid[:, 2:] += 50.0  # wrong only where the recording had ended
+    loss, per_sample = waypoint_l1(off_after_valid, target)
+    assert loss.item() == 0.0 and per_sample.tolist() == [0.0]
+    off = truth.clone()
+    off[:, 0, 0] += 2.0
+    assert waypoint_l1(off, target)[0].item() == pytest.approx(2.0 / 2 / 2)  # |dx| averaged over x,y and 2 points
+
+
+def test_data_minutes_slices_whole_sessions_and_smaller_slices_nest():
+    entries = [IndexEntry(processor_pb2.SegmentInfo(segment_id=f"route_s{s}_{i:03d}", session_id=f"s{s}", frame_count=50,
+                                                    duration_s=5.0), [], "p") for s in range(30) for i in range(12)]
+    five, fifteen = data.first_minutes(entries, 5, 0), data.first_minutes(entries, 15, 0)
+    assert sum(e.segment.duration_s for e in five) == 300.0  # whole sessions of 60 s
+    assert {e.segment.segment_id for e in five} <= {e.segment.segment_id for e in fifteen}
+    assert len({e.segment.session_id for e in fifteen}) == 15
+
+
+def test_command_weights_draw_rare_turns_more_often():
+    commands = np.array([4] * 90 + [1] * 10)
+    weights = data.command_weights(commands)
+    assert weights[0] == pytest.approx(1.0) and weights[-1] == pytest.approx(3.0)  # sqrt(90 / 10)
+    share = weights[commands == 1].sum() / weights.sum()
+    assert 0.2 < share < 0.3  # 10 % of the frames, a quarter of the draws
