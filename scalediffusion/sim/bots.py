@@ -36,10 +36,23 @@ class BotConfig:
     seconds: float = 30.0
     width: int = 640
     height: int = 360
-    fps: int = 30
+    fps: int = 30  # the recorder's frame rate (the processor resamples to its output rate, 10 Hz by default)
     camera_mode: str = "dash"
+    fov_deg: float = 60.0  # vertical, as the game's default
+    # Traffic per session: each bot draws its count uniformly from [min, max] (seeded), so a fleet of bots sees
+    # empty streets, light traffic and queues at lights. Equal bounds give every bot the same count.
     npc_vehicles: int = 12
     pedestrians: int = 8
+    npc_vehicles_min: int | None = None  # None = npc_vehicles
+    pedestrians_min: int | None = None  # None = pedestrians
+    steer_noise: float = 0.08  # the noisy driver's steering wander (Ornstein-Uhlenbeck sigma)
+    record_expert: bool = True  # record the autopilot's clean action in TelemetryTick.expert_controls
+
+    def traffic(self, rng: random.Random) -> tuple[int, int]:
+        """(NPC vehicles, pedestrians) for one session."""
+        lo_v = self.npc_vehicles if self.npc_vehicles_min is None else self.npc_vehicles_min
+        lo_p = self.pedestrians if self.pedestrians_min is None else self.pedestrians_min
+        return rng.randint(min(lo_v, self.npc_vehicles), self.npc_vehicles), rng.randint(min(lo_p, self.pedestrians), self.pedestrians)
 
 
 @dataclass
@@ -80,13 +93,15 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     world = manhattan_grid()
     lanes = LaneMap(world)
     nodes = random_route(lanes, rng, min_length_m=config.seconds * 14.0 + 100.0)
-    suite = SuiteSpec("bots", 1, (RouteSpec(f"bot{seed}", nodes),), config.npc_vehicles, config.pedestrians, seed)
+    npc_vehicles, pedestrians = config.traffic(rng)
+    suite = SuiteSpec("bots", 1, (RouteSpec(f"bot{seed}", nodes),), npc_vehicles, pedestrians, seed)
     physics_hz = 60.0
     episode = Episode(world, lanes, suite.routes[0], suite, seed, config=EpisodeConfig(
-        control_hz=physics_hz, physics_hz=physics_hz, camera_mode=config.camera_mode, start_time_s=rng.uniform(0, 60)))
+        control_hz=physics_hz, physics_hz=physics_hz, camera_mode=config.camera_mode, fov_deg=config.fov_deg,
+        start_time_s=rng.uniform(0, 60)))
     episode.monitor.timeout_s = float("inf")  # a bot drives until its session ends, whatever happens
-    renderer = renderer or CityRenderer(world, config.width, config.height, vertical_fov_deg=EpisodeConfig().fov_deg)
-    driver = NoisyAutopilot(seed)
+    renderer = renderer or CityRenderer(world, config.width, config.height, vertical_fov_deg=config.fov_deg)
+    driver = NoisyAutopilot(seed, steer_noise=config.steer_noise)
     telemetry = telemetry_pb2.Telemetry(schema_version=1, video_width=config.width, video_height=config.height,
                                         video_fps=config.fps, world_id=world.world_id, client_info=CLIENT_INFO,
                                         recording_start_t_ms=PREROLL_MS)
@@ -99,17 +114,19 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     total_ms = PREROLL_MS + config.seconds * 1000.0
     frames = 0
     distance = 0.0
-    control = None
+    control = expert = None
     try:
         tick = 0
         while True:
             t_ms = tick * 1000.0 / physics_hz
             obs = episode.observe()
-            control = driver(obs) if not episode.done else control
-            _add_tick(telemetry, t_ms, episode, control, config)
+            if not episode.done:
+                control = driver(obs)
+                expert = driver.last_expert if config.record_expert else None
+            _add_tick(telemetry, t_ms, episode, control, config, expert)
             # The recorder captures frames at its own rate: each frame shows the state of the latest tick.
             while t_ms >= PREROLL_MS + frames * frame_interval_ms and PREROLL_MS + frames * frame_interval_ms < total_ms:
-                camera = camera_pose(episode.ego, config.camera_mode, EpisodeConfig().fov_deg)
+                camera = camera_pose(episode.ego, config.camera_mode, config.fov_deg)
                 image = renderer.render(camera, episode.actor_poses(episode.traffic.actors(episode.t)), episode.t, ego=episode.ego)
                 writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                 frames += 1
@@ -129,14 +146,16 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     return BotSession(video_path.read_bytes(), telemetry, frames, distance, nodes)
 
 
-def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode, control, config: BotConfig) -> None:
+def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode, control, config: BotConfig, expert=None) -> None:
     from scalediffusion.sim.camera import camera_pose
 
     ego = episode.ego
     tick = telemetry.ticks.add(t_ms=t_ms, command=episode.command() or common_pb2.ROAD_OPTION_LANEFOLLOW)
     if control is not None:
         tick.controls.steer, tick.controls.throttle, tick.controls.brake = control.steer, control.throttle, control.brake
+    if expert is not None:
+        tick.expert_controls.steer, tick.expert_controls.throttle, tick.expert_controls.brake = expert.steer, expert.throttle, expert.brake
     tick.vehicle.x, tick.vehicle.y, tick.vehicle.theta, tick.vehicle.speed = ego.x, ego.y, ego.theta, ego.speed
-    pose = camera_pose(ego, config.camera_mode, EpisodeConfig().fov_deg)
+    pose = camera_pose(ego, config.camera_mode, config.fov_deg)
     tick.camera.position.x, tick.camera.position.y, tick.camera.position.z = pose.x, pose.y, pose.z
     tick.camera.yaw, tick.camera.pitch, tick.camera.roll, tick.camera.fov_deg = pose.yaw, pose.pitch, pose.roll, pose.fov_deg

@@ -7,7 +7,8 @@ Examples:
     scale-diffusion down                   # stop only what `up` started
     scale-diffusion up --base-port 21000 --state-dir /tmp/sd2   # a second stack on other ports
     scale-diffusion bots --count 8 --seconds 30  # bot players play and upload sessions through ingest
-    scale-diffusion loop --bots 6                # bots -> dataset -> CILRS training -> embedded evaluation report
+    scale-diffusion loop --bots 6                # bots -> dataset -> policy training -> embedded evaluation report
+    scale-diffusion value --minutes 5 15 30     # data-value curve: models trained on growing slices, DS/RC/IP plot
 """
 
 from __future__ import annotations
@@ -126,6 +127,22 @@ def _bot_config(args: argparse.Namespace):
     return BotConfig(seconds=args.seconds, width=args.width, height=args.height, camera_mode=args.camera)
 
 
+def _stage_progress(bar):
+    """progress(stage, done, total) for the loop and value commands: one bar per stage; bots and processor count
+    sessions as they finish, jobs report their fraction done."""
+    tasks: dict[str, int] = {}
+
+    def progress(stage: str, done: float, total: float) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        if stage in ("bots", "processor"):
+            bar.advance(tasks[stage], done)
+        else:
+            bar.update(tasks[stage], completed=done)
+
+    return progress
+
+
 def cmd_bots(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
@@ -149,16 +166,8 @@ def cmd_loop(args: argparse.Namespace) -> int:
 
     _, state = _running(args)
     training = trainer_pb2.TrainingConfig(preset=args.preset, epochs=args.epochs, batch_size=32, val_fraction=0.2, seed=args.seed)
-    tasks: dict[str, int] = {}
     with Progress(console=console) as bar:
-        def progress(stage: str, done: float, total: float) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            if stage in ("bots", "processor"):
-                bar.advance(tasks[stage], done)
-            else:
-                bar.update(tasks[stage], completed=done)
-
+        progress = _stage_progress(bar)
         try:
             result = full_loop(_channels(state), _bot_auth(state), args.bots, _bot_config(args), training, args.suite,
                                workers=args.workers, progress=progress)
@@ -180,6 +189,43 @@ def cmd_loop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_value(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from scalediffusion.sim.bots import BotConfig
+    from scalediffusion.sim.loop import LoopError
+    from scalediffusion.sim.value import ValueConfig, run_value
+
+    _, state = _running(args)
+    bot = BotConfig(seconds=args.seconds, width=args.width, height=args.height, fps=args.fps, camera_mode=args.camera,
+                    npc_vehicles=args.npc_max, npc_vehicles_min=0, pedestrians=args.pedestrians_max, pedestrians_min=0)
+    config = ValueConfig(minutes=tuple(args.minutes), presets=tuple(args.presets), suite=args.suite, seeds=tuple(args.seeds),
+                         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, bot=bot, tag=args.tag)
+    with Progress(console=console) as bar:
+        progress = _stage_progress(bar)
+        try:
+            result = run_value(_channels(state), _bot_auth(state), config, args.recordings, args.out,
+                               workers=args.workers, first_seed=args.seed, progress=progress)
+        except LoopError as err:
+            console.print(f"[red]value experiment failed:[/] {err}")
+            return 1
+    table = Table(title=f"data value on {config.suite} (mean of seeds {', '.join(map(str, config.seeds))}); "
+                        f"{result.sessions} sessions, {result.accepted_minutes:.1f} min accepted")
+    for col in ("model", "minutes", "DS", "RC", "IP", "DS per seed", "train s", "val loss"):
+        table.add_column(col)
+    for p in result.points:
+        table.add_row(p.preset, f"{p.train_minutes:.1f}", f"{p.mean('driving_score'):.1f}", f"{p.mean('route_completion'):.1f}",
+                      f"{p.mean('infraction_penalty'):.3f}", " ".join(f"{s['driving_score']:.1f}" for s in p.seeds.values()),
+                      f"{p.train_wall_s:.0f}", f"{p.best_val_loss:.3f}")
+    a = result.autopilot
+    table.add_row("autopilot (ceiling)", "-", f"{a['driving_score']:.1f}", f"{a['route_completion']:.1f}", f"{a['infraction_penalty']:.3f}", "", "", "")
+    Console(width=max(console.width, 140)).print(table)
+    for stage, seconds in result.stage_seconds.items():
+        console.print(f"{stage}: {seconds:.0f} s")
+    console.print(f"report: {Path(args.out) / 'value.json'}   plot: {Path(args.out) / 'value.png'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scale-diffusion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", default=".state", help="folder for data, logs and the record of what runs (default .state)")
@@ -195,21 +241,39 @@ def main(argv: list[str] | None = None) -> int:
     bots = sub.add_parser("bots", help="bot players play sessions and upload them through ingest (needs a running stack)")
     bots.add_argument("--count", type=int, default=4)
     bots.set_defaults(fn=cmd_bots)
-    loop = sub.add_parser("loop", help="bots -> dataset -> CILRS training -> embedded evaluation, with stage timings")
+    loop = sub.add_parser("loop", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                          help="bots -> dataset -> training -> embedded evaluation, with stage timings")
     loop.add_argument("--bots", type=int, default=6)
     loop.add_argument("--epochs", type=int, default=4)
-    loop.add_argument("--preset", default="cilrs-resnet18-128")
+    loop.add_argument("--preset", default="aim-resnet18-small", help="the model: a waypoint model (aim-*) or CILRS (cilrs-*)")
     loop.add_argument("--suite", default="easy@1")
     loop.set_defaults(fn=cmd_loop)
-    for p in (bots, loop):
-        p.add_argument("--seconds", type=float, default=30.0, help="length of each bot session")
+    value = sub.add_parser("value", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                           help="the data-value experiment: bots -> dataset -> models trained on growing slices -> "
+                                "evaluation per seed -> value.json + value.png")
+    value.add_argument("--minutes", type=float, nargs="+", default=[5.0, 15.0, 30.0, 60.0], help="slices of accepted driving")
+    value.add_argument("--presets", nargs="+", default=["cilrs-resnet18-small", "aim-resnet18-small"], help="models side by side")
+    value.add_argument("--suite", default="traffic@1")
+    value.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="evaluation seeds")
+    value.add_argument("--epochs", type=int, default=8)
+    value.add_argument("--max-steps", type=int, default=0, help="cap on optimiser steps per epoch (0 = whole epochs)")
+    value.add_argument("--batch-size", type=int, default=64)
+    value.add_argument("--fps", type=int, default=10, help="bots' recording frame rate (the processor writes 10 Hz)")
+    value.add_argument("--npc-max", type=int, default=20, help="each bot session draws 0..N NPC vehicles")
+    value.add_argument("--pedestrians-max", type=int, default=8, help="each bot session draws 0..N pedestrians")
+    value.add_argument("--recordings", default=".state/recordings", help="bot recordings kept here and reused")
+    value.add_argument("--out", default="value", help="folder for value.json and value.png")
+    value.add_argument("--tag", default="value", help="prefix of run and evaluation ids (finished ones are reused)")
+    value.set_defaults(fn=cmd_value, seconds=60.0)
+    for p in (bots, loop, value):
+        p.add_argument("--seconds", type=float, default=p.get_default("seconds") or 30.0, help="length of each bot session")
         p.add_argument("--width", type=int, default=640)
         p.add_argument("--height", type=int, default=360)
         p.add_argument("--camera", choices=("dash", "chase"), default="dash")
         p.add_argument("--workers", type=int, default=2, help="bot sessions rendered at once (processes)")
         p.add_argument("--seed", type=int, default=0)
     # Allow --state-dir after the subcommand too.
-    for p in (up, status, sub.choices["down"], bots, loop):
+    for p in (up, status, sub.choices["down"], bots, loop, value):
         p.add_argument("--state-dir", default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:

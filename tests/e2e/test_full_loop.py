@@ -40,4 +40,4 @@ def test_bots_to_dataset_to_model_to_evaluation_report(stack):
     s3 = stack.local.s3_settings(stack.state)
     assert store.stat(s3.bucket_reports, keys.eval_key("e2e-loop-eval", "report.json")) is not None
     assert report.plot_keys and all(store.get_bytes(s3.bucket_reports, k)[:4] == b"\x89PNG" for k in report.plot_keys)
-    assert set(result.stage_seconds) == {"bots play and upload", "processor builds the dataset", "trainer trains CILRS", "embedded evaluation"}
+    assert set(result.stage_seconds) == {"bots play and upload", "processor builds the dataset", "trainer trains the policy", "embedded evaluation"}

@@ -1,0 +1,48 @@
+"""The data-value experiment on the real stack, as `scale-diffusion value` runs it, at toy size: bots -> ingest ->
+processor -> the trainer trains on growing slices -> the embedded evaluator scores each -> value.json + value.png.
+A second run reuses the recordings, the uploaded sessions, the trainings and the evaluations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scalediffusion.sim.bots import BotConfig
+from scalediffusion.sim.loop import recording_dir
+from scalediffusion.sim.value import ValueConfig, run_value
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+def test_value_experiment_trains_growing_slices_evaluates_and_plots(stack, tmp_path):
+    channels = {name: stack.channel(name) for name in ("ingest", "processor", "trainer")}
+    bot = BotConfig(seconds=8.0, width=320, height=180, fps=10, npc_vehicles=4, npc_vehicles_min=0, pedestrians=0)
+    config = ValueConfig(minutes=(0.05, 0.2), presets=("aim-resnet18-tiny",), suite="smoke@1", seeds=(1,), epochs=1,
+                         batch_size=16, val_fraction=0.3, bot=bot, tag="e2e-value")
+    stages = []
+    result = run_value(channels, lambda k: stack.auth(f"bot-{k}"), config, tmp_path / "rec", tmp_path / "out",
+                       first_seed=700, progress=lambda stage, done, total: stages.append(stage))
+    assert config.sessions_needed() == 2 and result.sessions == 2 and result.accepted_minutes > 0
+    assert [p.minutes for p in result.points] == pytest.approx([0.05, min(0.2, result.accepted_minutes)])
+    small, large = result.points
+    assert 0 < small.train_minutes <= large.train_minutes  # whole sessions, nested slices
+    for point in result.points:
+        assert set(point.seeds) == {1}
+        assert 0 <= point.mean("driving_score") <= 100 and 0 <= point.mean("infraction_penalty") <= 1
+    assert result.autopilot["driving_score"] > 50  # the ceiling line: the privileged autopilot drives smoke@1
+    doc = json.loads((tmp_path / "out" / "value.json").read_text())
+    assert [p["run_id"] for p in doc["points"]] == [p.run_id for p in result.points]
+    assert (tmp_path / "out" / "value.png").read_bytes()[:4] == b"\x89PNG"
+    assert any(s.startswith("train ") for s in stages) and any(s.startswith("evaluate ") for s in stages)
+
+    folder = recording_dir(tmp_path / "rec", bot)
+    kept = sorted(p.name for p in folder.iterdir())
+    assert kept == ["bot-700.session", "bot-700.telemetry.pb", "bot-700.webm", "bot-701.session", "bot-701.telemetry.pb", "bot-701.webm"]
+    mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    stages.clear()
+    again = run_value(channels, lambda k: stack.auth(f"bot-{k}"), config, tmp_path / "rec", tmp_path / "out2",
+                      first_seed=700, progress=lambda stage, done, total: stages.append(stage))
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes  # nothing rendered or uploaded again
+    assert [p.seeds[1]["driving_score"] for p in again.points] == [p.seeds[1]["driving_score"] for p in result.points]
+    assert not any(s.startswith("train ") or s.startswith("evaluate ") for s in stages)  # finished jobs reused
