@@ -106,6 +106,14 @@ class ControllerConfig:
     creep_s: float = 1.5
     creep_speed: float = 2.0  # m/s, desired while creeping
     creep_clearance_m: float = 6.0  # nothing within this distance ahead (front range sensor) to creep
+    # Backing off: pressed against something (the policy wants to go, the car does not move, an obstacle within
+    # blocked_range_m) for unstick_after_s -> reverse for reverse_s, then the policy drives on around it. The game
+    # and CARLA both have a reverse gear; without it a car that touched a parked car stays there until the route
+    # times out.
+    blocked_range_m: float = 1.0
+    unstick_after_s: float = 2.0
+    reverse_s: float = 1.5
+    reverse_throttle: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,6 +131,7 @@ class Controls:
     brake: float
     desired_speed: float = 0.0
     creeping: bool = False
+    reverse: bool = False  # reverse gear: throttle drives backwards
 
 
 def _point_at_distance(waypoints: list[tuple[float, float]], distance: float) -> tuple[float, float]:
@@ -149,6 +158,8 @@ class WaypointController:
         self.speed = Pid(c.speed_kp, c.speed_ki, c.speed_kd, c.speed_window)
         self.still = 0  # control periods standing still
         self.creep_left = 0  # control periods of creeping left
+        self.pressed = 0  # control periods wanting to go while blocked
+        self.reverse_left = 0  # control periods of backing off left
 
     def desired_speed(self, waypoints: list[tuple[float, float]]) -> float:
         """Speed the waypoints imply: the distance between the first two over their spacing (TransFuser)."""
@@ -177,6 +188,22 @@ class WaypointController:
             return True
         return False
 
+    def unstick_update(self, speed: float, desired: float, front_range: float | Callable[[], float]) -> bool:
+        """Advances the backing-off clock; True while reversing away from an obstacle the car is pressed against."""
+        c = self.config
+        if self.reverse_left > 0:
+            self.reverse_left -= 1
+            return True
+        wants_to_go = desired >= c.brake_below_speed and abs(speed) < c.stuck_speed
+        if wants_to_go and (front_range() if callable(front_range) else front_range) < c.blocked_range_m:
+            self.pressed += 1
+        else:
+            self.pressed = 0
+        if self.pressed >= round(c.unstick_after_s * c.control_hz):
+            self.pressed, self.reverse_left = 0, max(1, round(c.reverse_s * c.control_hz)) - 1
+            return True
+        return False
+
     def step(self, waypoints: list[tuple[float, float]], speed: float,
              front_range_m: float | Callable[[], float] = math.inf) -> Controls:
         """waypoints: [(x forward, y right), ...] in metres, one per waypoint_step_s; speed in m/s; front_range_m:
@@ -184,6 +211,9 @@ class WaypointController:
         it on demand; inf = no sensor, which the stuck detector takes as a clear way."""
         c = self.config
         desired = self.desired_speed(waypoints)
+        if self.unstick_update(speed, desired, front_range_m):
+            self.still = 0
+            return Controls(steer=0.0, throttle=c.reverse_throttle, brake=0.0, desired_speed=desired, reverse=True)
         creeping = self.stuck_update(speed, front_range_m)
         if creeping:
             desired = max(desired, c.creep_speed)

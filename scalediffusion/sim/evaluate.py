@@ -57,7 +57,7 @@ class OnnxDriver:
 
     def __call__(self, obs: Observation) -> Control:
         out = self.driver(obs.image, obs.speed, obs.command, obs.front_range_m)
-        return Control(out.steer, out.throttle, out.brake)
+        return Control(out.steer, out.throttle, out.brake, reverse=out.reverse)
 
 
 BASELINES: dict[str, Callable[[], object]] = {

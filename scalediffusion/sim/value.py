@@ -218,19 +218,21 @@ def run_value(channels: dict[str, grpc.Channel], auth: Callable[[int], tuple], c
     accepted = sum(s.duration_s for r in reports for s in r.segments) / 60.0
     if accepted < min(config.minutes):
         raise LoopError(f"the processor accepted {accepted:.1f} min of driving, less than the smallest slice ({min(config.minutes):g} min)")
-    trainer = trainer_pb2_grpc.TrainerServiceStub(channels["trainer"])
-    points = []
-    t = time.perf_counter()
-    for minutes in config.minutes:
-        for preset in config.presets:
-            points.append(train_and_evaluate(trainer, config, dataset, preset, min(minutes, accepted), progress))
-    stages["training and evaluation"] = time.perf_counter() - t
     t = time.perf_counter()
     ceiling = autopilot_ceiling(config.suite, config.seeds)
     stages["autopilot ceiling"] = time.perf_counter() - t
-    doc = asdict(config)
-    result = ValueResult(config=doc, sessions=len(session_ids), accepted_minutes=accepted, points=points, autopilot=ceiling,
-                         stage_seconds=stages)
+    trainer = trainer_pb2_grpc.TrainerServiceStub(channels["trainer"])
+    result = ValueResult(config=asdict(config), sessions=len(session_ids), accepted_minutes=accepted, points=[],
+                         autopilot=ceiling, stage_seconds=stages)
+    t = time.perf_counter()
+    for minutes in config.minutes:
+        for preset in config.presets:
+            result.points.append(train_and_evaluate(trainer, config, dataset, preset, min(minutes, accepted), progress))
+            stages["training and evaluation"] = time.perf_counter() - t
+            write_outputs(result, out)  # after every point: a long experiment shows what it has so far
+    return result
+
+
+def write_outputs(result: ValueResult, out: Path) -> None:
     (out / "value.json").write_text(json.dumps(result.to_dict(), indent=1))
     plot_value(result, out / "value.png")
-    return result

@@ -167,7 +167,7 @@ class CilrsAgent(AutonomousAgent):
             self.last_command = self.route.command(float(lat), float(lon))
         ahead = front_range(input_data["radar_front"][1]) if "radar_front" in input_data else math.inf
         out = self.driver(rgb, speed, self.last_command, ahead)
-        return carla.VehicleControl(throttle=out.throttle, steer=out.steer, brake=out.brake)
+        return carla.VehicleControl(throttle=out.throttle, steer=out.steer, brake=out.brake, reverse=out.reverse)
 
     def destroy(self) -> None:
         self.policy = None

@@ -74,6 +74,10 @@ class TrainConfig:
     # Draw frames with weight (most common command's count / this command's count) ** 0.5: turns are a few percent of
     # driving but decide most routes. Single-process training only (DDP shards uniformly).
     balance_commands: bool = True
+    # Which epoch's weights become the model: "best" (lowest validation loss, CILRS's early stopping), "last" (the
+    # final epoch, as AIM/TransFuser ship: on a few validation sessions the best-loss epoch is noise, and a waypoint
+    # model is scored closed-loop, not on held-out loss), or "auto" (last for waypoint models, best for CILRS).
+    keep: str = "auto"
 
     def validate(self) -> TrainConfig:
         if self.preset not in PRESETS:
@@ -90,6 +94,7 @@ class TrainConfig:
             "gpus": 0 <= self.gpus <= 64,
             "nodes": 1 <= self.nodes <= 256,
             "data_minutes": 0 <= self.data_minutes <= 1e7,
+            "keep": self.keep in ("auto", "best", "last"),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -327,6 +332,7 @@ class TrainingRun:
         self.device = _device(self.dist)
         self.artifacts = RunArtifacts(store, s3.bucket_models, run_id)
         self.model_config = preset(config.preset)
+        self._keep_last = config.keep == "last" or (config.keep == "auto" and self.model_config.kind == "waypoints")
         self.bar = _progress_bar(show_progress and self.dist.is_main)
         self.started = time.time()
 
@@ -428,7 +434,7 @@ class TrainingRun:
                 metrics.update(evaluate(model, _loader(val_frames, config, False, epoch, Distributed()), config, device))
             history.append(metrics)
             score = metrics.get("val_loss", metrics["train_loss"])
-            if score < best["val_loss"]:
+            if score < best["val_loss"] or self._keep_last:
                 best = {"val_loss": score, "epoch": epoch, "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             if dist.is_main:
                 self.artifacts.put_torch("checkpoint.pt", {

@@ -70,7 +70,9 @@ def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, p
         if straight:
             assert all(m["steer"] == 0.0 and m["command"] == 4 for m in straight)
         total_frames += seg.frame_count
-    assert total_frames == frames_written
+        assert all(len(m["waypoints"]) == 4 and "target_speed" in m for m in measurements)
+    # The processor writes 10 Hz by default: every third frame of the 30 fps recording, none twice.
+    assert abs(total_frames - frames_written / 3) <= 2
 
     # segments.ready was published for it, keyed by session id.
     ready = stack.read_topic(events.SEGMENTS_READY, lambda r: r.key == uploaded.session_id.encode())

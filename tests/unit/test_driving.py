@@ -128,3 +128,17 @@ def test_camera_spec_rejects_nonsense():
     spec = CameraSpec.from_dict({"width": 320, "height": 180, "resize": {"width": 128, "height": 128}})
     assert (spec.resize_width, spec.resize_height) == (128, 128)
     assert np.isclose(CameraSpec().horizontal_fov_deg, 91.49, atol=0.01)
+
+
+def test_a_car_pressed_against_an_obstacle_backs_off_and_one_waiting_behind_it_does_not():
+    config = ControllerConfig(unstick_after_s=1.0, reverse_s=0.5, control_hz=20.0)
+    go = [(2.0, 0.0), (4.0, 0.0), (6.0, 0.0), (8.0, 0.0)]  # the policy wants to drive on
+    pressed = WaypointController(config)
+    outs = [pressed.step(go, 0.0, front_range_m=0.5) for _ in range(30)]
+    reversing = [o.reverse for o in outs]
+    assert not any(reversing[:19]) and all(reversing[19:29])  # after 1 s pressed: 0.5 s of reverse
+    assert outs[19].throttle > 0 and outs[19].brake == 0 and not reversing[29]
+    waiting = WaypointController(config)  # the policy itself stops behind the obstacle: nothing to undo
+    assert not any(waiting.step(STOPPED, 0.0, front_range_m=0.5).reverse for _ in range(100))
+    clear = WaypointController(config)  # wants to go, is not moving yet, nothing ahead: just accelerates
+    assert not any(clear.step(go, 0.0, front_range_m=math.inf).reverse for _ in range(100))

@@ -138,7 +138,7 @@ def test_an_unchanged_view_while_the_car_stands_still_is_not_frozen():
     frame = moving_frames(1)[0]
     waiting = [dict(m, speed=0.0, x=0.0, throttle=0.0, brake=1.0) for m in driving()]  # waiting at a red light
     assert clean.evaluate_segment(metrics_of([frame] * N), waiting, T) == []
-    half = [dict(m, speed=0.0 if i < N // 2 else m["speed"]) for i, m in enumerate(driving())]
+    half = [dict(m, speed=0.0, x=0.0) if i < N // 2 else dict(m, speed=1.0, x=(i - N // 2) / FPS) for i, m in enumerate(driving())]
     f = only(clean.evaluate_segment(metrics_of([frame] * N), half, T), "FROZEN")  # the view froze once it drove on
     assert f.start_frame == N // 2
 
