@@ -114,6 +114,7 @@ class ControllerConfig:
     unstick_after_s: float = 2.0
     reverse_s: float = 1.5
     reverse_throttle: float = 0.5
+    reverse_steer: float = 0.0  # steering while backing off (straight back by default)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -213,7 +214,7 @@ class WaypointController:
         desired = self.desired_speed(waypoints)
         if self.unstick_update(speed, desired, front_range_m):
             self.still = 0
-            return Controls(steer=0.0, throttle=c.reverse_throttle, brake=0.0, desired_speed=desired, reverse=True)
+            return Controls(steer=c.reverse_steer, throttle=c.reverse_throttle, brake=0.0, desired_speed=desired, reverse=True)
         creeping = self.stuck_update(speed, front_range_m)
         if creeping:
             desired = max(desired, c.creep_speed)

@@ -47,10 +47,10 @@ class OnnxDriver:
     needs_image = True
     needs_front_range = True
 
-    def __init__(self, model_path: str | Path, policy=None) -> None:
+    def __init__(self, model_path: str | Path) -> None:
         from scalediffusion.policy import OnnxPolicy, PolicyDriver
 
-        self.policy = policy or OnnxPolicy(model_path)
+        self.policy = OnnxPolicy(model_path)
         self.driver = PolicyDriver(self.policy, control_hz=EpisodeConfig().control_hz)
         self.camera = self.policy.camera
         self.name = f"onnx:{Path(model_path).name}"
