@@ -449,7 +449,8 @@ class TrainingRun:
         if not dist.is_main:
             return {}
         summary = self._finish(best, history, initial_val_loss)
-        self.report("SUCCEEDED", 1.0, "trained", {k: float(v) for k, v in history[-1].items()} | {"best_val_loss": best["val_loss"]})
+        self.report("SUCCEEDED", 1.0, "trained", {k: float(v) for k, v in history[-1].items()}
+                    | {"best_val_loss": best["val_loss"], "train_minutes": summary["train_minutes"], "wall_s": summary["wall_s"]})
         return summary
 
     def _finish(self, best: dict[str, Any], history: list[dict[str, float]], initial_val_loss: float | None) -> dict[str, Any]:
