@@ -108,15 +108,15 @@ def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: Val
     if trained is None:
         training = trainer_pb2.TrainingConfig(preset=preset, epochs=config.epochs, batch_size=config.batch_size,
                                               learning_rate=config.learning_rate, val_fraction=config.val_fraction,
-                                              seed=1, data_minutes=minutes)
+                                              seed=1, data_minutes=minutes, max_steps_per_epoch=config.max_steps)
         trainer.StartTraining(trainer_pb2.StartTrainingRequest(dataset=dataset, config=training, run_id=run_id,
                                                                backend=trainer_pb2.BACKEND_LOCAL))
         trained = watch(trainer, run_id, (lambda j: progress(f"train {preset} {minutes:g} min", j.progress, 1.0)) if progress else None)
     if trained.state != trainer_pb2.JOB_STATE_SUCCEEDED:
         raise LoopError(f"training {run_id} ended {trainer_pb2.JobState.Name(trained.state)}: {trained.message}")
     train_wall = time.perf_counter() - started
-    # Every seed's evaluation starts at once (the trainer runs each in its own process; on a small machine they
-    # share the cores better than one process alone uses them), then each is awaited.
+    # Every seed's evaluation is submitted at once (the trainer runs SD_TRAINER_LOCAL_SLOTS of them side by side and
+    # queues the rest), then each is awaited.
     started = time.perf_counter()
     pending: dict[int, str] = {}
     reports: dict[int, trainer_pb2.EvaluationReport] = {}

@@ -90,7 +90,7 @@ class ListSegmentsResponse(_message.Message):
     def __init__(self, segments: _Optional[_Iterable[_Union[_processor_pb2.SegmentInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes", "data_minutes")
+    __slots__ = ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes", "data_minutes", "max_steps_per_epoch")
     PRESET_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class TrainingConfig(_message.Message):
     GPUS_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     DATA_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     preset: str
     epochs: int
     batch_size: int
@@ -109,7 +110,8 @@ class TrainingConfig(_message.Message):
     gpus: int
     nodes: int
     data_minutes: float
-    def __init__(self, preset: _Optional[str] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., val_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., gpus: _Optional[int] = ..., nodes: _Optional[int] = ..., data_minutes: _Optional[float] = ...) -> None: ...
+    max_steps_per_epoch: int
+    def __init__(self, preset: _Optional[str] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., val_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., gpus: _Optional[int] = ..., nodes: _Optional[int] = ..., data_minutes: _Optional[float] = ..., max_steps_per_epoch: _Optional[int] = ...) -> None: ...
 
 class StartTrainingRequest(_message.Message):
     __slots__ = ("dataset", "config", "backend", "run_id")

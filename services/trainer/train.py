@@ -117,7 +117,8 @@ class TrainConfig:
     def from_proto(cls, config: trainer_pb2.TrainingConfig) -> TrainConfig:
         """Zero/empty proto fields keep the defaults."""
         doc: dict[str, Any] = {}
-        for name in ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes", "data_minutes"):
+        for name in ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes", "data_minutes",
+                     "max_steps_per_epoch"):
             value = getattr(config, name)
             if value:
                 doc[name] = value

@@ -234,3 +234,12 @@ def test_command_weights_draw_rare_turns_more_often():
     assert weights[0] == pytest.approx(1.0) and weights[-1] == pytest.approx(3.0)  # sqrt(90 / 10)
     share = weights[commands == 1].sum() / weights.sum()
     assert 0.2 < share < 0.3  # 10 % of the frames, a quarter of the draws
+
+
+def test_the_training_config_from_the_contract_carries_slices_and_step_caps():
+    from scalediffusion.v1 import trainer_pb2
+
+    config = TrainConfig.from_proto(trainer_pb2.TrainingConfig(preset="aim-resnet18-tiny", data_minutes=3.5, max_steps_per_epoch=7))
+    assert (config.data_minutes, config.max_steps_per_epoch) == (3.5, 7)
+    with pytest.raises(ConfigError, match="data_minutes"):
+        TrainConfig.from_proto(trainer_pb2.TrainingConfig(data_minutes=-1))
