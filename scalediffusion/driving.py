@@ -9,7 +9,9 @@ ego frame (x forward, y right, metres, CARLA's vehicle convention). ``WaypointCo
 as TransFuser does: a lateral PID on the angle to an aim point between the first two waypoints, a longitudinal PID
 on the speed the waypoints imply, and carla_garage's stuck detector: after standing still for ``stuck_after_s``
 with nothing close ahead it creeps forward for ``creep_s`` (a policy that learnt "stopped stays stopped" otherwise
-waits for ever behind a light that turned green long ago).
+waits for ever behind a light that turned green long ago). When the policy wants to go but the car is pressed
+against something (front range under ``blocked_range_m`` for ``unstick_after_s``), it backs off in reverse gear for
+``reverse_s``: without that, a car that touched a parked car stays there until the route times out.
 """
 
 from __future__ import annotations
