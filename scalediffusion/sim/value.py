@@ -184,6 +184,7 @@ def plot_value(result: ValueResult, path: Path) -> Path:
             ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.15)
         ax.axhline(result.autopilot[metric], color="black", linestyle="--", linewidth=1, label="autopilot (privileged)")
         ax.set_xlabel("minutes of accepted driving trained on")
+        ax.set_xlim(left=0)
         ax.set_title(label)
         ax.grid(alpha=0.3)
         if metric == "infraction_penalty":
