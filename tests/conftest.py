@@ -103,33 +103,47 @@ class Stack:
             consumer.close()
 
 
+def start_service(stack: Stack, log_dir: Path, service: str, overrides: dict[str, str], name: str):
+    """One more process of `service` on the stack's S3 and broker, on its own ports, with env overrides; returns
+    (channel, ProcRecord) once it reports SERVING. The caller terminates it."""
+    import sys
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from scalediffusion.stack.procs import spawn, wait_until
+
+    ports = free_layout(exclude=set(stack.layout.all_ports())).services[service]
+    env = stack.local.service_env(stack.state, service)
+    env.update({"SD_GRPC_PORT": str(ports.grpc), "SD_GRPCWEB_PORT": "0", "SD_METRICS_PORT": "0", **overrides})
+    record = spawn(name, [sys.executable, "-m", f"services.{service}.server"], env, log_dir, cwd=REPO)
+    channel = grpc.insecure_channel(f"127.0.0.1:{ports.grpc}")
+
+    def serving() -> bool:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    try:
+        wait_until(serving, 60, name, record)
+    except BaseException:
+        from scalediffusion.stack.procs import terminate
+
+        terminate(record, grace_s=5)
+        raise
+    return channel, record
+
+
 @pytest.fixture
 def extra_service(stack: Stack, tmp_path: Path):
     """Starts more service processes on the stack's S3 and broker, with env overrides (short upload windows, small
     limits, crash points, topic prefixes); each is a real process on its own ports, stopped at teardown.
     Yields start(service, overrides, name) -> (channel, ProcRecord)."""
-    import sys
-
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    from scalediffusion.stack.procs import spawn, terminate, wait_until
+    from scalediffusion.stack.procs import terminate
 
     started = []
 
     def start(service: str, overrides: dict[str, str], name: str = ""):
-        name = name or f"{service}-extra-{len(started)}"
-        ports = free_layout(exclude=set(stack.layout.all_ports())).services[service]
-        env = stack.local.service_env(stack.state, service)
-        env.update({"SD_GRPC_PORT": str(ports.grpc), "SD_GRPCWEB_PORT": "0", "SD_METRICS_PORT": "0", **overrides})
-        record = spawn(name, [sys.executable, "-m", f"services.{service}.server"], env, tmp_path, cwd=REPO)
+        channel, record = start_service(stack, tmp_path, service, overrides, name or f"{service}-extra-{len(started)}")
         started.append(record)
-        channel = grpc.insecure_channel(f"127.0.0.1:{ports.grpc}")
-
-        def serving() -> bool:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return reply.status == health_pb2.HealthCheckResponse.SERVING
-
-        wait_until(serving, 60, name, record)
         return channel, record
 
     yield start

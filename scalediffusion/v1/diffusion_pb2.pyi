@@ -30,14 +30,18 @@ class OpenStreamRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[StreamConfig, _Mapping]] = ...) -> None: ...
 
 class OpenStreamResponse(_message.Message):
-    __slots__ = ("stream_id", "config", "idle_timeout_ms")
+    __slots__ = ("stream_id", "config", "idle_timeout_ms", "frame_rate", "latency_target_ms")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     IDLE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_TARGET_MS_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     config: StreamConfig
     idle_timeout_ms: int
-    def __init__(self, stream_id: _Optional[str] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., idle_timeout_ms: _Optional[int] = ...) -> None: ...
+    frame_rate: float
+    latency_target_ms: int
+    def __init__(self, stream_id: _Optional[str] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., idle_timeout_ms: _Optional[int] = ..., frame_rate: _Optional[float] = ..., latency_target_ms: _Optional[int] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("stream_id", "seq", "client_t_ms", "image", "content_type")
@@ -60,16 +64,20 @@ class TransformFrameRequest(_message.Message):
     def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ...) -> None: ...
 
 class TransformFrameResponse(_message.Message):
-    __slots__ = ("frame", "server_ms", "strength", "dropped")
+    __slots__ = ("frame", "server_ms", "strength", "dropped", "frame_rate", "dropped_reason")
     FRAME_FIELD_NUMBER: _ClassVar[int]
     SERVER_MS_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     DROPPED_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_REASON_FIELD_NUMBER: _ClassVar[int]
     frame: Frame
     server_ms: float
     strength: float
     dropped: bool
-    def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ..., server_ms: _Optional[float] = ..., strength: _Optional[float] = ..., dropped: _Optional[bool] = ...) -> None: ...
+    frame_rate: float
+    dropped_reason: str
+    def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ..., server_ms: _Optional[float] = ..., strength: _Optional[float] = ..., dropped: _Optional[bool] = ..., frame_rate: _Optional[float] = ..., dropped_reason: _Optional[str] = ...) -> None: ...
 
 class CloseStreamRequest(_message.Message):
     __slots__ = ("stream_id",)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.diffusion.admission import work_of
 from services.diffusion.engine.scheduler import FrameRequest, FrameScheduler
 
 FRAMES = Counter("sd_diffusion_frames_total", "Frames by outcome (transformed, superseded, stale, unmeetable)", ["outcome"])
@@ -26,7 +27,6 @@ BATCH_SIZE = Histogram("sd_diffusion_batch_size", "Frames per batched forward", 
 FRAME_SECONDS = Histogram("sd_diffusion_frame_seconds", "From submission to result, per transformed frame",
                           buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0))
 QUEUED = Gauge("sd_diffusion_queued_frames", "Frames waiting for a batch")
-REFERENCE_PIXELS = 256 * 256  # one unit of scheduler work
 
 
 @dataclass
@@ -63,7 +63,7 @@ class FramePump:
         key = (stream_id, seq)
         self._waiting[key] = future
         self._states[stream_id] = engine_state
-        work = image.shape[0] * image.shape[1] / REFERENCE_PIXELS
+        work = work_of(image.shape[1], image.shape[0])
         for dropped in self.scheduler.submit(FrameRequest(stream_id, seq, now, now + self.latency_target_s, image, work)):
             self._resolve_dropped(dropped.request, dropped.reason)
         QUEUED.set(self.scheduler.queued)

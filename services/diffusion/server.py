@@ -22,6 +22,7 @@ from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
 from scalediffusion.server import ServiceApp, run_main
 from scalediffusion.settings import ServerSettings, SettingsError, env_float, env_int, env_str
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2
+from services.diffusion.admission import AdmissionSettings, frame_rate, offer, work_of
 from services.diffusion.codec import FrameError, decode_frame, encode_frame
 from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, load_engine
 from services.diffusion.engine.scheduler import FrameScheduler
@@ -46,6 +47,7 @@ class DiffusionSettings:
     idle_timeout_s: float  # a stream unused this long is closed
     latency_target_ms: float  # a frame not repainted within this is dropped (the game shows its raw render)
     max_batch: int  # frames of different streams in one batched forward
+    admission: AdmissionSettings = AdmissionSettings()  # the size and rate streams are offered (admission.py)
 
     @classmethod
     def from_env(cls, env=None) -> DiffusionSettings:
@@ -58,6 +60,7 @@ class DiffusionSettings:
             idle_timeout_s=env_float("SD_DIFFUSION_IDLE_TIMEOUT_S", 60.0, env),
             latency_target_ms=env_float("SD_DIFFUSION_LATENCY_TARGET_MS", 1500.0, env),
             max_batch=env_int("SD_DIFFUSION_MAX_BATCH", 8, env),
+            admission=_admission(env),
         )
         if settings.max_streams < 1 or settings.max_batch < 1:
             raise SettingsError("SD_DIFFUSION_MAX_STREAMS and SD_DIFFUSION_MAX_BATCH must be >= 1")
@@ -66,6 +69,15 @@ class DiffusionSettings:
         if not (settings.device in ("auto", "cpu", "cuda") or settings.device.startswith("cuda:")):
             raise SettingsError(f"SD_DIFFUSION_DEVICE must be auto, cpu, cuda or cuda:N, got {settings.device!r}")
         return settings
+
+
+def _admission(env) -> AdmissionSettings:
+    try:
+        return AdmissionSettings(min_fps=env_float("SD_DIFFUSION_MIN_FPS", AdmissionSettings.min_fps, env),
+                                 max_fps=env_float("SD_DIFFUSION_MAX_FPS", AdmissionSettings.max_fps, env),
+                                 min_width=env_int("SD_DIFFUSION_MIN_WIDTH", AdmissionSettings.min_width, env))
+    except ValueError as err:
+        raise SettingsError(f"SD_DIFFUSION_MIN_FPS / SD_DIFFUSION_MAX_FPS / SD_DIFFUSION_MIN_WIDTH: {err}") from None
 
 
 def _device(name: str) -> str:
@@ -100,23 +112,33 @@ class DiffusionServicer:
                                  f"{self.settings.checkpoint}: {err}") from None
             event(log, "engine loaded", checkpoint=str(self.settings.checkpoint), device=device,
                   dim=self.engine.config.dim, depth=self.engine.config.depth)
-        warm_s = await asyncio.to_thread(self._warm_up)
-        event(log, "engine warm", first_frame_ms=round(warm_s * 1000, 1))
+        first_s, reference_s = await asyncio.to_thread(self._warm_up)
         scheduler = FrameScheduler(max_batch=self.settings.max_batch)
+        scheduler.observe_batch(1, reference_s, 1.0)  # what streams are offered before their frames are measured
+        event(log, "engine warm", first_frame_ms=round(first_s * 1000, 1), reference_frame_ms=round(reference_s * 1000, 1))
         self.pump = FramePump(self.engine, scheduler, self.settings.latency_target_ms / 1000.0)
         self.pump.start()
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="idle-streams")
 
-    def _warm_up(self) -> float:
-        """One frame through a throwaway stream before SERVING: the first forward pays for lazy initialisation
-        (allocator, kernels), which must neither reach a player nor teach the scheduler's cost model a wrong time."""
+    def _warm_up(self) -> tuple[float, float]:
+        """Two 256x256 frames (one unit of work) through a throwaway stream before SERVING: the first pays for lazy
+        initialisation (allocator, kernels), which must neither reach a player nor teach the scheduler's cost model
+        a wrong time; the second measures what a unit costs, which sizes the first streams (admission.py)."""
         import numpy as np
 
-        side = 2 * self.engine.config.pixel_multiple
         state = self.engine.new_stream()
-        started = time.perf_counter()
-        self.engine.transform([(state, np.zeros((side, side, 3), np.uint8))])
-        return time.perf_counter() - started
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            self.engine.transform([(state, np.zeros((256, 256, 3), np.uint8))])
+            times.append(time.perf_counter() - started)
+        return times[0], times[1]
+
+    def _open_work(self) -> float:
+        return sum(work_of(s.config.width, s.config.height) for s in self.registry.streams.values())
+
+    def _frame_rate(self) -> float:
+        return frame_rate(self.pump.scheduler.cost.seconds_per_unit(), self._open_work(), self.settings.admission)
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -145,18 +167,24 @@ class DiffusionServicer:
                           ) -> diffusion_pb2.OpenStreamResponse:
         self._check_ready()
         try:
-            config = normalise_config(request.config, self.engine.config.pixel_multiple,
-                                      default_steps=self.engine.config.steps,
+            multiple = self.engine.config.pixel_multiple
+            config = normalise_config(request.config, multiple, default_steps=self.engine.config.steps,
                                       default_strength=self.engine.config.strength)
+            offered = offer(config.width, config.height, multiple, self.pump.scheduler.cost.seconds_per_unit(),
+                            self._open_work(), self.settings.latency_target_ms / 1000.0, self.settings.admission)
+            config.width, config.height = offered.width, offered.height
             state = self.engine.new_stream(**engine_options(config))
             stream = self.registry.open(config, time.monotonic(), state)
         except StreamError as err:
             raise _rpc_error(err) from None
         OPEN_STREAMS.set(len(self.registry.streams))
         event(log, "stream opened", stream_id=stream.stream_id, style=config.style, width=config.width,
-              height=config.height, steps=config.steps, strength=round(config.strength, 3))
+              height=config.height, asked_width=request.config.width, asked_height=request.config.height,
+              frame_rate=round(offered.frame_rate, 2), steps=config.steps, strength=round(config.strength, 3))
         return diffusion_pb2.OpenStreamResponse(stream_id=stream.stream_id, config=config,
-                                                idle_timeout_ms=int(self.settings.idle_timeout_s * 1000))
+                                                idle_timeout_ms=int(self.settings.idle_timeout_s * 1000),
+                                                frame_rate=offered.frame_rate,
+                                                latency_target_ms=int(self.settings.latency_target_ms))
 
     async def transform_frame(self, request: diffusion_pb2.TransformFrameRequest, ctx: CallContext
                               ) -> diffusion_pb2.TransformFrameResponse:
@@ -239,13 +267,15 @@ class DiffusionServicer:
                                f"stream {stream.stream_id} was {'shut down' if result.dropped_reason == 'shutdown' else 'closed'} "
                                f"while this frame waited")
             stream.dropped += 1
-            return diffusion_pb2.TransformFrameResponse(frame=echo, server_ms=result.server_s * 1000.0, dropped=True)
+            return diffusion_pb2.TransformFrameResponse(frame=echo, server_ms=result.server_s * 1000.0, dropped=True,
+                                                        dropped_reason=result.dropped_reason,
+                                                        frame_rate=self._frame_rate())
         stream.frames += 1
         stream.last_seq = max(stream.last_seq, frame.seq)
         echo.image = await asyncio.to_thread(encode_frame, result.image, content_type)
         echo.content_type = content_type
         return diffusion_pb2.TransformFrameResponse(frame=echo, server_ms=result.server_s * 1000.0,
-                                                    strength=result.strength)
+                                                    strength=result.strength, frame_rate=self._frame_rate())
 
 
 def build_app(settings: DiffusionSettings, engine=None) -> ServiceApp:

@@ -1,5 +1,6 @@
 """DiffusionService over real sockets: the stack's diffusion process (the shipped tiny-city checkpoint on the CPU),
-native gRPC and gRPC-Web, every RPC, bad input answered with a status and a reason, idle eviction, metrics."""
+native gRPC and gRPC-Web, every RPC, bad input answered with a status and a reason, idle eviction, metrics, and the
+size and rate a stream is offered for the replica's measured speed and load."""
 
 from __future__ import annotations
 
@@ -17,9 +18,24 @@ from scalediffusion.v1 import diffusion_pb2, diffusion_pb2_grpc
 from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from services.diffusion.engine.dataset import generate_clips
 from services.diffusion.engine.quality import psnr
+from scalediffusion.stack.procs import terminate
+from tests.conftest import start_service
 from tests.integration.test_grpc_web import grpc_web_call
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+# Streams sized for any speed: sizing for 0.01 frames/s within a 10-minute latency target grants what is asked.
+ROOMY = {"SD_DIFFUSION_MIN_FPS": "0.01", "SD_DIFFUSION_LATENCY_TARGET_MS": "600000"}
+
+
+@pytest.fixture(scope="module")
+def roomy(stack, tmp_path_factory):
+    """A second diffusion process that grants the sizes asked, for the tests of exact sizes and of quality (the
+    stack's own replica offers what its measured speed sustains; see the admission tests below)."""
+    channel, record = start_service(stack, tmp_path_factory.mktemp("roomy"), "diffusion", ROOMY, "diffusion-roomy")
+    yield diffusion_pb2_grpc.DiffusionServiceStub(channel)
+    terminate(record, grace_s=10)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +71,8 @@ def frame(stream_id: str, seq: int, image: bytes, content_type: str = "image/jpe
                                content_type=content_type)
 
 
-def test_open_stream_fills_defaults_clamps_and_says_what_it_applies(diffusion):
+def test_open_stream_fills_defaults_clamps_and_says_what_it_applies(roomy):
+    diffusion = roomy
     opened = open_stream(diffusion, width=5000, height=100, steps=9, strength=3.0, seed=7, prompt="wet neon streets")
     config = opened.config
     assert opened.stream_id.startswith("st-") and opened.idle_timeout_ms == 60_000
@@ -77,12 +94,14 @@ def test_open_stream_rejects_unknown_styles_and_negative_strength(diffusion):
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "strength" in err.details()
 
 
-def test_transform_frame_repaints_toward_the_style_over_the_wire(diffusion, pairs):
+def test_transform_frame_repaints_toward_the_style_over_the_wire(roomy, pairs):
     """The trained checkpoint through the whole service: JPEG in, JPEG out, closer to the night render than the flat
     render is (night changes every pixel: the raw render scores ~6 dB against it)."""
     styles = list(pairs["styles"])
     night = styles.index("night")
+    diffusion = roomy
     opened = open_stream(diffusion, style="night", width=256, height=256, steps=2, seed=1)
+    assert (opened.config.width, opened.config.height) == (256, 256)
     gains = []
     for k in range(pairs["flat"].shape[1]):
         flat, target = pairs["flat"][0, k], pairs["styled"][0, night, k]
@@ -99,7 +118,8 @@ def test_transform_frame_repaints_toward_the_style_over_the_wire(diffusion, pair
     assert closed.frames == pairs["flat"].shape[1]
 
 
-def test_frames_of_another_size_or_format_come_back_at_the_streams_size_in_their_format(diffusion, pairs):
+def test_frames_of_another_size_or_format_come_back_at_the_streams_size_in_their_format(roomy, pairs):
+    diffusion = roomy
     opened = open_stream(diffusion, width=128, height=96)
     big = cv2.resize(pairs["flat"][1, 0], (320, 180))
     reply = diffusion.TransformFrame(diffusion_pb2.TransformFrameRequest(frame=frame(opened.stream_id, 1, png(big), "image/png")),
@@ -166,7 +186,10 @@ def test_grpc_web_opens_transforms_and_closes(stack, pairs):
                           {"frame": {"streamId": stream_id, "seq": "3", "image": image, "contentType": "image/jpeg"}})
     assert reply["ok"], reply
     out = decode(base64.b64decode(reply["response"]["frame"]["image"]))
-    assert out.shape == (128, 128, 3) and reply["response"]["frame"]["seq"] == "3"
+    applied = opened["response"]["config"]  # what this replica offered for its speed: at most what was asked
+    assert applied["width"] <= 128 and applied["height"] <= 128 and float(opened["response"]["frameRate"]) > 0
+    assert out.shape == (applied["height"], applied["width"], 3) and reply["response"]["frame"]["seq"] == "3"
+    assert float(reply["response"]["frameRate"]) > 0
     closed = grpc_web_call(url, "DiffusionService", "CloseStream", {"streamId": stream_id})
     assert closed["ok"] and closed["response"]["frames"] == "1"
 
@@ -212,3 +235,26 @@ def test_a_missing_checkpoint_stops_start_up_with_its_path(tmp_path):
                               "SD_GRPC_PORT": str(port), "SD_GRPCWEB_PORT": "0", "SD_METRICS_PORT": "0", "SD_HOST": "127.0.0.1"})
     assert run.returncode != 0
     assert "SD_DIFFUSION_CHECKPOINT" in run.stderr and "nowhere" in run.stderr and "does not exist" in run.stderr
+
+
+def test_a_replica_offers_what_it_can_sustain_never_more_than_asked_and_less_under_load(extra_service):
+    """Sized for 30 frames/s, no CPU repaints 512x288 in time: the offer shrinks (aspect kept, sides multiples of
+    16), never grows past what was asked; every stream opened on top gets no more work and a lower rate."""
+    channel, _ = extra_service("diffusion", {"SD_DIFFUSION_MIN_FPS": "30", "SD_DIFFUSION_MAX_FPS": "60"})
+    diffusion = diffusion_pb2_grpc.DiffusionServiceStub(channel)
+    small = open_stream(diffusion, width=64, height=64)
+    assert (small.config.width, small.config.height) == (64, 64)  # never below what was asked... nor above
+    offers = [open_stream(diffusion, width=512, height=288) for _ in range(3)]
+    sizes = [(o.config.width, o.config.height) for o in offers]
+    assert all(w < 512 and h < 288 and w % 16 == 0 and h % 16 == 0 for w, h in sizes), sizes
+    assert all(abs(w / h - 512 / 288) < 0.5 for w, h in sizes), sizes
+    assert [w * h for w, h in sizes] == sorted((w * h for w, h in sizes), reverse=True), sizes
+    rates = [small.frame_rate] + [o.frame_rate for o in offers]
+    assert all(r > 0 for r in rates) and rates == sorted(rates, reverse=True) and rates[-1] < rates[0], rates
+    assert offers[0].latency_target_ms == 1500
+    # Each reply advises the stream's rate for the replica's load now.
+    jpeg_frame = jpeg(np.zeros((288, 512, 3), np.uint8))
+    reply = diffusion.TransformFrame(diffusion_pb2.TransformFrameRequest(frame=frame(offers[0].stream_id, 1, jpeg_frame)),
+                                     timeout=60)
+    assert 0 < reply.frame_rate <= rates[-1] * 2, (reply.frame_rate, rates)
+    assert reply.dropped or decode(reply.frame.image).shape == (sizes[0][1], sizes[0][0], 3)

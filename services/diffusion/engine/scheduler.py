@@ -63,6 +63,15 @@ class BatchCostModel:
         old = self._by_size.get(n)
         self._by_size[n] = per_unit if old is None else old + self.smoothing * (per_unit - old)
 
+    def seconds_per_unit(self) -> float | None:
+        """What one unit of work costs when it runs alone (None before anything was measured): a batch of one's
+        measured cost, else the dearest measured batch size's (a conservative stand-in), else the prior."""
+        if 1 in self._by_size:
+            return self._by_size[1]
+        if self._by_size:
+            return max(self._by_size.values())
+        return self.fixed_s + self.per_item_s if self.fixed_s + self.per_item_s > 0 else None
+
     def relax(self) -> None:
         for n in self._by_size:
             self._by_size[n] *= self.relax_factor

@@ -148,12 +148,10 @@ export class GameRuntime {
         : new DiffusionLink({
             client: opts.diffusion,
             now: () => performance.now() - this.t0,
-            capture: () => this.captureFrame(),
+            capture: (width, height) => this.captureFrame(width, height),
             onFrame: (f) => this.showDiffused(f.image, f.contentType, f.capturedTMs),
             config: { width: 512, height: Math.max(16, Math.round((512 * h) / w / 8) * 8) },
           });
-    this.captureCanvas.width = 512;
-    this.captureCanvas.height = Math.max(16, Math.round((512 * h) / w / 8) * 8);
     container.appendChild(this.display);
     window.addEventListener("keydown", this.onKeyDown);
     window.addEventListener("keyup", this.onKeyUp);
@@ -412,8 +410,9 @@ export class GameRuntime {
     return this.diffused !== null && (this.diffusion?.active ?? false) && now - this.diffused.at < STALE_DIFFUSION_MS;
   }
 
-  private captureFrame(): Promise<{ image: Uint8Array; contentType: string } | null> {
+  private captureFrame(width: number, height: number): Promise<{ image: Uint8Array; contentType: string } | null> {
     const c = this.captureCanvas;
+    if (c.width !== width || c.height !== height) [c.width, c.height] = [width, height]; // the size the server offered
     const cx = c.getContext("2d");
     if (cx === null) return Promise.resolve(null);
     cx.drawImage(this.renderer.canvas, 0, 0, c.width, c.height); // synchronously, while the render is fresh
@@ -472,7 +471,7 @@ export class GameRuntime {
       vehicle: { ...this.state },
       diffusion:
         this.diffusion?.snapshot() ??
-        { status: "off", enabled: false, notice: null, streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0 },
+        { status: "off", enabled: false, notice: null, streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0, width: 0, height: 0, advisedFps: 0 },
       recording: this.phase === "driving" && (this.recorder?.recording ?? false),
       paused: this.paused,
       reverse: this.controls.reverse,

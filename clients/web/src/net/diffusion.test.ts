@@ -109,6 +109,41 @@ describe("DiffusionLink", () => {
     expect(link.snapshot().framesDropped).toBe(1);
   });
 
+  it("captures at the size the server offered and paces frames to the rate each reply advises", async () => {
+    let t = 0;
+    let advise = 4;
+    const sizes: string[] = [];
+    const c: DiffusionClientLike = {
+      openStream: async (req) => {
+        expect(req.config).toMatchObject({ width: 512, height: 288 }); // asks for the most it would show
+        return create(OpenStreamResponseSchema, { streamId: "s", config: { width: 240, height: 128 }, frameRate: 5, latencyTargetMs: 1500 });
+      },
+      closeStream: async () => create(CloseStreamResponseSchema, {}),
+      transformFrame: async (req) =>
+        create(TransformFrameResponseSchema, { frame: { ...req.frame!, image: new Uint8Array([1]), contentType: "image/jpeg" }, frameRate: advise }),
+    };
+    const link = new DiffusionLink({
+      client: c,
+      now: () => t,
+      capture: async (w, h) => (sizes.push(`${w}x${h}`), { image: new Uint8Array(1), contentType: "image/jpeg" }),
+      config: { width: 512, height: 288 },
+    });
+    await link.setEnabled(true);
+    expect(link.snapshot()).toMatchObject({ width: 240, height: 128, advisedFps: 5 });
+    const sentBy = async (untilMs: number) => {
+      for (; t <= untilMs; t += 10) {
+        link.pump();
+        await tick();
+      }
+      return link.snapshot().framesSent;
+    };
+    expect(await sentBy(990)).toBe(4); // 4 fps advised by the first reply (5 fps at open): 0, 250, 500, 750 ms
+    advise = 1; // the server got busier
+    expect(await sentBy(3990)).toBe(7); // then 1 fps: 1000, 2000, 3000 ms
+    expect(link.snapshot().advisedFps).toBe(1);
+    expect(new Set(sizes)).toEqual(new Set(["240x128"]));
+  });
+
   it("stops on UNAVAILABLE mid-stream", async () => {
     const { c } = client({ frameError: new ConnectError("gone", Code.Unavailable) });
     const link = new DiffusionLink({ client: c, now: () => 0, capture: async () => ({ image: new Uint8Array(1), contentType: "image/jpeg" }) });

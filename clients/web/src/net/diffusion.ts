@@ -1,5 +1,7 @@
 // Per-frame diffusion over gRPC-Web: OpenStream once, then one unary TransformFrame per frame (a low-resolution JPEG
-// of the render), at most one in flight, measuring the round trip of each. When the service cannot do it
+// of the render), at most two in flight, measuring the round trip of each. The server answers OpenStream with the
+// size and frame rate it can sustain for this stream now (never more than asked): frames are captured at that size
+// and paced to that rate, which every reply updates (it falls under load before the server has to drop frames). When the service cannot do it
 // (UNIMPLEMENTED, UNAVAILABLE) the game shows the raw render, keeps recording, and says so in one line.
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -25,6 +27,11 @@ export interface DiffusionSnapshot {
   framesSent: number;
   framesReceived: number;
   framesDropped: number;
+  /** The size frames are captured at: what the server offered. */
+  width: number;
+  height: number;
+  /** The rate the server advises for this stream now (0: not measured yet, frames go as fast as they return). */
+  advisedFps: number;
 }
 
 export interface DiffusionClientLike {
@@ -48,8 +55,8 @@ export interface DiffusionOptions {
   client: DiffusionClientLike;
   /** Session clock, ms. */
   now: () => number;
-  /** JPEG (or PNG) bytes of the current render at the stream's resolution; null to skip this frame. */
-  capture: () => Promise<{ image: Uint8Array; contentType: string } | null>;
+  /** JPEG (or PNG) bytes of the current render at width x height (the stream's size); null to skip this frame. */
+  capture: (width: number, height: number) => Promise<{ image: Uint8Array; contentType: string } | null>;
   onFrame?: (frame: DiffusedFrame) => void;
   onChange?: (snapshot: DiffusionSnapshot) => void;
   config?: MessageInitShape<typeof StreamConfigSchema>;
@@ -96,8 +103,16 @@ export class DiffusionLink {
   private received = 0;
   private dropped = 0;
   private opening: Promise<void> | null = null;
+  private width: number;
+  private height: number;
+  private advisedFps = 0;
+  private latencyTargetMs = 0;
+  private lastSentMs = -Infinity;
 
-  constructor(private readonly opts: DiffusionOptions) {}
+  constructor(private readonly opts: DiffusionOptions) {
+    this.width = opts.config?.width ?? DEFAULT_STREAM_CONFIG.width;
+    this.height = opts.config?.height ?? DEFAULT_STREAM_CONFIG.height;
+  }
 
   snapshot(): DiffusionSnapshot {
     return {
@@ -109,6 +124,9 @@ export class DiffusionLink {
       framesSent: this.sent,
       framesReceived: this.received,
       framesDropped: this.dropped,
+      width: this.width,
+      height: this.height,
+      advisedFps: this.advisedFps,
     };
   }
 
@@ -160,6 +178,12 @@ export class DiffusionLink {
           return;
         }
         this.streamId = res.streamId;
+        if (res.config !== undefined && res.config.width > 0 && res.config.height > 0) {
+          this.width = res.config.width;
+          this.height = res.config.height;
+        }
+        this.advisedFps = res.frameRate;
+        this.latencyTargetMs = res.latencyTargetMs;
         this.status = "on";
         this.changed();
       } catch (err) {
@@ -171,9 +195,13 @@ export class DiffusionLink {
     return this.opening;
   }
 
-  /** Called every rendered frame: sends the current render when diffusion is on and no frame is in flight. */
+  /** Called every rendered frame: sends the current render when diffusion is on, fewer than maxInFlight frames
+   * are in flight and the server's advised rate allows another. */
   pump(): void {
     if (!this.active || this.inFlight >= (this.opts.maxInFlight ?? 2) || this.streamId === null) return;
+    const now = this.opts.now();
+    if (this.advisedFps > 0 && now - this.lastSentMs < 1000 / this.advisedFps) return;
+    this.lastSentMs = now;
     this.inFlight++;
     void this.sendOne(this.streamId).finally(() => {
       this.inFlight--;
@@ -181,7 +209,7 @@ export class DiffusionLink {
   }
 
   private async sendOne(streamId: string): Promise<void> {
-    const captured = await this.opts.capture().catch(() => null);
+    const captured = await this.opts.capture(this.width, this.height).catch(() => null);
     if (captured === null) return;
     const seq = ++this.seq;
     const capturedTMs = this.opts.now();
@@ -189,10 +217,12 @@ export class DiffusionLink {
     try {
       const res = await this.opts.client.transformFrame(
         { frame: { streamId, seq: BigInt(seq), clientTMs: capturedTMs, image: captured.image, contentType: captured.contentType } },
-        { timeoutMs: this.opts.timeoutMs ?? 2000 },
+        // A frame may take the server's whole latency target, plus the codecs and the network.
+        { timeoutMs: this.opts.timeoutMs ?? Math.max(2000, this.latencyTargetMs + 1500) },
       );
       this.failures = 0;
       if (streamId !== this.streamId) return; // toggled off meanwhile
+      if (res.frameRate > 0) this.advisedFps = res.frameRate;
       const frame = res.frame;
       if (res.dropped || frame === undefined || frame.image.length === 0 || seq < this.lastDelivered) {
         // Skipped by the server, or overtaken by a newer frame: never show frames out of order.

@@ -14,7 +14,7 @@ const hud: HudState = {
   distanceToNextM: 34,
   nextIntersection: { id: "i1_1", x: 100, y: 100 },
   vehicle: { x: 100, y: 66, theta: Math.PI / 2, speed: 11.8 },
-  diffusion: { status: "unavailable", enabled: true, notice: "x", streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0 },
+  diffusion: { status: "unavailable", enabled: true, notice: "x", streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0, width: 0, height: 0, advisedFps: 0 },
   recording: true,
   paused: false,
   reverse: false,

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file scalediffusion/v1/diffusion.proto.
  */
 export const file_scalediffusion_v1_diffusion: GenFile = /*@__PURE__*/
-  fileDesc("CiFzY2FsZWRpZmZ1c2lvbi92MS9kaWZmdXNpb24ucHJvdG8SEXNjYWxlZGlmZnVzaW9uLnYxInsKDFN0cmVhbUNvbmZpZxINCgVzdHlsZRgBIAEoCRIOCgZwcm9tcHQYAiABKAkSDQoFd2lkdGgYAyABKA0SDgoGaGVpZ2h0GAQgASgNEg0KBXN0ZXBzGAUgASgNEhAKCHN0cmVuZ3RoGAYgASgCEgwKBHNlZWQYByABKAQiRAoRT3BlblN0cmVhbVJlcXVlc3QSLwoGY29uZmlnGAEgASgLMh8uc2NhbGVkaWZmdXNpb24udjEuU3RyZWFtQ29uZmlnInEKEk9wZW5TdHJlYW1SZXNwb25zZRIRCglzdHJlYW1faWQYASABKAkSLwoGY29uZmlnGAIgASgLMh8uc2NhbGVkaWZmdXNpb24udjEuU3RyZWFtQ29uZmlnEhcKD2lkbGVfdGltZW91dF9tcxgDIAEoDSJhCgVGcmFtZRIRCglzdHJlYW1faWQYASABKAkSCwoDc2VxGAIgASgEEhMKC2NsaWVudF90X21zGAMgASgBEg0KBWltYWdlGAQgASgMEhQKDGNvbnRlbnRfdHlwZRgFIAEoCSJAChVUcmFuc2Zvcm1GcmFtZVJlcXVlc3QSJwoFZnJhbWUYASABKAsyGC5zY2FsZWRpZmZ1c2lvbi52MS5GcmFtZSJ3ChZUcmFuc2Zvcm1GcmFtZVJlc3BvbnNlEicKBWZyYW1lGAEgASgLMhguc2NhbGVkaWZmdXNpb24udjEuRnJhbWUSEQoJc2VydmVyX21zGAIgASgBEhAKCHN0cmVuZ3RoGAMgASgCEg8KB2Ryb3BwZWQYBCABKAgiJwoSQ2xvc2VTdHJlYW1SZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCSIlChNDbG9zZVN0cmVhbVJlc3BvbnNlEg4KBmZyYW1lcxgBIAEoBDKFAwoQRGlmZnVzaW9uU2VydmljZRJZCgpPcGVuU3RyZWFtEiQuc2NhbGVkaWZmdXNpb24udjEuT3BlblN0cmVhbVJlcXVlc3QaJS5zY2FsZWRpZmZ1c2lvbi52MS5PcGVuU3RyZWFtUmVzcG9uc2USZQoOVHJhbnNmb3JtRnJhbWUSKC5zY2FsZWRpZmZ1c2lvbi52MS5UcmFuc2Zvcm1GcmFtZVJlcXVlc3QaKS5zY2FsZWRpZmZ1c2lvbi52MS5UcmFuc2Zvcm1GcmFtZVJlc3BvbnNlElEKBlN0cmVhbRIYLnNjYWxlZGlmZnVzaW9uLnYxLkZyYW1lGikuc2NhbGVkaWZmdXNpb24udjEuVHJhbnNmb3JtRnJhbWVSZXNwb25zZSgBMAESXAoLQ2xvc2VTdHJlYW0SJS5zY2FsZWRpZmZ1c2lvbi52MS5DbG9zZVN0cmVhbVJlcXVlc3QaJi5zY2FsZWRpZmZ1c2lvbi52MS5DbG9zZVN0cmVhbVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiFzY2FsZWRpZmZ1c2lvbi92MS9kaWZmdXNpb24ucHJvdG8SEXNjYWxlZGlmZnVzaW9uLnYxInsKDFN0cmVhbUNvbmZpZxINCgVzdHlsZRgBIAEoCRIOCgZwcm9tcHQYAiABKAkSDQoFd2lkdGgYAyABKA0SDgoGaGVpZ2h0GAQgASgNEg0KBXN0ZXBzGAUgASgNEhAKCHN0cmVuZ3RoGAYgASgCEgwKBHNlZWQYByABKAQiRAoRT3BlblN0cmVhbVJlcXVlc3QSLwoGY29uZmlnGAEgASgLMh8uc2NhbGVkaWZmdXNpb24udjEuU3RyZWFtQ29uZmlnIqABChJPcGVuU3RyZWFtUmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJEi8KBmNvbmZpZxgCIAEoCzIfLnNjYWxlZGlmZnVzaW9uLnYxLlN0cmVhbUNvbmZpZxIXCg9pZGxlX3RpbWVvdXRfbXMYAyABKA0SEgoKZnJhbWVfcmF0ZRgEIAEoAhIZChFsYXRlbmN5X3RhcmdldF9tcxgFIAEoDSJhCgVGcmFtZRIRCglzdHJlYW1faWQYASABKAkSCwoDc2VxGAIgASgEEhMKC2NsaWVudF90X21zGAMgASgBEg0KBWltYWdlGAQgASgMEhQKDGNvbnRlbnRfdHlwZRgFIAEoCSJAChVUcmFuc2Zvcm1GcmFtZVJlcXVlc3QSJwoFZnJhbWUYASABKAsyGC5zY2FsZWRpZmZ1c2lvbi52MS5GcmFtZSKjAQoWVHJhbnNmb3JtRnJhbWVSZXNwb25zZRInCgVmcmFtZRgBIAEoCzIYLnNjYWxlZGlmZnVzaW9uLnYxLkZyYW1lEhEKCXNlcnZlcl9tcxgCIAEoARIQCghzdHJlbmd0aBgDIAEoAhIPCgdkcm9wcGVkGAQgASgIEhIKCmZyYW1lX3JhdGUYBSABKAISFgoOZHJvcHBlZF9yZWFzb24YBiABKAkiJwoSQ2xvc2VTdHJlYW1SZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCSIlChNDbG9zZVN0cmVhbVJlc3BvbnNlEg4KBmZyYW1lcxgBIAEoBDKFAwoQRGlmZnVzaW9uU2VydmljZRJZCgpPcGVuU3RyZWFtEiQuc2NhbGVkaWZmdXNpb24udjEuT3BlblN0cmVhbVJlcXVlc3QaJS5zY2FsZWRpZmZ1c2lvbi52MS5PcGVuU3RyZWFtUmVzcG9uc2USZQoOVHJhbnNmb3JtRnJhbWUSKC5zY2FsZWRpZmZ1c2lvbi52MS5UcmFuc2Zvcm1GcmFtZVJlcXVlc3QaKS5zY2FsZWRpZmZ1c2lvbi52MS5UcmFuc2Zvcm1GcmFtZVJlc3BvbnNlElEKBlN0cmVhbRIYLnNjYWxlZGlmZnVzaW9uLnYxLkZyYW1lGikuc2NhbGVkaWZmdXNpb24udjEuVHJhbnNmb3JtRnJhbWVSZXNwb25zZSgBMAESXAoLQ2xvc2VTdHJlYW0SJS5zY2FsZWRpZmZ1c2lvbi52MS5DbG9zZVN0cmVhbVJlcXVlc3QaJi5zY2FsZWRpZmZ1c2lvbi52MS5DbG9zZVN0cmVhbVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * How a client's frames are to be repainted.
@@ -96,7 +96,9 @@ export type OpenStreamResponse = Message<"scalediffusion.v1.OpenStreamResponse">
   streamId: string;
 
   /**
-   * The config as the server will apply it (defaults filled, values clamped).
+   * The config as the server will apply it (defaults filled, values clamped). width x height is the size this replica
+   * can sustain for one more stream now (the client's aspect kept, never larger than asked): send frames at this size
+   * and scale the repainted frame up for display.
    *
    * @generated from field: scalediffusion.v1.StreamConfig config = 2;
    */
@@ -108,6 +110,21 @@ export type OpenStreamResponse = Message<"scalediffusion.v1.OpenStreamResponse">
    * @generated from field: uint32 idle_timeout_ms = 3;
    */
   idleTimeoutMs: number;
+
+  /**
+   * Frames per second this replica can repaint for this stream now (0: not yet measured). Send no faster: a faster
+   * sender only has its older frames superseded.
+   *
+   * @generated from field: float frame_rate = 4;
+   */
+  frameRate: number;
+
+  /**
+   * A frame not repainted within this is dropped (the game shows its raw render meanwhile).
+   *
+   * @generated from field: uint32 latency_target_ms = 5;
+   */
+  latencyTargetMs: number;
 };
 
 /**
@@ -206,6 +223,21 @@ export type TransformFrameResponse = Message<"scalediffusion.v1.TransformFrameRe
    * @generated from field: bool dropped = 4;
    */
   dropped: boolean;
+
+  /**
+   * The stream's sustainable rate now, from the replica's measured cost and load (0: not yet measured); it falls
+   * under load before frames are dropped. Clients pace their frames to it.
+   *
+   * @generated from field: float frame_rate = 5;
+   */
+  frameRate: number;
+
+  /**
+   * Why the frame was dropped when dropped: "superseded", "stale", "unmeetable".
+   *
+   * @generated from field: string dropped_reason = 6;
+   */
+  droppedReason: string;
 };
 
 /**

@@ -1,0 +1,79 @@
+"""The size and rate a stream is offered (services/diffusion/admission.py), from a measured cost and the load."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.diffusion.admission import AdmissionSettings, Offer, frame_rate, offer, work_of
+from services.diffusion.engine.scheduler import BatchCostModel
+
+SETTINGS = AdmissionSettings(min_fps=4.0, max_fps=15.0, latency_share=0.6, min_width=128)
+
+
+def test_a_fast_replica_grants_what_was_asked_and_caps_the_rate():
+    got = offer(512, 288, 16, seconds_per_unit=0.01, open_work=0.0, latency_target_s=1.5, settings=SETTINGS)
+    assert got == Offer(512, 288, 15.0)
+
+
+def test_a_slow_replica_offers_a_smaller_frame_of_the_same_aspect_at_the_rate_it_was_sized_for():
+    # 0.45 s per 256x256: a 4 fps turn (0.25 s) holds 0.56 units, i.e. about 250x140 of a 16:9 frame.
+    got = offer(512, 288, 16, seconds_per_unit=0.45, open_work=0.0, latency_target_s=1.5, settings=SETTINGS)
+    assert (got.width, got.height) == (240, 128)
+    assert got.width % 16 == 0 and got.height % 16 == 0
+    assert got.frame_rate == pytest.approx(1 / (0.45 * work_of(240, 128)))
+    assert got.frame_rate >= SETTINGS.min_fps
+
+
+def test_the_latency_target_bounds_the_turn_when_it_is_tighter_than_the_rate():
+    loose = offer(512, 288, 16, 0.08, 0.0, latency_target_s=10.0, settings=SETTINGS)  # 0.25 s turn: 3.1 units
+    tight = offer(512, 288, 16, 0.08, 0.0, latency_target_s=0.2, settings=SETTINGS)  # 0.12 s of repainting
+    assert (loose.width, loose.height) == (512, 288)
+    assert work_of(tight.width, tight.height) * 0.08 <= 0.12 < work_of(loose.width, loose.height) * 0.08
+
+
+def test_load_shrinks_the_next_offer_and_its_rate_and_never_below_the_floor():
+    offers, open_work = [], 0.0
+    for _ in range(6):
+        got = offer(512, 288, 16, 0.1, open_work, 1.5, SETTINGS)
+        offers.append(got)
+        open_work += work_of(got.width, got.height)
+    areas = [o.width * o.height for o in offers]
+    assert areas == sorted(areas, reverse=True) and areas[-1] < areas[0]
+    rates = [o.frame_rate for o in offers]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < SETTINGS.min_fps  # past capacity: the floor, slower
+    assert all(o.width >= SETTINGS.min_width and o.height >= 64 for o in offers)
+
+
+def test_never_more_than_asked_even_when_the_floor_is_larger():
+    got = offer(64, 64, 16, seconds_per_unit=10.0, open_work=5.0, latency_target_s=1.5, settings=SETTINGS)
+    assert (got.width, got.height) == (64, 64) and 0 < got.frame_rate < 1
+    for width, height in [(128, 720), (1024, 64), (96, 96), (640, 352)]:
+        got = offer(width, height, 16, 3.0, 0.0, 1.5, SETTINGS)
+        assert got.width <= width and got.height <= height
+
+
+def test_unmeasured_cost_grants_what_was_asked_with_no_rate():
+    assert offer(512, 288, 16, None, 3.0, 1.5, SETTINGS) == Offer(512, 288, 0.0)
+    assert frame_rate(None, 1.0, SETTINGS) == 0.0 and frame_rate(0.1, 0.0, SETTINGS) == 0.0
+
+
+def test_the_rate_falls_as_the_measured_cost_rises():
+    assert frame_rate(0.1, 2.0, SETTINGS) == pytest.approx(5.0)
+    assert frame_rate(0.2, 2.0, SETTINGS) == pytest.approx(2.5)
+    assert frame_rate(0.001, 2.0, SETTINGS) == SETTINGS.max_fps
+
+
+def test_the_cost_per_unit_is_a_batch_of_ones_else_the_dearest_measured():
+    cost = BatchCostModel()
+    assert cost.seconds_per_unit() is None
+    cost.observe(4, 0.8, work=4.0)
+    cost.observe(2, 0.6, work=2.0)
+    assert cost.seconds_per_unit() == pytest.approx(0.3)
+    cost.observe(1, 0.5, work=1.0)
+    assert cost.seconds_per_unit() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("bad", [dict(min_fps=0), dict(min_fps=20, max_fps=10), dict(latency_share=1.5), dict(min_width=0)])
+def test_settings_are_checked(bad):
+    with pytest.raises(ValueError):
+        AdmissionSettings(**bad)
