@@ -143,11 +143,19 @@ class PolicyDriver:
     navigation command and (optionally) a front range reading in, controls out. CILRS outputs are post-processed
     (brake only when it outweighs the throttle); waypoints go through the policy's own WaypointController."""
 
-    def __init__(self, policy: OnnxPolicy, control_hz: float = 20.0) -> None:
-        from dataclasses import replace
+    def __init__(self, policy: OnnxPolicy, control_hz: float = 20.0, controller_overrides: dict | None = None) -> None:
+        """controller_overrides: ControllerConfig fields that replace the policy file's (an experiment's knob,
+        e.g. {"aeb_time_s": 0} to drive without the emergency brake); unknown names are an error."""
+        from dataclasses import fields, replace
 
         self.policy = policy
-        self.controller = WaypointController(replace(policy.controller, control_hz=control_hz)) if policy.kind == "waypoints" else None
+        overrides = dict(controller_overrides or {})
+        unknown = set(overrides) - {f.name for f in fields(ControllerConfig)}
+        if unknown:
+            raise ValueError(f"unknown controller settings {sorted(unknown)}; see scalediffusion.driving.ControllerConfig")
+        config = ControllerConfig.from_dict({**policy.controller.to_dict(), **overrides, "control_hz": control_hz})
+        self.controller_config = config
+        self.controller = WaypointController(config) if policy.kind == "waypoints" else None
         self.last_waypoints: list[tuple[float, float]] = []
 
     def __call__(self, image_rgb: np.ndarray, speed_mps: float, command: int,

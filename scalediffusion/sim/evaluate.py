@@ -47,11 +47,12 @@ class OnnxDriver:
     needs_image = True
     needs_front_range = True
 
-    def __init__(self, model_path: str | Path) -> None:
+    def __init__(self, model_path: str | Path, controller_overrides: dict | None = None) -> None:
         from scalediffusion.policy import OnnxPolicy, PolicyDriver
 
         self.policy = OnnxPolicy(model_path)
-        self.driver = PolicyDriver(self.policy, control_hz=EpisodeConfig().control_hz)
+        self.driver = PolicyDriver(self.policy, control_hz=EpisodeConfig().control_hz,
+                                   controller_overrides=controller_overrides)
         self.camera = self.policy.camera
         self.name = f"onnx:{Path(model_path).name}"
 
@@ -209,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--metric-version", default=leaderboard.DEFAULT_METRIC_VERSION)
     parser.add_argument("--out", default="", help="output folder (default: a temporary one in S3 mode, ./eval otherwise)")
+    parser.add_argument("--controller", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a waypoint controller setting of the policy file (repeatable), e.g. "
+                             "aeb_time_s=0; the report's model name says so")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--exit-with-parent", type=int, metavar="PID", default=0, help="end when process PID ends")
     args = parser.parse_args(argv)
@@ -222,6 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    overrides = {}
+    for item in args.controller:
+        key, sep, value = item.partition("=")
+        try:
+            overrides[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            print(f"error: --controller takes KEY=NUMBER, got {item!r}", file=sys.stderr)
+            return 2
+    tag = "".join(f"+{k}={v:g}" for k, v in sorted(overrides.items()))
 
     s3_mode = bool(args.model_run)
     store = s3 = None
@@ -250,9 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             model_path = out_dir / "model.onnx"
             out_dir.mkdir(parents=True, exist_ok=True)
             store.download(s3.bucket_models, keys.run_key(args.model_run, "model.onnx"), str(model_path))
-            factory, model_run = (lambda: OnnxDriver(model_path)), args.model_run
+            factory, model_run = (lambda: OnnxDriver(model_path, overrides)), args.model_run
         elif args.model:
-            factory, model_run = (lambda: OnnxDriver(args.model)), Path(args.model).stem
+            factory, model_run = (lambda: OnnxDriver(args.model, overrides)), Path(args.model).stem + tag
         else:
             factory, model_run = BASELINES[args.policy], args.policy
         progress("RUNNING", 0.0, f"evaluating on {suite_spec.key}")

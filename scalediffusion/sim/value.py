@@ -46,6 +46,7 @@ class ValueConfig:
     bot: BotConfig = field(default_factory=lambda: BotConfig(seconds=60.0, fps=10, npc_vehicles=20, npc_vehicles_min=0,
                                                             pedestrians=8, pedestrians_min=0))
     tag: str = "value"  # prefix of run and evaluation ids
+    eval_tag: str = ""  # suffix of evaluation ids only: a new one re-evaluates finished models (a controller change)
 
     def validate(self) -> None:
         if not self.minutes or any(m <= 0 for m in self.minutes):
@@ -121,7 +122,7 @@ def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: Val
     pending: dict[int, str] = {}
     reports: dict[int, trainer_pb2.EvaluationReport] = {}
     for seed in config.seeds:
-        eval_id = f"{run_id}-{config.suite.replace('@', '-')}-seed{seed}"
+        eval_id = f"{run_id}-{config.suite.replace('@', '-')}-seed{seed}" + (f"-{config.eval_tag}" if config.eval_tag else "")
         try:
             reports[seed] = trainer.GetEvaluationReport(trainer_pb2.GetEvaluationReportRequest(eval_id=eval_id))
         except grpc.RpcError as err:

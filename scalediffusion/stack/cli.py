@@ -200,7 +200,8 @@ def cmd_value(args: argparse.Namespace) -> int:
     bot = BotConfig(seconds=args.seconds, width=args.width, height=args.height, fps=args.fps, camera_mode=args.camera,
                     npc_vehicles=args.npc_max, npc_vehicles_min=0, pedestrians=args.pedestrians_max, pedestrians_min=0)
     config = ValueConfig(minutes=tuple(args.minutes), presets=tuple(args.presets), suite=args.suite, seeds=tuple(args.seeds),
-                         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, bot=bot, tag=args.tag)
+                         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, bot=bot, tag=args.tag,
+                         eval_tag=args.eval_tag)
     with Progress(console=console) as bar:
         progress = _stage_progress(bar)
         try:
@@ -264,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     value.add_argument("--recordings", default=".state/recordings", help="bot recordings kept here and reused")
     value.add_argument("--out", default="value", help="folder for value.json and value.png")
     value.add_argument("--tag", default="value", help="prefix of run and evaluation ids (finished ones are reused)")
+    value.add_argument("--eval-tag", default="", help="suffix of evaluation ids only: a new one re-evaluates the "
+                                                      "finished models, e.g. after a controller change")
     value.set_defaults(fn=cmd_value, seconds=60.0)
     for p in (bots, loop, value):
         p.add_argument("--seconds", type=float, default=p.get_default("seconds") or 30.0, help="length of each bot session")

@@ -142,3 +142,40 @@ def test_a_car_pressed_against_an_obstacle_backs_off_and_one_waiting_behind_it_d
     assert not any(waiting.step(STOPPED, 0.0, front_range_m=0.5).reverse for _ in range(100))
     clear = WaypointController(config)  # wants to go, is not moving yet, nothing ahead: just accelerates
     assert not any(clear.step(go, 0.0, front_range_m=math.inf).reverse for _ in range(100))
+
+
+def test_the_emergency_brake_overrides_a_policy_closing_on_an_obstacle_and_only_then():
+    config = ControllerConfig(aeb_time_s=1.0, aeb_gap_m=1.5, control_hz=20.0)
+    go = [(3.0, 0.0), (6.0, 0.0), (9.0, 0.0), (12.0, 0.0)]  # the policy wants 6 m/s
+    # At 6 m/s the brake acts under 1.5 + 6 * 1.0 = 7.5 m ahead, not beyond; without a sensor never.
+    assert WaypointController(config).step(go, 6.0, front_range_m=7.0).emergency_brake
+    out = WaypointController(config).step(go, 6.0, front_range_m=7.0)
+    assert out.brake == 1.0 and out.throttle == 0.0
+    assert not WaypointController(config).step(go, 6.0, front_range_m=8.0).emergency_brake
+    assert not WaypointController(config).step(go, 6.0, front_range_m=math.inf).emergency_brake
+    assert not WaypointController(config).step(go, 6.0).emergency_brake
+    off = WaypointController(ControllerConfig(aeb_time_s=0.0))
+    assert off.step(go, 4.0, front_range_m=2.0).throttle > 0  # turned off: the policy's own control
+    # Standing 2 m behind a stopped car: the policy may roll up to the gap, not into it.
+    assert not WaypointController(config).step(go, 0.0, front_range_m=2.0).emergency_brake
+    assert WaypointController(config).step(go, 0.0, front_range_m=1.2).emergency_brake
+    # Held by the brake in front of something it wants to pass: after unstick_after_s it backs off.
+    held = WaypointController(replace_config(config, unstick_after_s=1.0, reverse_s=0.5))
+    outs = [held.step(go, 0.0, front_range_m=1.6) for _ in range(25)]
+    assert any(o.reverse for o in outs) and not outs[0].reverse
+
+
+def replace_config(config: ControllerConfig, **changes) -> ControllerConfig:
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+def test_evaluator_controller_overrides_are_applied_and_unknown_ones_refused(tmp_path):
+    path = export_onnx(build_model(preset("aim-resnet18-tiny")).eval(), tmp_path / "wp.onnx", metadata={"camera": json.dumps(CameraSpec(width=160, height=90).to_dict()),
+                                       "controller": json.dumps(ControllerConfig(aeb_time_s=0.0).to_dict())})
+    assert OnnxDriver(path).driver.controller_config.aeb_time_s == 0.0
+    driver = OnnxDriver(path, {"aeb_time_s": 1.25})
+    assert driver.driver.controller_config.aeb_time_s == 1.25 and driver.driver.controller_config.control_hz == 20.0
+    with pytest.raises(ValueError, match="unknown controller settings"):
+        OnnxDriver(path, {"aeb": 1.0})
