@@ -32,7 +32,13 @@ console = Console(stderr=False)
 
 def _stack(args: argparse.Namespace) -> LocalStack:
     layout = offset_layout(args.base_port) if getattr(args, "base_port", None) else default_layout()
-    return LocalStack(Path(args.state_dir), layout)
+    extra: dict[str, str] = {}
+    for item in getattr(args, "env", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("SD_"):
+            raise StackError(f"--env takes SD_NAME=VALUE (a service setting), got {item!r}")
+        extra[key] = value
+    return LocalStack(Path(args.state_dir), layout, extra_env=extra)
 
 
 def _print_endpoints(stack: LocalStack, state: StackState) -> None:
@@ -234,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the local stack")
     up.add_argument("--foreground", action="store_true", help="stay attached and stop everything on Ctrl-C")
     up.add_argument("--base-port", type=int, default=None, help="use ports base..base+31 instead of the well-known ones")
+    up.add_argument("--env", action="append", default=[], metavar="SD_NAME=VALUE",
+                    help="a setting for every service (repeatable), e.g. SD_TRAINER_LOCAL_SLOTS=2 to run two "
+                         "training/evaluation jobs side by side")
     up.set_defaults(fn=cmd_up)
     sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)
     status = sub.add_parser("status", help="health of every part")

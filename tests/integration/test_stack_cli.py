@@ -34,7 +34,7 @@ def cli_stack(tmp_path_factory, stack):
     layout = free_layout(exclude=set(stack.layout.all_ports()))
     base = layout.weed.s3
     state_dir = tmp_path_factory.mktemp("cli-stack")
-    up = cli("up", "--state-dir", str(state_dir), "--base-port", str(base))
+    up = cli("up", "--state-dir", str(state_dir), "--base-port", str(base), "--env", "SD_TRAINER_LOCAL_SLOTS=2")
     assert up.returncode == 0, up.stdout + up.stderr
     yield state_dir, base, up.stdout
     cli("down", "--state-dir", str(state_dir))
@@ -85,6 +85,17 @@ def test_up_on_taken_ports_fails_with_a_message_naming_them(cli_stack, tmp_path)
     second = cli("up", "--state-dir", str(tmp_path / "other"), "--base-port", str(base))
     assert second.returncode == 2
     assert f"{base} (SeaweedFS)" in second.stdout and "--base-port" in second.stdout
+
+
+def test_up_passes_env_settings_to_the_services_and_refuses_malformed_ones(cli_stack, tmp_path):
+    state_dir, _, _ = cli_stack
+    record = json.loads((state_dir / "stack.json").read_text())
+    environ = open(f"/proc/{record['procs']['trainer']['pid']}/environ", "rb").read().split(b"\0")
+    assert b"SD_TRAINER_LOCAL_SLOTS=2" in environ
+    for bad in ("SD_TRAINER_LOCAL_SLOTS", "PATH=/tmp"):
+        run = cli("up", "--state-dir", str(tmp_path / "never"), "--env", bad)
+        assert run.returncode != 0 and "SD_NAME=VALUE" in run.stdout + run.stderr, run.stdout + run.stderr
+        assert not (tmp_path / "never" / "stack.json").exists()
 
 
 def test_status_without_a_stack_says_how_to_start_one(tmp_path):
