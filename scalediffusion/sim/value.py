@@ -94,18 +94,30 @@ def autopilot_ceiling(suite: str, seeds: tuple[int, ...]) -> dict[str, float]:
             "infraction_penalty": statistics.fmean(r.infraction_penalty for r in reports)}
 
 
+ACTIVE = (trainer_pb2.JOB_STATE_PENDING, trainer_pb2.JOB_STATE_RUNNING)
+
+
+def _job_state(trainer: trainer_pb2_grpc.TrainerServiceStub, job_id: str) -> int | None:
+    """The job's state, None when the trainer has no such job."""
+    try:
+        return trainer.GetJob(trainer_pb2.GetJobRequest(job_id=job_id)).state
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return None
+
+
 def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: ValueConfig, dataset: str, preset: str,
                        minutes: float, progress: Callable[[str, float, float], None] | None = None) -> Point:
     """One point of the curve: train `preset` on the first `minutes`, then evaluate it once per seed."""
     run_id = f"{config.tag}-{preset}-{_slug(minutes)}min-e{config.epochs}-s{config.max_steps}"
     started = time.perf_counter()
-    try:  # a finished run with this name is reused (the id carries the settings)
-        done = trainer.GetJob(trainer_pb2.GetJobRequest(job_id=run_id))
-        trained = done if done.state == trainer_pb2.JOB_STATE_SUCCEEDED else None
-    except grpc.RpcError as err:
-        if err.code() != grpc.StatusCode.NOT_FOUND:
-            raise
-        trained = None
+    # A finished run with this name is reused (the id carries the settings); one still running (an earlier `value`
+    # that was interrupted) is awaited rather than started twice.
+    state = _job_state(trainer, run_id)
+    trained = trainer.GetJob(trainer_pb2.GetJobRequest(job_id=run_id)) if state == trainer_pb2.JOB_STATE_SUCCEEDED else None
+    if state in ACTIVE:
+        trained = watch(trainer, run_id, (lambda j: progress(f"train {preset} {minutes:g} min", j.progress, 1.0)) if progress else None)
     if trained is None:
         training = trainer_pb2.TrainingConfig(preset=preset, epochs=config.epochs, batch_size=config.batch_size,
                                               learning_rate=config.learning_rate, val_fraction=config.val_fraction,
@@ -128,6 +140,9 @@ def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: Val
         except grpc.RpcError as err:
             if err.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
                 raise
+            if _job_state(trainer, eval_id) in ACTIVE:  # still running from an interrupted `value`: await it
+                pending[seed] = eval_id
+                continue
             trainer.StartEvaluation(trainer_pb2.StartEvaluationRequest(
                 model_run=run_id, eval_id=eval_id, backend=trainer_pb2.BACKEND_LOCAL,
                 config=trainer_pb2.EvaluationConfig(suite=config.suite, seed=seed)))

@@ -29,6 +29,7 @@ class TelemetryLimits:
     max_speed_mps: float = 90.0  # ~320 km/h: faster is not driving
     max_abs_coordinate_m: float = 1e6
     max_rtt_ms: float = 60_000.0
+    max_recording_overrun_ms: float = 5_000.0  # the recorder may stop this long after the last tick
     max_video_side_px: int = 4096
     max_video_fps: float = 240.0
     # Consistency between telemetry and video:
@@ -48,7 +49,7 @@ def check_telemetry(data: bytes, session_id: str, limits: TelemetryLimits) -> te
     Raises:
         CheckFailed: check names telemetry_parse, telemetry_schema, telemetry_session, telemetry_geometry,
             telemetry_empty, telemetry_time, telemetry_duration, telemetry_rate, telemetry_controls,
-            telemetry_vehicle, telemetry_camera, telemetry_command, telemetry_rtt.
+            telemetry_vehicle, telemetry_camera, telemetry_command, telemetry_rtt, telemetry_recording.
     """
     telemetry = telemetry_pb2.Telemetry()
     try:
@@ -96,6 +97,14 @@ def check_telemetry(data: bytes, session_id: str, limits: TelemetryLimits) -> te
         if not (_finite(sample.t_ms, sample.rtt_ms) and 0 <= sample.rtt_ms <= limits.max_rtt_ms and sample.t_ms >= previous):
             raise CheckFailed("telemetry_rtt", f"rtt sample {i} is not finite, negative, over {limits.max_rtt_ms} ms or out of order")
         previous = sample.t_ms
+    # The processor places every video frame from these (align.py): a NaN, a negative time or a stop before the
+    # start would lose the whole session downstream, so it is refused here while the client can still fix it.
+    start, stop = telemetry.recording_start_t_ms, telemetry.recording_stop_t_ms
+    last = ticks[-1].t_ms
+    if not (_finite(start, stop) and 0 <= start <= last and (stop == 0 or start < stop <= last + limits.max_recording_overrun_ms)):
+        raise CheckFailed("telemetry_recording", f"recording_start_t_ms {start} / recording_stop_t_ms {stop} must be "
+                                                 f"finite, start in [0, last tick {last:.0f}] and stop 0 (unknown) or "
+                                                 f"after start and no later than {limits.max_recording_overrun_ms:.0f} ms past the last tick")
     return telemetry
 
 

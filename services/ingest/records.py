@@ -85,6 +85,14 @@ class IngestRecords:
 
     # -- duplicates -------------------------------------------------------------------------------------------
 
+    def release_video(self, sha256: str, session_id: str) -> None:
+        """Forgets the claim on these bytes if this session holds it: a session rejected for what its upload said
+        (not for the bytes being a copy) must not use the video up, or the fixed re-upload would be a duplicate."""
+        key = f"_videos/{sha256}"
+        doc = self.store.get_json(self.bucket, key)
+        if isinstance(doc, dict) and doc.get("session_id") == session_id:
+            self.store.delete_prefix(self.bucket, key)
+
     def claim_video(self, sha256: str, session_id: str) -> str:
         """Records the first session to upload these bytes; returns that session (this one, or an earlier one)."""
         key = f"_videos/{sha256}"

@@ -397,15 +397,17 @@ class IngestServicer:
     def _rejection(self, session: ingest_pb2.Session, telemetry, video_bytes: bytes) -> sessions.CheckFailed | None:
         """Why this verified upload cannot be accepted as genuine play, or None."""
         first = self.records.claim_video(session.video_sha256, session.session_id)
-        if first != session.session_id:
-            return sessions.CheckFailed("duplicate_video", f"these video bytes were already uploaded with session {first}")
+        if first != session.session_id:  # never name the other session: it may be another player's
+            return sessions.CheckFailed("duplicate_video", "these video bytes were already uploaded with another "
+                                                           "session that was accepted or is being processed")
         try:
             video = probe_webm(video_bytes)
-        except WebmError as err:
-            return sessions.CheckFailed("video_format", f"the video is not a readable WebM recording: {err}")
-        try:
             checks.check_consistency(telemetry, video, self.settings.telemetry)
+        except WebmError as err:
+            self.records.release_video(session.video_sha256, session.session_id)
+            return sessions.CheckFailed("video_format", f"the video is not a readable WebM recording: {err}")
         except sessions.CheckFailed as err:
+            self.records.release_video(session.video_sha256, session.session_id)
             return err
         return None
 

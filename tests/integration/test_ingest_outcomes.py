@@ -40,16 +40,18 @@ def test_same_video_bytes_twice_rejects_the_second_as_duplicate(stack, ingest, s
         second = upload_session(ingest, video, telemetry, metadata=stack.auth(player))
         assert second.session.state == ingest_pb2.SESSION_STATE_REJECTED
         assert second.session.rejection_reasons[0].startswith("duplicate_video:")
-        assert first.session_id in second.session.rejection_reasons[0]
+        assert first.session_id not in second.session.rejection_reasons[0]  # no other player's session id leaks
     assert not stack.read_topic(events.SESSIONS_UPLOADED, lambda r: r.key == second.session_id.encode(), timeout_s=3)
 
 
-def test_telemetry_that_cannot_have_produced_the_video_is_rejected(stack, ingest, small_session):
-    video, _ = small_session
+def test_telemetry_that_cannot_have_produced_the_video_is_rejected_and_the_fixed_upload_is_accepted(stack, ingest, small_session):
+    video, good_telemetry = small_session
     long_telemetry = synthetic.make_telemetry("", seconds=30.0, video_fps=15, width=160, height=96).SerializeToString()
     uploaded = upload_session(ingest, unique_video(video, "mismatch"), long_telemetry, metadata=stack.auth("p-mismatch"))
     assert uploaded.session.state == ingest_pb2.SESSION_STATE_REJECTED
     assert uploaded.session.rejection_reasons[0].startswith("video_duration_mismatch:")
+    fixed = upload_session(ingest, unique_video(video, "mismatch"), good_telemetry, metadata=stack.auth("p-mismatch"))
+    assert fixed.session.state == ingest_pb2.SESSION_STATE_UPLOADED, fixed.session.rejection_reasons  # not "used up"
     fast = synthetic.make_telemetry("", seconds=2.0, video_fps=2, width=160, height=96).SerializeToString()
     uploaded = upload_session(ingest, unique_video(video, "fps"), fast, metadata=stack.auth("p-mismatch"))
     assert uploaded.session.rejection_reasons[0].startswith("video_frame_rate:")
@@ -140,3 +142,35 @@ def test_label_streams_upload_beside_the_video_and_travel_in_the_event(stack, in
     published = stack.read_topic(events.SESSIONS_UPLOADED, lambda r: r.key == uploaded.session_id.encode(), timeout_s=10)
     message = events.decode(published[0].value, published[0].headers, events_pb2.SessionUploaded)
     assert dict(message.label_keys) == {name: stored[name].key for name in labels}
+
+
+def test_impossible_recording_times_are_refused_at_complete_and_the_session_stays_open_for_the_fix(stack, ingest, small_session):
+    """A NaN/negative recording start or a stop before it would lose the session in the processor: CompleteSession
+    answers INVALID_ARGUMENT naming the check, the session stays CREATED, and re-uploading fixed telemetry to the
+    same targets completes it."""
+    from scalediffusion.uploader import upload_to_target
+    from scalediffusion.v1 import telemetry_pb2
+
+    video, telemetry_bytes = small_session
+    me = stack.auth("p-rec-times")
+    started = ingest.StartSession(ingest_pb2.StartSessionRequest(content_type="video/webm"), metadata=me)
+    good = telemetry_pb2.Telemetry.FromString(telemetry_bytes)
+    for bad_start, bad_stop in ((float("nan"), 0.0), (-20.0, 0.0), (500.0, 100.0)):
+        broken = telemetry_pb2.Telemetry()
+        broken.CopyFrom(good)
+        broken.recording_start_t_ms, broken.recording_stop_t_ms = bad_start, bad_stop
+        payload = {ingest_pb2.UPLOAD_KIND_VIDEO: unique_video(video, "rec-times"),
+                   ingest_pb2.UPLOAD_KIND_TELEMETRY: broken.SerializeToString()}
+        for target in started.targets:
+            upload_to_target(target, payload[target.kind])
+        with pytest.raises(grpc.RpcError) as info:
+            ingest.CompleteSession(ingest_pb2.CompleteSessionRequest(session_id=started.session_id), metadata=me)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details().startswith("telemetry_recording:"), info.value.details()
+        session = ingest.GetSession(ingest_pb2.GetSessionRequest(session_id=started.session_id), metadata=me)
+        assert session.state == ingest_pb2.SESSION_STATE_CREATED
+    for target in started.targets:
+        if target.kind == ingest_pb2.UPLOAD_KIND_TELEMETRY:
+            upload_to_target(target, telemetry_bytes)
+    done = ingest.CompleteSession(ingest_pb2.CompleteSessionRequest(session_id=started.session_id), metadata=me)
+    assert done.session.state == ingest_pb2.SESSION_STATE_UPLOADED, done.session.rejection_reasons

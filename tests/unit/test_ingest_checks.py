@@ -34,6 +34,12 @@ def test_good_telemetry_passes():
         (lambda t: setattr(t.ticks[3], "command", 42), "telemetry_command"),
         (lambda t: setattr(t.rtt_samples[1], "rtt_ms", -1.0), "telemetry_rtt"),
         (lambda t: t.ticks.__delitem__(slice(2, None)), "telemetry_duration"),
+        (lambda t: setattr(t, "recording_start_t_ms", float("nan")), "telemetry_recording"),
+        (lambda t: setattr(t, "recording_start_t_ms", -5.0), "telemetry_recording"),
+        (lambda t: setattr(t, "recording_stop_t_ms", math.inf), "telemetry_recording"),
+        (lambda t: setattr(t, "recording_stop_t_ms", -1.0), "telemetry_recording"),
+        (lambda t: (setattr(t, "recording_start_t_ms", 900.0), setattr(t, "recording_stop_t_ms", 800.0)), "telemetry_recording"),
+        (lambda t: setattr(t, "recording_start_t_ms", 1e9), "telemetry_recording"),
     ],
 )
 def test_each_broken_rule_names_its_check(mutate, check):
