@@ -146,7 +146,7 @@ class PolicyDriver:
     def __init__(self, policy: OnnxPolicy, control_hz: float = 20.0, controller_overrides: dict | None = None) -> None:
         """controller_overrides: ControllerConfig fields that replace the policy file's (an experiment's knob,
         e.g. {"aeb_time_s": 0} to drive without the emergency brake); unknown names are an error."""
-        from dataclasses import fields, replace
+        from dataclasses import fields
 
         self.policy = policy
         overrides = dict(controller_overrides or {})
