@@ -2,9 +2,8 @@
 
 The model (see README "Alignment"):
 - A frame's video timestamp v (ms since the recorder started) maps to the telemetry clock as
-  d = start + v * scale, where start = recording_start_t_ms and scale corrects drift between the recorder's clock
-  and the telemetry clock when both recording_start_t_ms and recording_stop_t_ms are known. d is when the frame
-  was on screen ("display time").
+  d = start + v * scale, where start = recording_start_t_ms and scale < 1 corrects a recorder clock running fast
+  (the last frame would land after recording_stop_t_ms). d is when the frame was on screen ("display time").
 - What the frame shows was rendered about one round trip earlier (the diffusion service repaints frames sent to it):
   render time r = d - rtt(d), where rtt(t) interpolates the measured RTT samples linearly in time (clamped at the
   ends; 0 without samples = the raw render was shown).
@@ -35,11 +34,15 @@ class ClockMap:
         return self.start_ms + video_ms * self.scale
 
     @classmethod
-    def from_telemetry(cls, telemetry: telemetry_pb2.Telemetry, video_duration_ms: float) -> ClockMap:
+    def from_telemetry(cls, telemetry: telemetry_pb2.Telemetry, last_frame_video_ms: float) -> ClockMap:
+        """The recorder's stop time bounds the last frame's display time from above, and nothing more: recorders
+        stop some time after their last frame (MediaRecorder in Chromium: up to ~1 s after it, frames still in the
+        encoder are dropped). So only a video that runs *past* the recorded span is drift to correct (a recorder
+        clock running fast); a shorter video is a late stop, not a slow clock, and keeps scale 1."""
         start, stop = telemetry.recording_start_t_ms, telemetry.recording_stop_t_ms
         scale = 1.0
-        if stop > start and video_duration_ms > 0:
-            measured = (stop - start) / video_duration_ms
+        if stop > start and last_frame_video_ms > stop - start:
+            measured = (stop - start) / last_frame_video_ms
             if abs(measured - 1.0) <= MAX_DRIFT:
                 scale = measured
         return cls(start_ms=start, scale=scale)
@@ -165,7 +168,7 @@ def align_frames(video_ms: list[float], telemetry: telemetry_pb2.Telemetry, nomi
     if not video_ms:
         return []
     timeline = TickTimeline(telemetry)
-    clock = ClockMap.from_telemetry(telemetry, video_ms[-1] - video_ms[0])
+    clock = ClockMap.from_telemetry(telemetry, video_ms[-1])
     rtt = RttModel([(s.t_ms, s.rtt_ms) for s in telemetry.rtt_samples])
     display = [clock(v) for v in video_ms]
     out = []

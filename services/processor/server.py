@@ -60,7 +60,9 @@ def worker_settings_from_env() -> WorkerSettings:
         segment_s=env_float("SD_SEGMENT_S", SpliceSettings.segment_s),
         min_segment_s=env_float("SD_MIN_SEGMENT_S", SpliceSettings.min_segment_s),
         output_fps=env_float("SD_OUTPUT_FPS", SpliceSettings.output_fps),
+        max_gap_intervals=env_float("SD_MAX_GAP_INTERVALS", SpliceSettings.max_gap_intervals),
         max_gap_ms=env_float("SD_MAX_GAP_MS", SpliceSettings.max_gap_ms),
+        max_render_jump_ms=env_float("SD_MAX_RENDER_JUMP_MS", SpliceSettings.max_render_jump_ms),
         teleport_slack_m=env_float("SD_TELEPORT_SLACK_M", SpliceSettings.teleport_slack_m),
     )
     target_settings = TargetSettings(

@@ -14,14 +14,27 @@ class SpliceSettings:
     segment_s: float = 5.0  # segment length
     min_segment_s: float = 1.0  # a shorter tail of a continuous run is dropped
     output_fps: float = 10.0  # frames per second written (CILRS/CARLA datasets are 10 Hz); 0 keeps every source frame
-    max_gap_ms: float = 250.0  # a larger hole between frames (tab hidden, encoder stall) breaks continuity
+    # A hole between source frames longer than this many output intervals breaks continuity (tab hidden, a long
+    # stall). Shorter ones are what a busy machine records (MediaRecorder in Chromium on 2 cores: 150-400 ms apart)
+    # and resampling absorbs them: every frame keeps its own time, pose, controls and targets.
+    max_gap_intervals: float = 5.0
+    max_gap_ms: float = 250.0  # the hole limit when every source frame is kept (output_fps 0)
+    # A frame whose render time moves this much more or less than its display time sits on an RTT change (a spike
+    # the RTT samples only bracket): its pose is a guess, so continuity breaks there rather than CLEAN rejecting the
+    # whole segment for a jump no car made.
+    max_render_jump_ms: float = 250.0
     teleport_slack_m: float = 5.0  # a move larger than speed*dt plus this is a teleport
 
     def validate(self) -> None:
         if self.segment_s <= 0 or self.min_segment_s < 0 or self.min_segment_s > self.segment_s:
             raise ValueError("SD_SEGMENT_S must be > 0 and SD_MIN_SEGMENT_S within [0, SD_SEGMENT_S]")
-        if self.output_fps < 0 or self.max_gap_ms <= 0:
-            raise ValueError("SD_OUTPUT_FPS must be >= 0 and SD_MAX_GAP_MS > 0")
+        if self.output_fps < 0 or self.max_gap_ms <= 0 or self.max_gap_intervals < 1 or self.max_render_jump_ms <= 0:
+            raise ValueError("SD_OUTPUT_FPS must be >= 0, SD_MAX_GAP_MS > 0, SD_MAX_GAP_INTERVALS >= 1 and SD_MAX_RENDER_JUMP_MS > 0")
+
+    @property
+    def hole_limit_ms(self) -> float:
+        """The longest hole between source frames that does not break continuity."""
+        return self.max_gap_intervals * 1000.0 / self.output_fps if self.output_fps > 0 else self.max_gap_ms
 
 
 @dataclass(frozen=True)
@@ -29,7 +42,7 @@ class Break:
     """Why continuity breaks before frame `frame`."""
 
     frame: int
-    cause: str  # "gap", "pause", "reset", "teleport", "uncovered"
+    cause: str  # "gap", "pause", "reset", "rtt_jump", "teleport", "uncovered"
 
 
 @dataclass(frozen=True)
@@ -56,8 +69,10 @@ def find_breaks(frames: list[FrameAlignment], timeline: TickTimeline, s: SpliceS
         dt_ms = f.display_ms - prev.display_ms
         if reset:
             breaks.append(Break(i, "reset"))
-        elif dt_ms > s.max_gap_ms:
+        elif dt_ms > s.hole_limit_ms:
             breaks.append(Break(i, "gap"))
+        elif abs((f.render_ms - prev.render_ms) - dt_ms) > s.max_render_jump_ms:
+            breaks.append(Break(i, "rtt_jump"))
         elif math.hypot(f.x - prev.x, f.y - prev.y) > max(abs(f.speed), abs(prev.speed)) * dt_ms / 1000.0 + s.teleport_slack_m:
             breaks.append(Break(i, "teleport"))
     return breaks

@@ -53,7 +53,9 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
         steers += [m["steer"] for m in json.loads(store.get_bytes("clean", keys.measurements_key(seg.dataset, seg.segment_id)))]
     assert max(steers) > 0.2, ("steer > 0 while the right key was held", dict(report.breaks))
     assert min(steers) > -0.05, "left was never pressed"
-    assert sum(s > 0.2 for s in steers) >= 3 and sum(s < 0.05 for s in steers) >= 10, "both straight and right-turn frames"
+    # How many frames fall in the ~2 s turn depends on how fast this machine renders (1-5 fps under load): counts
+    # stay low so a busy CI still checks that both kinds of frames are there.
+    assert sum(s > 0.2 for s in steers) >= 1 and sum(s < 0.05 for s in steers) >= 5, "both straight and right-turn frames"
 
 
 def run_drive_script(stack, tmp_path, *flags: str) -> dict:
