@@ -70,7 +70,7 @@ class EventBus:
             missing = [self.topic(n) for n in names if self.topic(n) not in existing]
             for name in missing:
                 try:
-                    admin.create_topics([NewTopic(name, num_partitions=self.settings.partitions, replication_factor=1)])
+                    admin.create_topics([NewTopic(name, num_partitions=self.settings.partitions, replication_factor=self.settings.replication_factor)])
                 except TopicAlreadyExistsError:
                     pass
         finally:
@@ -125,6 +125,8 @@ class ConsumerConfig:
 
 class ConsumerLoop:
     """Polls one record at a time, runs the handler, commits that record's offset only after the handler returned.
+    The handler runs on a worker thread while the loop keeps polling with its partitions paused, so however long a
+    record takes, the consumer stays in its group (max_poll_interval_ms bounds a stuck process, not the work).
 
     A record that cannot be decoded (events.PoisonMessage) or fails with PermanentError goes straight to the
     dead-letter topic; other exceptions are retried with jittered backoff and dead-lettered after max_attempts.
@@ -132,6 +134,8 @@ class ConsumerLoop:
     broker unreachable) are retried without limit: the consumer seeks back to the record and keeps polling
     between tries, so it stays in its group while it waits.
     """
+
+    HANDLER_POLL_S = 0.5  # how often the loop polls (group membership, the poll-interval clock) while a handler runs
 
     def __init__(self, bus: EventBus, config: ConsumerConfig, handler: Callable[[ConsumerRecord], None]) -> None:
         self.bus = bus
@@ -142,6 +146,7 @@ class ConsumerLoop:
         self.handled = 0
         self.dead_lettered = 0
         self.outages = 0  # consecutive outage retries (drives the backoff)
+        self.commit_failures = 0  # commits refused because the group moved on (the record is redelivered)
 
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
@@ -167,7 +172,7 @@ class ConsumerLoop:
                     self.ready.set()
                 for tp, records in batch.items():
                     for record in records:
-                        outcome = self._handle(record)
+                        outcome = self._handle_while_polling(consumer, record)
                         if outcome == "stopped":
                             return
                         if outcome == "outage":
@@ -176,14 +181,37 @@ class ConsumerLoop:
                         try:
                             consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(record.offset + 1, "", -1)})
                         except CommitFailedError as err:
-                            # The group rebalanced while we worked (e.g. longer than max_poll_interval_ms): the
-                            # record is redelivered to the partition's new owner; outputs are idempotent.
+                            # The group rebalanced while we worked (the member was lost: a broker failover, a
+                            # stalled process): the record is redelivered to the partition's new owner; outputs
+                            # are idempotent.
+                            self.commit_failures += 1
                             event(log, "commit_failed", topic=record.topic, partition=record.partition, offset=record.offset, error=str(err))
         finally:
             consumer.close(autocommit=False)
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _handle_while_polling(self, consumer: KafkaConsumer, record: ConsumerRecord) -> str:
+        """_handle(record) on a worker thread while this thread keeps polling with every partition paused, so a
+        record that takes longer than max_poll_interval_ms (a long session, a slow node) never costs the group
+        membership. A rebalance meanwhile can hand over partitions that are not paused yet: whatever such a poll
+        returns is put back (seek to its first offset) and the partitions paused."""
+        outcome: list[str] = []
+        worker = threading.Thread(target=lambda: outcome.append(self._handle(record)), name=f"{self.config.group}-handler", daemon=True)
+        consumer.pause(*consumer.assignment())
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(timeout=self.HANDLER_POLL_S)
+                if not worker.is_alive():
+                    break
+                for tp, returned in consumer.poll(timeout_ms=0).items():
+                    consumer.seek(tp, returned[0].offset)
+                consumer.pause(*consumer.assignment())
+        finally:
+            consumer.resume(*consumer.paused())
+        return outcome[0] if outcome else "stopped"
 
     def run_forever(self, max_backoff_s: float = 30.0) -> None:
         """run(), restarted with capped jittered backoff when it fails (broker unreachable, group errors), until

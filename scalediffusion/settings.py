@@ -153,6 +153,7 @@ class KafkaSettings:
     bootstrap: tuple[str, ...]  # host:port list
     topic_prefix: str  # prepended to every topic name; isolates tests and tenants
     partitions: int  # partitions for topics this service creates
+    replication_factor: int = 1  # replicas of topics this service creates (1 = a single-node broker)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KafkaSettings:
@@ -160,6 +161,7 @@ class KafkaSettings:
             bootstrap=env_list("SD_KAFKA_BOOTSTRAP", "127.0.0.1:9092", env),
             topic_prefix=env_str("SD_TOPIC_PREFIX", "", env),
             partitions=env_int("SD_KAFKA_PARTITIONS", 4, env),
+            replication_factor=env_int("SD_KAFKA_REPLICATION_FACTOR", 1, env),
         )
         settings.validate()
         return settings
@@ -172,3 +174,5 @@ class KafkaSettings:
             raise SettingsError("SD_KAFKA_BOOTSTRAP must list at least one host:port")
         if self.partitions < 1:
             raise SettingsError(f"SD_KAFKA_PARTITIONS must be >= 1, got {self.partitions}")
+        if self.replication_factor < 1:
+            raise SettingsError(f"SD_KAFKA_REPLICATION_FACTOR must be >= 1, got {self.replication_factor}")

@@ -93,6 +93,9 @@ def weave_script(period_s: float = 3.0, phase: float = 0.0, amplitude: float = 0
     return script
 
 
+DRAG_PER_M = 0.0041  # 1/m: (4 - 0.3) / 30^2, a 30 m/s top speed at full throttle
+
+
 def make_telemetry(
     session_id: str,
     seconds: float,
@@ -119,7 +122,9 @@ def make_telemetry(
     for i in range(int((seconds + lead_ms / 1000.0) * tick_hz) + 1):
         t = i * dt
         steer, throttle, brake = script(t)
-        speed = max(0.0, speed + (4.0 * throttle - 8.0 * brake - 0.3) * dt)
+        # Rolling resistance plus air drag: at full throttle the car tops out near 30 m/s however long it drives
+        # (without drag a long session ran past the ingest's speed limit after ~69 s).
+        speed = max(0.0, speed + (4.0 * throttle - 8.0 * brake - 0.3 - DRAG_PER_M * speed * speed) * dt)
         theta -= speed / wheelbase * math.tan(steer * 0.6) * dt  # positive steer turns right (clockwise)
         x += speed * math.cos(theta) * dt
         y += speed * math.sin(theta) * dt

@@ -1,11 +1,21 @@
 from scalediffusion.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class FrameSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAME_SOURCE_UNSPECIFIED: _ClassVar[FrameSource]
+    FRAME_SOURCE_RAW: _ClassVar[FrameSource]
+    FRAME_SOURCE_REPAINTED: _ClassVar[FrameSource]
+FRAME_SOURCE_UNSPECIFIED: FrameSource
+FRAME_SOURCE_RAW: FrameSource
+FRAME_SOURCE_REPAINTED: FrameSource
 
 class Controls(_message.Message):
     __slots__ = ("steer", "throttle", "brake", "hand_brake", "reverse")
@@ -75,8 +85,18 @@ class RttSample(_message.Message):
     rtt_ms: float
     def __init__(self, t_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ...) -> None: ...
 
+class VideoFrameRecord(_message.Message):
+    __slots__ = ("shown_t_ms", "render_t_ms", "source")
+    SHOWN_T_MS_FIELD_NUMBER: _ClassVar[int]
+    RENDER_T_MS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    shown_t_ms: float
+    render_t_ms: float
+    source: FrameSource
+    def __init__(self, shown_t_ms: _Optional[float] = ..., render_t_ms: _Optional[float] = ..., source: _Optional[_Union[FrameSource, str]] = ...) -> None: ...
+
 class Telemetry(_message.Message):
-    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id", "recording_start_t_ms", "recording_stop_t_ms")
+    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id", "recording_start_t_ms", "recording_stop_t_ms", "frames")
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +108,7 @@ class Telemetry(_message.Message):
     WORLD_ID_FIELD_NUMBER: _ClassVar[int]
     RECORDING_START_T_MS_FIELD_NUMBER: _ClassVar[int]
     RECORDING_STOP_T_MS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
     schema_version: int
     session_id: str
     video_width: int
@@ -99,4 +120,5 @@ class Telemetry(_message.Message):
     world_id: str
     recording_start_t_ms: float
     recording_stop_t_ms: float
-    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ..., recording_start_t_ms: _Optional[float] = ..., recording_stop_t_ms: _Optional[float] = ...) -> None: ...
+    frames: _containers.RepeatedCompositeFieldContainer[VideoFrameRecord]
+    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ..., recording_start_t_ms: _Optional[float] = ..., recording_stop_t_ms: _Optional[float] = ..., frames: _Optional[_Iterable[_Union[VideoFrameRecord, _Mapping]]] = ...) -> None: ...

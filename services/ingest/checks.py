@@ -49,7 +49,8 @@ def check_telemetry(data: bytes, session_id: str, limits: TelemetryLimits) -> te
     Raises:
         CheckFailed: check names telemetry_parse, telemetry_schema, telemetry_session, telemetry_geometry,
             telemetry_empty, telemetry_time, telemetry_duration, telemetry_rate, telemetry_controls,
-            telemetry_vehicle, telemetry_camera, telemetry_command, telemetry_rtt, telemetry_recording.
+            telemetry_vehicle, telemetry_camera, telemetry_command, telemetry_rtt, telemetry_recording,
+            telemetry_frames.
     """
     telemetry = telemetry_pb2.Telemetry()
     try:
@@ -105,6 +106,17 @@ def check_telemetry(data: bytes, session_id: str, limits: TelemetryLimits) -> te
         raise CheckFailed("telemetry_recording", f"recording_start_t_ms {start} / recording_stop_t_ms {stop} must be "
                                                  f"finite, start in [0, last tick {last:.0f}] and stop 0 (unknown) or "
                                                  f"after start and no later than {limits.max_recording_overrun_ms:.0f} ms past the last tick")
+    # Frame records (WebCodecs clients) place each frame exactly: each must be on screen after the previous one,
+    # within the recording, and show a moment no later than when it was shown and no earlier than the ticks.
+    previous = -math.inf
+    for i, frame in enumerate(telemetry.frames):
+        if not (_finite(frame.shown_t_ms, frame.render_t_ms) and previous < frame.shown_t_ms
+                and start <= frame.shown_t_ms <= last + limits.max_recording_overrun_ms
+                and ticks[0].t_ms <= frame.render_t_ms <= frame.shown_t_ms):
+            raise CheckFailed("telemetry_frames", f"frame record {i} (shown {frame.shown_t_ms}, render {frame.render_t_ms}) is not "
+                                                  "finite, not after the previous one, outside the recording, or shows a moment "
+                                                  "before the first tick or after it was shown")
+        previous = frame.shown_t_ms
     return telemetry
 
 
@@ -112,10 +124,13 @@ def check_consistency(telemetry: telemetry_pb2.Telemetry, video: WebmInfo, limit
     """Rejects telemetry that cannot have been recorded with this video.
 
     Raises:
-        CheckFailed: video_empty, video_duration_mismatch, video_frame_rate.
+        CheckFailed: video_empty, video_duration_mismatch, video_frame_rate, video_frame_records.
     """
     if video.frame_count == 0:
         raise CheckFailed("video_empty", "the video holds no frames")
+    records = len(telemetry.frames)
+    if records and not (video.frame_count == records or (video.truncated and video.frame_count < records)):
+        raise CheckFailed("video_frame_records", f"the video holds {video.frame_count} frames but the telemetry describes {records}")
     span_s = (telemetry.ticks[-1].t_ms - telemetry.ticks[0].t_ms) / 1000.0
     video_s = video.duration_ms / 1000.0
     tolerance = limits.duration_tolerance_s + limits.duration_tolerance_frac * span_s

@@ -4,7 +4,10 @@ The model (see README "Alignment"):
 - A frame's video timestamp v (ms since the recorder started) maps to the telemetry clock as
   d = start + v * scale, where start = recording_start_t_ms and scale < 1 corrects a recorder clock running fast
   (the last frame would land after recording_stop_t_ms). d is when the frame was on screen ("display time").
-- What the frame shows was rendered about one round trip earlier (the diffusion service repaints frames sent to it):
+- Frame records (clients that encode exactly the frames they draw, WebCodecs) replace both guesses: frame i went on
+  screen at frames[i].shown_t_ms and shows the state at frames[i].render_t_ms. Its video timestamp must be
+  shown_t_ms - recording_start_t_ms (to the container's millisecond); a video cut short uses the leading records.
+- Otherwise, what the frame shows was rendered about one round trip earlier (the diffusion service repaints frames sent to it):
   render time r = d - rtt(d), where rtt(t) interpolates the measured RTT samples linearly in time (clamped at the
   ends; 0 without samples = the raw render was shown).
 - The frame's pose, heading and speed are the vehicle state at r (interpolated between ticks): what the image
@@ -21,6 +24,11 @@ from dataclasses import dataclass
 from scalediffusion.v1 import common_pb2, telemetry_pb2
 
 MAX_DRIFT = 0.05  # a recorder clock more than 5% off the telemetry clock is not drift but bad data: no correction
+FRAME_RECORD_TOLERANCE_MS = 1.5  # WebM stores millisecond timestamps
+
+
+class FrameRecordsMismatch(ValueError):
+    """The telemetry's frame records do not describe this video (count or timestamps)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class FrameAlignment:
     brake: float
     command: int
     control_tick: int  # index of the tick whose controls were taken
+    exact: bool = False  # display and render time come from a frame record, not from the clock and RTT model
 
     def measurement(self, frame: int) -> dict:
         return {
@@ -163,19 +172,40 @@ class TickTimeline:
         return any(t.paused for t in window), any(t.reset for t in self.ticks[lo:hi])
 
 
+def recorded_times(video_ms: list[float], telemetry: telemetry_pb2.Telemetry) -> list[tuple[float, float]] | None:
+    """(display, render) per frame from the telemetry's frame records; None without records. Raises
+    FrameRecordsMismatch when the records do not describe this video."""
+    records = telemetry.frames
+    if not records:
+        return None
+    if len(video_ms) > len(records):
+        raise FrameRecordsMismatch(f"the video has {len(video_ms)} frames but the telemetry describes {len(records)}")
+    start = telemetry.recording_start_t_ms
+    for i, (v, rec) in enumerate(zip(video_ms, records)):
+        expected = rec.shown_t_ms - start
+        if not abs(v - expected) <= FRAME_RECORD_TOLERANCE_MS:
+            raise FrameRecordsMismatch(f"frame {i} is at {v:.1f} ms in the video but its record says {expected:.1f} ms")
+    return [(rec.shown_t_ms, min(rec.render_t_ms, rec.shown_t_ms)) for rec in records[: len(video_ms)]]
+
+
 def align_frames(video_ms: list[float], telemetry: telemetry_pb2.Telemetry, nominal_frame_ms: float = 33.3) -> list[FrameAlignment]:
-    """One FrameAlignment per video frame (video_ms strictly increasing)."""
+    """One FrameAlignment per video frame (video_ms strictly increasing). Raises FrameRecordsMismatch when the
+    telemetry has frame records that do not describe this video."""
     if not video_ms:
         return []
     timeline = TickTimeline(telemetry)
-    clock = ClockMap.from_telemetry(telemetry, video_ms[-1])
-    rtt = RttModel([(s.t_ms, s.rtt_ms) for s in telemetry.rtt_samples])
-    display = [clock(v) for v in video_ms]
+    exact = recorded_times(video_ms, telemetry)
+    if exact is None:
+        clock = ClockMap.from_telemetry(telemetry, video_ms[-1])
+        rtt = RttModel([(s.t_ms, s.rtt_ms) for s in telemetry.rtt_samples])
+        times = [(d, d - rtt(d)) for d in (clock(v) for v in video_ms)]
+    else:
+        times = exact
+    display = [d for d, _ in times]
     out = []
-    for i, d in enumerate(display):
+    for i, (d, r) in enumerate(times):
         d_next = display[i + 1] if i + 1 < len(display) else d + nominal_frame_ms
-        rtt_ms = rtt(d)
-        r = d - rtt_ms
+        rtt_ms = d - r
         control_idx = timeline.index_at((d + d_next) / 2)
         tick = timeline.ticks[control_idx]
         x, y, theta, speed = timeline.state_at(r)
@@ -195,6 +225,7 @@ def align_frames(video_ms: list[float], telemetry: telemetry_pb2.Telemetry, nomi
                 brake=tick.controls.brake,
                 command=int(command),
                 control_tick=control_idx,
+                exact=exact is not None,
             )
         )
     return out

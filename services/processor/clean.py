@@ -340,7 +340,8 @@ def _motion_failures(measurements: Sequence[dict], t: CleanThresholds) -> list[F
             )
         )
 
-    times_s = [_num(m, "timestamp_ms") / 1000.0 for m in measurements]
+    # Poses and speeds are the game state at each picture's render time, so motion is judged on that clock.
+    times_s = [_num(m, "render_ms" if "render_ms" in m else "timestamp_ms") / 1000.0 for m in measurements]
     pairs = _motion_pairs(times_s)
 
     accel_bad: list[tuple[int, int, float]] = []

@@ -71,11 +71,20 @@ def find_breaks(frames: list[FrameAlignment], timeline: TickTimeline, s: SpliceS
             breaks.append(Break(i, "reset"))
         elif dt_ms > s.hole_limit_ms:
             breaks.append(Break(i, "gap"))
-        elif abs((f.render_ms - prev.render_ms) - dt_ms) > s.max_render_jump_ms:
+        elif rtt_jump(prev, f, s):
             breaks.append(Break(i, "rtt_jump"))
         elif math.hypot(f.x - prev.x, f.y - prev.y) > max(abs(f.speed), abs(prev.speed)) * dt_ms / 1000.0 + s.teleport_slack_m:
             breaks.append(Break(i, "teleport"))
     return breaks
+
+
+def rtt_jump(prev: FrameAlignment, f: FrameAlignment, s: SpliceSettings) -> bool:
+    """Whether the picture's game time jumps against the display time between two frames. Guessed render times
+    (clock + RTT model) break on any jump over max_render_jump_ms; recorded ones are exact, so only a picture that
+    shows an earlier moment than the one before it (a repaint older than the raw render it follows) breaks."""
+    if f.exact and prev.exact:
+        return f.render_ms < prev.render_ms
+    return abs((f.render_ms - prev.render_ms) - (f.display_ms - prev.display_ms)) > s.max_render_jump_ms
 
 
 def continuous_runs(n_frames: int, breaks: list[Break]) -> list[range]:

@@ -34,7 +34,7 @@ from scalediffusion.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
 from scalediffusion.webm import WebmError, WebmInfo, probe_webm
 from services.processor import clean, pipeline, report, targets
-from services.processor.align import FrameAlignment, TickTimeline, align_frames
+from services.processor.align import FrameAlignment, FrameRecordsMismatch, TickTimeline, align_frames
 from services.processor.splice import SpliceSettings, splice
 
 log = get_logger("processor.worker")
@@ -256,7 +256,10 @@ class SessionWorker:
             video_ms = plan.video_ms
             aligned, candidates, breaks = plan.aligned, plan.candidates, plan.breaks
         else:  # the container's timestamps did not match what the decoder gave: plan again from the decoder's
-            aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
+            try:
+                aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
+            except FrameRecordsMismatch as err:
+                raise pipeline.InputRejected(REASONS["TELEMETRY_MISMATCH"], "frame_records", str(err)) from None
             candidates, breaks = splice(aligned, timeline, self.settings.splice)
             for future in early.values():  # let early writes finish before the same keys are written again
                 future.result()
@@ -330,7 +333,10 @@ class SessionWorker:
         if probe is None or not probe.timestamps_ms or len(probe.timestamps_ms) != probe.frame_count:
             return None
         video_ms = pipeline.normalize_timestamps(list(probe.timestamps_ms), telemetry.video_fps)
-        aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
+        try:
+            aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
+        except FrameRecordsMismatch:
+            return None  # judged on the decoder's timestamps
         candidates, breaks = splice(aligned, timeline, self.settings.splice)
         return Plan(raw_ms=list(probe.timestamps_ms), video_ms=video_ms, aligned=aligned, candidates=candidates, breaks=breaks)
 

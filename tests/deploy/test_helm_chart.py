@@ -228,6 +228,16 @@ def test_each_service_gets_its_whole_configuration_from_the_environment(scenario
         assert ("SD_PUBLIC_S3_ENDPOINT" in env) is (svc == "ingest")
 
 
+def test_topic_replication_factor_is_a_chart_setting_every_service_gets(render_chart: RenderChart) -> None:
+    from scalediffusion.settings import KafkaSettings
+
+    for values, expected in (({}, 1), ({"global": {"topicReplicationFactor": 3}}, 3)):
+        docs = render_chart(values)
+        for svc in SERVICES:
+            env = plain_env(container(find(docs, "Deployment", f"sd-{svc}")))
+            assert KafkaSettings.from_env(env).replication_factor == expected, svc
+
+
 def test_ingest_public_s3_endpoint_defaults_to_the_s3_endpoint(render_chart: RenderChart) -> None:
     defaults = plain_env(container(find(render_chart(), "Deployment", "sd-ingest")))
     assert defaults["SD_PUBLIC_S3_ENDPOINT"] == defaults["SD_S3_ENDPOINT"] == IN_RELEASE_S3

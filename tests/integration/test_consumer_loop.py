@@ -74,6 +74,30 @@ def test_handler_errors_are_retried_then_dead_lettered_and_the_loop_goes_on(stac
     bus.close()
 
 
+def test_a_record_that_takes_longer_than_the_poll_interval_is_handled_once_and_committed(stack):
+    """A big session or a slow node: the handler runs twice the group's max_poll_interval_ms (3 s here). The loop
+    keeps polling (partitions paused) while the handler works, so it stays in the group: no redelivery, the
+    offset is committed, and the next record follows."""
+    seen = []
+
+    def handler(record) -> None:
+        message = events.decode(record.value, record.headers, events_pb2.SessionUploaded)
+        seen.append(message.session_id)
+        if message.session_id == "slow":
+            time.sleep(7.0)
+
+    loop, bus, thread = run_loop(stack, handler)
+    bus.publish(events.SESSIONS_UPLOADED, "k", events_pb2.SessionUploaded(session_id="slow"))
+    bus.publish(events.SESSIONS_UPLOADED, "k", events_pb2.SessionUploaded(session_id="next"))
+    wait(lambda: loop.handled >= 2, timeout_s=60)
+    time.sleep(4.0)  # a redelivery, if membership was lost, would show up here
+    assert seen == ["slow", "next"], seen
+    assert loop.commit_failures == 0
+    loop.stop()
+    thread.join(10)
+    bus.close()
+
+
 def test_what_counts_as_an_outage():
     from minio.error import S3Error
 

@@ -50,6 +50,41 @@ def test_each_broken_rule_names_its_check(mutate, check):
     assert info.value.check == check
 
 
+def with_frames(t, shown_render):
+    for shown, render in shown_render:
+        t.frames.add(shown_t_ms=shown, render_t_ms=render, source=2 if render < shown else 1)
+    return t
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [(500.0, 400.0), (500.0, 450.0)],  # not after the previous one
+        [(500.0, 600.0)],  # shows a moment after it was shown
+        [(500.0, float("nan"))],
+        [(500.0, -50.0)],  # before the first tick
+        [(1e7, 100.0)],  # long after the recording
+    ],
+)
+def test_impossible_frame_records_are_refused(frames):
+    telemetry = with_frames(good(), frames)
+    with pytest.raises(CheckFailed) as info:
+        checks.check_telemetry(telemetry.SerializeToString(), "s1", LIMITS)
+    assert info.value.check == "telemetry_frames"
+    fine = with_frames(good(), [(300.0, 300.0), (400.0, 150.0)])
+    assert len(checks.check_telemetry(fine.SerializeToString(), "s1", LIMITS).frames) == 2
+
+
+def test_frame_records_must_describe_every_frame_of_the_video():
+    telemetry = with_frames(good(seconds=10.0, video_fps=30), [(250 + 33.3 * i, 250 + 33.3 * i) for i in range(300)])
+    checks.check_consistency(telemetry, video(300, 9967), LIMITS)
+    with pytest.raises(CheckFailed) as err:
+        checks.check_consistency(telemetry, video(299, 9967), LIMITS)
+    assert err.value.check == "video_frame_records"
+    cut = WebmInfo(frame_count=200, duration_ms=9967, first_timestamp_ms=0, width=640, height=360, codec_id="V_VP8", truncated=True, declared_duration_ms=None)
+    checks.check_consistency(telemetry, cut, LIMITS)  # a cut-off upload: the frames before the cut are described
+
+
 def test_too_few_ticks_per_second_is_refused():
     telemetry = synthetic.make_telemetry("s1", seconds=10.0, tick_hz=2)
     with pytest.raises(CheckFailed, match="Hz") as info:
@@ -110,3 +145,10 @@ def test_wallets_are_base58_32_byte_keys():
     for bad in ("", "0" * 40, "z" * 44, "I" * 40):
         with pytest.raises(ValueError):
             auth.validate_wallet(bad)
+
+
+def test_synthetic_sessions_of_any_allowed_length_pass_the_checks():
+    """make_telemetry had no drag: after ~69 s its car ran past the vehicle speed limit and no longer passed."""
+    telemetry = synthetic.make_telemetry("s1", seconds=240.0, tick_hz=30)
+    checked = checks.check_telemetry(telemetry.SerializeToString(), "s1", LIMITS)
+    assert max(t.vehicle.speed for t in checked.ticks) < 31.0

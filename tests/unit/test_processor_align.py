@@ -197,3 +197,52 @@ def test_runs_and_windows_edge_cases():
     assert find_breaks(frames, timeline, SpliceSettings()) == []
     assert windows([0], [0.0], SpliceSettings(min_segment_s=0)) == [[0]]
     assert windows([0], [0.0], SpliceSettings(min_segment_s=1)) == []
+
+
+# -- frame records (WebCodecs recordings) -----------------------------------------------------------------------
+
+
+def recorded(shown_render: list[tuple[float, float]], start: float = 1000.0, **kwargs) -> telemetry_pb2.Telemetry:
+    tel = telemetry(seconds=10.0, recording_start_t_ms=start, **kwargs)
+    for shown, render in shown_render:
+        tel.frames.add(shown_t_ms=shown, render_t_ms=render, source=telemetry_pb2.FRAME_SOURCE_REPAINTED if render < shown else telemetry_pb2.FRAME_SOURCE_RAW)
+    return tel
+
+
+def test_frame_records_give_each_frame_its_exact_display_and_render_time():
+    """A repainted frame shows the state of the tick whose render was sent, whatever RTT samples say; its controls
+    are the ones in effect while it was on screen. Frame error 0 by construction."""
+    frames_in = [(1000.0, 1000.0), (1230.0, 880.0), (1610.0, 1205.0), (1700.0, 1700.0)]
+    tel = recorded(frames_in, rtt=[(0, 5.0), (10000, 5.0)])  # misleading samples: records win
+    video_ms = [round(shown - 1000.0) for shown, _ in frames_in]
+    frames = align_frames(video_ms, tel, nominal_frame_ms=100)
+    assert all(f.exact for f in frames)
+    assert [f.display_ms for f in frames] == [1000.0, 1230.0, 1610.0, 1700.0]
+    assert [f.render_ms for f in frames] == [1000.0, 880.0, 1205.0, 1700.0]
+    assert [f.x for f in frames] == pytest.approx([10.0, 8.8, 12.05, 17.0])  # x = t / 100
+    # steer = t / 10000 of the tick in effect mid-screen-time: (1000+1230)/2 = 1115 -> tick 1110 at 100 Hz.
+    assert [round(f.steer * 10000) for f in frames] == [1110, 1420, 1650, 1750]
+
+
+def test_frame_records_that_do_not_describe_the_video_are_refused_and_a_cut_video_uses_the_leading_ones():
+    from services.processor.align import FrameRecordsMismatch
+
+    tel = recorded([(1000.0, 1000.0), (1100.0, 1100.0), (1200.0, 1200.0)])
+    with pytest.raises(FrameRecordsMismatch, match="4 frames"):
+        align_frames([0.0, 100.0, 200.0, 300.0], tel)
+    with pytest.raises(FrameRecordsMismatch, match="frame 1"):
+        align_frames([0.0, 140.0, 200.0], tel)
+    cut = align_frames([0.0, 100.4], tel)  # a truncated upload: the frames before the cut
+    assert [f.display_ms for f in cut] == [1000.0, 1100.0] and all(f.exact for f in cut)
+
+
+def test_recorded_frames_break_only_where_the_picture_goes_back_in_time():
+    # raw at 1000, a fresh raw render at 1100, then a repaint of the state at 900 (older than what was shown).
+    shown_render = [(1000.0 + 100 * i, 1000.0 + 100 * i) for i in range(30)]
+    shown_render[10] = (2000.0, 1500.0)  # repaint of an older state: goes back 400 ms
+    shown_render[11] = (2100.0, 2050.0)  # jumps forward 550 ms: exact, no break
+    tel = recorded(shown_render)
+    tel.recording_start_t_ms = 1000.0
+    frames, timeline = aligned([s - 1000.0 for s, _ in shown_render], tel)
+    _, breaks = splice(frames, timeline, SpliceSettings())
+    assert [(b.frame, b.cause) for b in breaks] == [(10, "rtt_jump")]

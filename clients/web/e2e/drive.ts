@@ -148,6 +148,10 @@ async function main(): Promise<number> {
       worldId: s.worldId,
       ticks: s.ticks,
       videoBytes: s.videoBytes,
+      recorder: s.recorder,
+      framesRecorded: s.framesRecorded,
+      framesSkipped: s.framesSkipped,
+      renderFps: s.renderFps,
       turned,
       diffusion: s.diffusion,
     });

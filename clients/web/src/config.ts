@@ -140,7 +140,7 @@ export function resolveConfig(sources: ConfigSources = {}): EndpointConfig {
 // ---- game settings ---------------------------------------------------------------------------------------------
 //
 // Resolution order, per setting (first valid value wins):
-//   1. URL query parameter (?session=10&w=640&h=360&fps=20&fov=70&diffusion=off&world=nyc-sample&sim=60)
+//   1. URL query parameter (?session=10&w=640&h=360&fps=20&fov=70&diffusion=off&world=nyc-sample&sim=60&rec=auto)
 //   2. window.__SD_CONFIG__ = { sessionSeconds, recordWidth, recordHeight, recordFps, fovDeg, diffusion, worldId, simHz }
 //   3. DEFAULT_GAME_CONFIG
 // A malformed value is a ConfigError naming the setting and where it came from (never silently ignored).
@@ -160,7 +160,12 @@ export interface GameConfig {
   diffusion: boolean;
   /** World to drive in; "" = the server's default. */
   worldId: string;
+  /** How to record: "auto" = frame by frame with WebCodecs where the browser has a VP8 encoder, else MediaRecorder. */
+  recorder: RecorderMode;
 }
+
+export const RECORDER_MODES = ["auto", "webcodecs", "mediarecorder"] as const;
+export type RecorderMode = (typeof RECORDER_MODES)[number];
 
 export const DEFAULT_GAME_CONFIG: Readonly<GameConfig> = Object.freeze({
   sessionSeconds: 60,
@@ -171,6 +176,7 @@ export const DEFAULT_GAME_CONFIG: Readonly<GameConfig> = Object.freeze({
   simHz: 60,
   diffusion: true,
   worldId: "",
+  recorder: "auto",
 });
 
 /** URL query parameter for each setting. */
@@ -183,6 +189,7 @@ export const QUERY_PARAMS: Readonly<Record<keyof GameConfig, string>> = Object.f
   simHz: "sim",
   diffusion: "diffusion",
   worldId: "world",
+  recorder: "rec",
 });
 
 type NumberKey = "sessionSeconds" | "recordWidth" | "recordHeight" | "recordFps" | "fovDeg" | "simHz";
@@ -233,6 +240,14 @@ function parseWorldId(raw: unknown, source: string): string {
   return raw.trim();
 }
 
+function parseRecorder(raw: unknown, source: string): RecorderMode {
+  const v = typeof raw === "string" ? raw.trim().toLowerCase() : raw;
+  if (!(RECORDER_MODES as readonly unknown[]).includes(v)) {
+    throw new ConfigError(`Invalid recorder (from ${source}): ${JSON.stringify(raw)} is not one of ${RECORDER_MODES.join(", ")}`);
+  }
+  return v as RecorderMode;
+}
+
 /** Resolves the game settings: URL query, then window.__SD_CONFIG__, then the defaults. */
 export function resolveGameConfig(sources: GameConfigSources = {}): GameConfig {
   const runtime = checkRuntime(sources.runtime);
@@ -254,6 +269,7 @@ export function resolveGameConfig(sources: GameConfigSources = {}): GameConfig {
     }
     if (key === "diffusion") out.diffusion = parseBool(key, raw, source);
     else if (key === "worldId") out.worldId = parseWorldId(raw, source);
+    else if (key === "recorder") out.recorder = parseRecorder(raw, source);
     else out[key] = parseNumber(key, raw, source);
   }
   return out;

@@ -22,6 +22,13 @@ export interface GameHookState {
   timeLeftS: number | null;
   ticks: number;
   videoBytes: number;
+  /** "webcodecs" (frame by frame, aligned by frame records) or "mediarecorder"; null before recording. */
+  recorder: "webcodecs" | "mediarecorder" | null;
+  /** Frame-by-frame recording: frames in the video so far, pictures skipped. */
+  framesRecorded: number;
+  framesSkipped: number;
+  /** Frames the game draws per second now. */
+  renderFps: number;
   upload: { fraction: number; message: string } | null;
   sessionId: string | null;
   /** SessionState name without prefix: "UPLOADED", "ACCEPTED", "REJECTED", ... */
@@ -56,6 +63,10 @@ export function initialHookState(): GameHookState {
     timeLeftS: null,
     ticks: 0,
     videoBytes: 0,
+    recorder: null,
+    framesRecorded: 0,
+    framesSkipped: 0,
+    renderFps: 0,
     upload: null,
     sessionId: null,
     sessionState: null,

@@ -9,6 +9,7 @@ import { RoadOption } from "../gen/scalediffusion/v1/common_pb";
 import type { World } from "../gen/scalediffusion/v1/world_pb";
 import type { GameConfig } from "../config";
 import { DiffusionLink, type DiffusionClientLike, type DiffusionSnapshot } from "../net/diffusion";
+import { canRecordFrames, FrameRecorder, type VideoRecorder } from "../record/frames";
 import { CanvasRecorder } from "../record/recorder";
 import { checkTelemetry, TelemetryRecorder } from "../record/telemetry";
 import { WorldRenderer } from "../render/scene";
@@ -43,6 +44,11 @@ export interface HudState {
   crashed: boolean;
   ticks: number;
   videoBytes: number;
+  /** How the drive is recorded: frame by frame (WebCodecs) or MediaRecorder; null before the recording starts. */
+  recorder: "webcodecs" | "mediarecorder" | null;
+  /** Frame-by-frame recording: frames in the video so far and pictures skipped (too soon, or encoder behind). */
+  framesRecorded: number;
+  framesSkipped: number;
   renderFps: number;
 }
 
@@ -79,6 +85,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 interface DiffusedImage {
   image: CanvasImageSource & { close?: () => void };
   at: number;
+  /** Session-clock time of the game state the service repainted. */
+  renderTMs: number;
 }
 
 export class GameRuntime {
@@ -104,7 +112,9 @@ export class GameRuntime {
   /** World time (seconds since the drive started) of the last physics tick: where the moving actors are. */
   private driveTimeS = 0;
   private telemetry: TelemetryRecorder | null = null;
-  private recorder: CanvasRecorder | null = null;
+  private recorder: VideoRecorder | null = null;
+  /** The same recorder when it records frame by frame (WebCodecs): every picture shown is offered to it. */
+  private frameRecorder: FrameRecorder | null = null;
   private t0 = 0;
   private acc = 0;
   private lastFrame = 0;
@@ -266,7 +276,10 @@ export class GameRuntime {
         const until = performance.now() + 2000;
         while (this.diffusion.active && this.diffused === null && performance.now() < until) await sleep(50);
       }
-      this.recorder = new CanvasRecorder(this.display, { fps: config.recordFps, width: config.recordWidth, height: config.recordHeight });
+      const size = { fps: config.recordFps, width: config.recordWidth, height: config.recordHeight };
+      const frames = config.recorder === "webcodecs" || (config.recorder === "auto" && (await canRecordFrames(size.width, size.height, size.fps)));
+      this.frameRecorder = frames ? new FrameRecorder(this.display, size) : null;
+      this.recorder = this.frameRecorder ?? new CanvasRecorder(this.display, size);
       const startedAt = await this.recorder.start();
       const startMs = Math.max(0, startedAt - this.t0);
       // Keep one second of warm-up ticks (enough to cover a round trip before the first frame), no more: the
@@ -277,6 +290,12 @@ export class GameRuntime {
       this.recordTick(Math.max(startMs, (this.telemetry.lastTickMs ?? 0) + 0.001));
       this.recStartMs = startMs;
       this.phase = "driving";
+      if (this.frameRecorder !== null) {
+        // Video time 0 is the recording start, and its first frame the picture on screen then.
+        this.frameRecorder.begin(startMs);
+        const repainted = this.showingDiffusion(performance.now()) ? this.diffused : null;
+        this.frameRecorder.offer(startMs, repainted?.renderTMs ?? this.driveTimeS * 1000, repainted ? "repainted" : "raw");
+      }
     } catch (err) {
       this.phase = "idle";
       if (this.diffusion !== null) await this.diffusion.close();
@@ -295,6 +314,7 @@ export class GameRuntime {
     this.phase = "finished";
     const video = await this.recorder.stop();
     this.telemetry.markRecordingStop(stopAt);
+    if (this.frameRecorder !== null) this.telemetry.setFrames(this.frameRecorder.frames);
     // Frames already captured when stop was asked for may still land in the file: one more tick (the car has not
     // moved since) when the recorder has really stopped keeps them covered.
     const stoppedAt = this.recorder.stoppedTime;
@@ -402,6 +422,8 @@ export class GameRuntime {
     // holds each once); otherwise it shows the raw render.
     if (!this.showingDiffusion(now)) {
       this.ctx.drawImage(this.renderer.canvas, 0, 0, this.display.width, this.display.height);
+      // The render shows the state of the last physics tick.
+      if (this.phase === "driving") this.frameRecorder?.offer(now - this.t0, this.driveTimeS * 1000, "raw");
     }
     this.diffusion?.pump();
   }
@@ -410,18 +432,19 @@ export class GameRuntime {
     return this.diffused !== null && (this.diffusion?.active ?? false) && now - this.diffused.at < STALE_DIFFUSION_MS;
   }
 
-  private captureFrame(width: number, height: number): Promise<{ image: Uint8Array; contentType: string } | null> {
+  private captureFrame(width: number, height: number): Promise<{ image: Uint8Array; contentType: string; renderTMs: number } | null> {
     const c = this.captureCanvas;
     if (c.width !== width || c.height !== height) [c.width, c.height] = [width, height]; // the size the server offered
     const cx = c.getContext("2d");
     if (cx === null) return Promise.resolve(null);
     cx.drawImage(this.renderer.canvas, 0, 0, c.width, c.height); // synchronously, while the render is fresh
+    const renderTMs = this.driveTimeS * 1000; // the state of the last physics tick is what was rendered
     return new Promise((resolve) => {
       c.toBlob(
         (blob) => {
           if (blob === null) return resolve(null);
           blob.arrayBuffer().then(
-            (buf) => resolve({ image: new Uint8Array(buf), contentType: "image/jpeg" }),
+            (buf) => resolve({ image: new Uint8Array(buf), contentType: "image/jpeg", renderTMs }),
             () => resolve(null),
           );
         },
@@ -441,10 +464,11 @@ export class GameRuntime {
         const now = performance.now();
         this.ctx.drawImage(bitmap, 0, 0, this.display.width, this.display.height);
         this.diffused?.image.close?.();
-        this.diffused = { image: bitmap, at: now };
+        this.diffused = { image: bitmap, at: now, renderTMs: capturedTMs };
         // The frame on screen from now on was rendered at capturedTMs: that is the round trip ALIGN needs.
         const shownMs = now - this.t0;
         if (this.phase === "driving" || this.phase === "starting") this.telemetry?.addRtt(shownMs, Math.max(0, shownMs - capturedTMs));
+        if (this.phase === "driving") this.frameRecorder?.offer(shownMs, capturedTMs, "repainted");
       },
       () => undefined,
     );
@@ -480,6 +504,9 @@ export class GameRuntime {
       crashed: (this.phase === "driving" || this.phase === "starting") && performance.now() - this.t0 - this.lastCrashAt < 800,
       ticks: this.telemetry?.tickCount ?? 0,
       videoBytes: this.recorder?.sizeBytes ?? 0,
+      recorder: this.recorder === null ? null : this.frameRecorder !== null ? "webcodecs" : "mediarecorder",
+      framesRecorded: this.frameRecorder?.frames.length ?? 0,
+      framesSkipped: this.frameRecorder?.skippedFrames ?? 0,
       renderFps: this.fps,
     };
   }

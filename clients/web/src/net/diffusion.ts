@@ -56,7 +56,8 @@ export interface DiffusionOptions {
   /** Session clock, ms. */
   now: () => number;
   /** JPEG (or PNG) bytes of the current render at width x height (the stream's size); null to skip this frame. */
-  capture: (width: number, height: number) => Promise<{ image: Uint8Array; contentType: string } | null>;
+  /** The current render at that size; renderTMs (session clock) is the game state it shows, default: now. */
+  capture: (width: number, height: number) => Promise<{ image: Uint8Array; contentType: string; renderTMs?: number } | null>;
   onFrame?: (frame: DiffusedFrame) => void;
   onChange?: (snapshot: DiffusionSnapshot) => void;
   config?: MessageInitShape<typeof StreamConfigSchema>;
@@ -212,7 +213,8 @@ export class DiffusionLink {
     const captured = await this.opts.capture(this.width, this.height).catch(() => null);
     if (captured === null) return;
     const seq = ++this.seq;
-    const capturedTMs = this.opts.now();
+    // Stamped with the state the picture shows, so the round trip includes the capture's own encoding time.
+    const capturedTMs = captured.renderTMs ?? this.opts.now();
     this.sent++;
     try {
       const res = await this.opts.client.transformFrame(

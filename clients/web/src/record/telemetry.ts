@@ -4,7 +4,7 @@
 
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { RoadOption } from "../gen/scalediffusion/v1/common_pb";
-import { TelemetrySchema, type Telemetry } from "../gen/scalediffusion/v1/telemetry_pb";
+import { FrameSource, TelemetrySchema, type Telemetry } from "../gen/scalediffusion/v1/telemetry_pb";
 
 export const SCHEMA_VERSION = 1;
 
@@ -50,6 +50,7 @@ interface Tick {
 export class TelemetryRecorder {
   private ticks: Tick[] = [];
   private rtt: { tMs: number; rttMs: number }[] = [];
+  private frames: { shownTMs: number; renderTMs: number; source: "raw" | "repainted" }[] = [];
   private startMs = 0;
   private stopMs = 0;
 
@@ -121,6 +122,11 @@ export class TelemetryRecorder {
     this.startMs = Math.max(0, tMs);
   }
 
+  /** The video's frame records (WebCodecs recordings), in the video's order. */
+  setFrames(frames: readonly { shownTMs: number; renderTMs: number; source: "raw" | "repainted" }[]): void {
+    this.frames = frames.map((f) => ({ ...f }));
+  }
+
   markRecordingStop(tMs: number): void {
     this.stopMs = Math.max(this.startMs, tMs);
   }
@@ -146,6 +152,11 @@ export class TelemetryRecorder {
         reset: t.reset,
       })),
       rttSamples: this.rtt.map((s) => ({ tMs: s.tMs, rttMs: s.rttMs })),
+      frames: this.frames.map((f) => ({
+        shownTMs: f.shownTMs,
+        renderTMs: f.renderTMs,
+        source: f.source === "repainted" ? FrameSource.REPAINTED : FrameSource.RAW,
+      })),
     });
   }
 

@@ -23,6 +23,9 @@ const hud: HudState = {
   crashed: false,
   ticks: 10,
   videoBytes: 0,
+  recorder: "webcodecs",
+  framesRecorded: 0,
+  framesSkipped: 0,
   renderFps: 30,
 };
 

@@ -113,6 +113,7 @@ secretEnv (list of {name, secret, key}), fieldEnv (list of {name, fieldPath}: do
   "SD_BUCKET_REPORTS" $v.objectStore.buckets.reports
   "SD_KAFKA_BOOTSTRAP" (include "sd.kafkaBootstrap" .root)
   "SD_TOPIC_PREFIX" $v.global.topicPrefix
+  "SD_KAFKA_REPLICATION_FACTOR" (toString $v.global.topicReplicationFactor)
   "SD_CORS_ORIGINS" (join "," $v.global.corsOrigins)
   "SD_SHUTDOWN_GRACE_S" (toString $v.global.shutdownGraceSeconds)
 -}}

@@ -2,8 +2,8 @@
 // @generated from file scalediffusion/v1/telemetry.proto (package scalediffusion.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { RoadOption, Vec3 } from "./common_pb";
 import { file_scalediffusion_v1_common } from "./common_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file scalediffusion/v1/telemetry.proto.
  */
 export const file_scalediffusion_v1_telemetry: GenFile = /*@__PURE__*/
-  fileDesc("CiFzY2FsZWRpZmZ1c2lvbi92MS90ZWxlbWV0cnkucHJvdG8SEXNjYWxlZGlmZnVzaW9uLnYxIl8KCENvbnRyb2xzEg0KBXN0ZWVyGAEgASgCEhAKCHRocm90dGxlGAIgASgCEg0KBWJyYWtlGAMgASgCEhIKCmhhbmRfYnJha2UYBCABKAgSDwoHcmV2ZXJzZRgFIAEoCCJCCgxWZWhpY2xlU3RhdGUSCQoBeBgBIAEoARIJCgF5GAIgASgBEg0KBXRoZXRhGAMgASgBEg0KBXNwZWVkGAQgASgBInIKCkNhbWVyYVBvc2USKQoIcG9zaXRpb24YASABKAsyFy5zY2FsZWRpZmZ1c2lvbi52MS5WZWMzEgsKA3lhdxgCIAEoARINCgVwaXRjaBgDIAEoARIMCgRyb2xsGAQgASgBEg8KB2Zvdl9kZWcYBSABKAEisgIKDVRlbGVtZXRyeVRpY2sSDAoEdF9tcxgBIAEoARItCghjb250cm9scxgCIAEoCzIbLnNjYWxlZGlmZnVzaW9uLnYxLkNvbnRyb2xzEjAKB3ZlaGljbGUYAyABKAsyHy5zY2FsZWRpZmZ1c2lvbi52MS5WZWhpY2xlU3RhdGUSLQoGY2FtZXJhGAQgASgLMh0uc2NhbGVkaWZmdXNpb24udjEuQ2FtZXJhUG9zZRIuCgdjb21tYW5kGAUgASgOMh0uc2NhbGVkaWZmdXNpb24udjEuUm9hZE9wdGlvbhIOCgZwYXVzZWQYBiABKAgSDQoFcmVzZXQYByABKAgSNAoPZXhwZXJ0X2NvbnRyb2xzGAggASgLMhsuc2NhbGVkaWZmdXNpb24udjEuQ29udHJvbHMiKQoJUnR0U2FtcGxlEgwKBHRfbXMYASABKAESDgoGcnR0X21zGAIgASgBIrsCCglUZWxlbWV0cnkSFgoOc2NoZW1hX3ZlcnNpb24YASABKA0SEgoKc2Vzc2lvbl9pZBgCIAEoCRITCgt2aWRlb193aWR0aBgDIAEoDRIUCgx2aWRlb19oZWlnaHQYBCABKA0SEQoJdmlkZW9fZnBzGAUgASgBEi8KBXRpY2tzGAYgAygLMiAuc2NhbGVkaWZmdXNpb24udjEuVGVsZW1ldHJ5VGljaxIxCgtydHRfc2FtcGxlcxgHIAMoCzIcLnNjYWxlZGlmZnVzaW9uLnYxLlJ0dFNhbXBsZRITCgtjbGllbnRfaW5mbxgIIAEoCRIQCgh3b3JsZF9pZBgJIAEoCRIcChRyZWNvcmRpbmdfc3RhcnRfdF9tcxgKIAEoARIbChNyZWNvcmRpbmdfc3RvcF90X21zGAsgASgBYgZwcm90bzM", [file_scalediffusion_v1_common]);
+  fileDesc("CiFzY2FsZWRpZmZ1c2lvbi92MS90ZWxlbWV0cnkucHJvdG8SEXNjYWxlZGlmZnVzaW9uLnYxIl8KCENvbnRyb2xzEg0KBXN0ZWVyGAEgASgCEhAKCHRocm90dGxlGAIgASgCEg0KBWJyYWtlGAMgASgCEhIKCmhhbmRfYnJha2UYBCABKAgSDwoHcmV2ZXJzZRgFIAEoCCJCCgxWZWhpY2xlU3RhdGUSCQoBeBgBIAEoARIJCgF5GAIgASgBEg0KBXRoZXRhGAMgASgBEg0KBXNwZWVkGAQgASgBInIKCkNhbWVyYVBvc2USKQoIcG9zaXRpb24YASABKAsyFy5zY2FsZWRpZmZ1c2lvbi52MS5WZWMzEgsKA3lhdxgCIAEoARINCgVwaXRjaBgDIAEoARIMCgRyb2xsGAQgASgBEg8KB2Zvdl9kZWcYBSABKAEisgIKDVRlbGVtZXRyeVRpY2sSDAoEdF9tcxgBIAEoARItCghjb250cm9scxgCIAEoCzIbLnNjYWxlZGlmZnVzaW9uLnYxLkNvbnRyb2xzEjAKB3ZlaGljbGUYAyABKAsyHy5zY2FsZWRpZmZ1c2lvbi52MS5WZWhpY2xlU3RhdGUSLQoGY2FtZXJhGAQgASgLMh0uc2NhbGVkaWZmdXNpb24udjEuQ2FtZXJhUG9zZRIuCgdjb21tYW5kGAUgASgOMh0uc2NhbGVkaWZmdXNpb24udjEuUm9hZE9wdGlvbhIOCgZwYXVzZWQYBiABKAgSDQoFcmVzZXQYByABKAgSNAoPZXhwZXJ0X2NvbnRyb2xzGAggASgLMhsuc2NhbGVkaWZmdXNpb24udjEuQ29udHJvbHMiKQoJUnR0U2FtcGxlEgwKBHRfbXMYASABKAESDgoGcnR0X21zGAIgASgBImsKEFZpZGVvRnJhbWVSZWNvcmQSEgoKc2hvd25fdF9tcxgBIAEoARITCgtyZW5kZXJfdF9tcxgCIAEoARIuCgZzb3VyY2UYAyABKA4yHi5zY2FsZWRpZmZ1c2lvbi52MS5GcmFtZVNvdXJjZSLwAgoJVGVsZW1ldHJ5EhYKDnNjaGVtYV92ZXJzaW9uGAEgASgNEhIKCnNlc3Npb25faWQYAiABKAkSEwoLdmlkZW9fd2lkdGgYAyABKA0SFAoMdmlkZW9faGVpZ2h0GAQgASgNEhEKCXZpZGVvX2ZwcxgFIAEoARIvCgV0aWNrcxgGIAMoCzIgLnNjYWxlZGlmZnVzaW9uLnYxLlRlbGVtZXRyeVRpY2sSMQoLcnR0X3NhbXBsZXMYByADKAsyHC5zY2FsZWRpZmZ1c2lvbi52MS5SdHRTYW1wbGUSEwoLY2xpZW50X2luZm8YCCABKAkSEAoId29ybGRfaWQYCSABKAkSHAoUcmVjb3JkaW5nX3N0YXJ0X3RfbXMYCiABKAESGwoTcmVjb3JkaW5nX3N0b3BfdF9tcxgLIAEoARIzCgZmcmFtZXMYDCADKAsyIy5zY2FsZWRpZmZ1c2lvbi52MS5WaWRlb0ZyYW1lUmVjb3JkKl0KC0ZyYW1lU291cmNlEhwKGEZSQU1FX1NPVVJDRV9VTlNQRUNJRklFRBAAEhQKEEZSQU1FX1NPVVJDRV9SQVcQARIaChZGUkFNRV9TT1VSQ0VfUkVQQUlOVEVEEAJiBnByb3RvMw", [file_scalediffusion_v1_common]);
 
 /**
  * What the player applied at one tick. Ranges: steer [-1, 1] (positive = right, CARLA's convention),
@@ -226,6 +226,42 @@ export const RttSampleSchema: GenMessage<RttSample> = /*@__PURE__*/
   messageDesc(file_scalediffusion_v1_telemetry, 4);
 
 /**
+ * One frame of the video, written by a client that encodes exactly the frames it draws (WebCodecs): the frame's
+ * identity instead of a guess from its timestamp and the RTT samples. frames[i] describes the i-th frame of the
+ * video in decode order.
+ *
+ * @generated from message scalediffusion.v1.VideoFrameRecord
+ */
+export type VideoFrameRecord = Message<"scalediffusion.v1.VideoFrameRecord"> & {
+  /**
+   * Telemetry-clock time the frame went on screen. Its video timestamp is shown_t_ms - recording_start_t_ms.
+   *
+   * @generated from field: double shown_t_ms = 1;
+   */
+  shownTMs: number;
+
+  /**
+   * Telemetry-clock time of the game state the picture shows: the tick it was rendered at (raw), or the tick whose
+   * render was sent to the diffusion service (repainted). Never after shown_t_ms.
+   *
+   * @generated from field: double render_t_ms = 2;
+   */
+  renderTMs: number;
+
+  /**
+   * @generated from field: scalediffusion.v1.FrameSource source = 3;
+   */
+  source: FrameSource;
+};
+
+/**
+ * Describes the message scalediffusion.v1.VideoFrameRecord.
+ * Use `create(VideoFrameRecordSchema)` to create a new message.
+ */
+export const VideoFrameRecordSchema: GenMessage<VideoFrameRecord> = /*@__PURE__*/
+  messageDesc(file_scalediffusion_v1_telemetry, 5);
+
+/**
  * The full telemetry of one session, uploaded as telemetry.pb beside video.webm.
  *
  * @generated from message scalediffusion.v1.Telemetry
@@ -297,6 +333,14 @@ export type Telemetry = Message<"scalediffusion.v1.Telemetry"> & {
    * @generated from field: double recording_stop_t_ms = 11;
    */
   recordingStopTMs: number;
+
+  /**
+   * One record per video frame when the client encoded the frames itself (WebCodecs); empty for MediaRecorder
+   * recordings, which the processor aligns with its clock and RTT model.
+   *
+   * @generated from field: repeated scalediffusion.v1.VideoFrameRecord frames = 12;
+   */
+  frames: VideoFrameRecord[];
 };
 
 /**
@@ -304,5 +348,37 @@ export type Telemetry = Message<"scalediffusion.v1.Telemetry"> & {
  * Use `create(TelemetrySchema)` to create a new message.
  */
 export const TelemetrySchema: GenMessage<Telemetry> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_telemetry, 5);
+  messageDesc(file_scalediffusion_v1_telemetry, 6);
+
+/**
+ * Where the picture of a recorded video frame came from.
+ *
+ * @generated from enum scalediffusion.v1.FrameSource
+ */
+export enum FrameSource {
+  /**
+   * @generated from enum value: FRAME_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The game's own render of the world.
+   *
+   * @generated from enum value: FRAME_SOURCE_RAW = 1;
+   */
+  RAW = 1,
+
+  /**
+   * A frame the diffusion service repainted from the game's render at render_t_ms.
+   *
+   * @generated from enum value: FRAME_SOURCE_REPAINTED = 2;
+   */
+  REPAINTED = 2,
+}
+
+/**
+ * Describes the enum scalediffusion.v1.FrameSource.
+ */
+export const FrameSourceSchema: GenEnum<FrameSource> = /*@__PURE__*/
+  enumDesc(file_scalediffusion_v1_telemetry, 0);
 
