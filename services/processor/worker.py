@@ -323,9 +323,12 @@ class SessionWorker:
 
     @staticmethod
     def _camera(frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames) -> dict:
-        """The index record's camera: from the ticks the segment's images were rendered at."""
+        """The index record's camera: from the ticks the segment's images were rendered at, and how its frames were
+        placed on the telemetry clock (the client's frame records, or the recorder clock and RTT model)."""
         ticks = [timeline.ticks[timeline.index_at(aligned[f].render_ms)] for f in frames]
-        return pipeline.camera_info(ticks, [decoded.sizes[f] for f in frames])
+        info = pipeline.camera_info(ticks, [decoded.sizes[f] for f in frames])
+        info["aligned_by"] = "frame_records" if all(aligned[f].exact for f in frames) else "clock_and_rtt"
+        return info
 
     def _plan(self, probe: WebmInfo | None, telemetry, timeline: TickTimeline) -> Plan | None:
         """ALIGN and SPLICE from the container's block timestamps, before decoding, so accepted segments can be

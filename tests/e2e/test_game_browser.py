@@ -5,6 +5,7 @@ controls. Saves screenshots of the game."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -14,28 +15,15 @@ import pytest
 from scalediffusion import keys
 from scalediffusion.v1 import ingest_pb2, processor_pb2
 from tests.conftest import REPO
+from tests.e2e.stamps import read_stamp, stamp_error_ms
 
 WEB = REPO / "clients" / "web"
 pytestmark = pytest.mark.e2e
 
 
-def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stack, ingest, processor):
-    if "web" not in stack.state.procs:
-        pytest.fail("the stack is not serving the game: build it first (make test runs `npm run build`)")
-    if not shutil.which("chromium"):
-        pytest.fail("Debian chromium is needed (make test installs it)")
-    out = REPO / "clients" / "web" / "e2e" / "out"
-    token = stack.token("browser-player")
-    run = subprocess.run(
-        [str(WEB / "node_modules" / ".bin" / "tsx"), "e2e/drive.ts", stack.layout.web_url, token, str(out), "12"],
-        cwd=WEB, capture_output=True, text=True, timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert result["ok"], result
-    assert (out / "game-driving.png").stat().st_size > 10_000, "a screenshot of the game was saved"
-    session_id = result["sessionId"]
-    me = stack.auth("browser-player")
+def processed(stack, ingest, processor, session_id: str, player: str):
+    """Waits for the processor's verdict on a session; returns (session, report)."""
+    me = stack.auth(player)
     deadline = time.monotonic() + 600  # a wait, not a speed check: a busy 2-core machine processes slowly
     while time.monotonic() < deadline:
         session = ingest.GetSession(ingest_pb2.GetSessionRequest(session_id=session_id), metadata=me)
@@ -45,17 +33,95 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
     else:
         pytest.fail(f"session {session_id} was not processed within 10 minutes: "
                     f"{ingest_pb2.SessionState.Name(session.state)}")
-    report = processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=session_id))
-    assert session.state == ingest_pb2.SESSION_STATE_ACCEPTED, (list(session.rejection_reasons), list(report.rejections), dict(report.breaks))
+    if session.state == ingest_pb2.SESSION_STATE_REJECTED and not any(r.startswith("REJECTION_REASON_") for r in session.rejection_reasons):
+        pytest.fail(f"ingest rejected session {session_id}: {list(session.rejection_reasons)}")
+    return session, processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=session_id))
+
+
+def segment_frames(stack, report) -> list[tuple[dict, bytes, dict]]:
+    """(measurement, JPEG, index record) for every output frame of the session's segments."""
     store = stack.store()
-    steers = []
+    out = []
     for seg in report.segments:
-        steers += [m["steer"] for m in json.loads(store.get_bytes("clean", keys.measurements_key(seg.dataset, seg.segment_id)))]
-    assert max(steers) > 0.2, ("steer > 0 while the right key was held", dict(report.breaks))
+        index = store.get_json("clean", keys.dataset_index_key(seg.dataset, seg.segment_id))
+        for k, m in enumerate(json.loads(store.get_bytes("clean", keys.measurements_key(seg.dataset, seg.segment_id)))):
+            out.append((m, store.get_bytes("clean", keys.frame_key(seg.dataset, seg.segment_id, k)), index))
+    return out
+
+
+@pytest.mark.parametrize("recorder, diffusion", [("webcodecs", "off"), ("mediarecorder", "off"), ("webcodecs", "on")])
+def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stack, ingest, processor, recorder, diffusion):
+    """A 20 s drive. The game stamps every picture with the time of the game state it shows (?stamp=on); the
+    stamps read back from the processor's frames must match each frame's render_ms: exactly when the game recorded
+    frame by frame (WebCodecs, aligned by frame records), within one source frame on the MediaRecorder fallback.
+    With diffusion on (the stack's real CPU model) the video holds repainted frames, each stamped with the time of
+    the state that was sent to be repainted; at least 80 % of the drive must end up in accepted segments."""
+    if "web" not in stack.state.procs:
+        pytest.fail("the stack is not serving the game: build it first (make test runs `npm run build`)")
+    if not shutil.which("chromium"):
+        pytest.fail("Debian chromium is needed (make test installs it)")
+    out = REPO / "clients" / "web" / "e2e" / "out"
+    token = stack.token("browser-player")
+    run = subprocess.run(
+        [str(WEB / "node_modules" / ".bin" / "tsx"), "e2e/drive.ts", stack.layout.web_url, token, str(out), "20"],
+        cwd=WEB, capture_output=True, text=True, timeout=300,
+        # With diffusion on, the CPU model and the browser share 2 cores: the game records at 320x180 to leave the
+        # model room (it repaints at the size it offers either way).
+        env={**os.environ, "SD_DRIVE_RECORDER": recorder, "SD_DRIVE_STAMP": "on", "SD_DRIVE_DIFFUSION": diffusion,
+             "SD_DRIVE_SIZE": "320x180" if diffusion == "on" else "640x360"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["ok"], result
+    assert result["recorder"] == recorder
+    assert (out / "game-driving.png").stat().st_size > 10_000, "a screenshot of the game was saved"
+    session, report = processed(stack, ingest, processor, result["sessionId"], "browser-player")
+    assert session.state == ingest_pb2.SESSION_STATE_ACCEPTED, (list(session.rejection_reasons), list(report.rejections), dict(report.breaks))
+    frames = segment_frames(stack, report)
+    steers = [m["steer"] for m, _, _ in frames]
+    assert result["turned"], f"the scripted drive never reached its turn: {result}"
+    assert max(steers) > 0.2, ("steer > 0 while the right key was held", dict(report.breaks), result)
     assert min(steers) > -0.05, "left was never pressed"
     # How many frames fall in the ~2 s turn depends on how fast this machine renders (1-5 fps under load): counts
     # stay low so a busy CI still checks that both kinds of frames are there.
     assert sum(s > 0.2 for s in steers) >= 1 and sum(s < 0.05 for s in steers) >= 5, "both straight and right-turn frames"
+
+    stamped = [(read_stamp(jpeg), m) for m, jpeg, _ in frames]
+    readable = [(stamp, m) for stamp, m in stamped if stamp is not None]
+    assert len(readable) >= 0.8 * len(frames), f"only {len(readable)} of {len(frames)} stamps readable"
+    errors = [stamp_error_ms(stamp, m["render_ms"]) for stamp, m in readable]
+    aligned_by = {index["camera"]["aligned_by"] for _, _, index in frames}
+    kept = sum(seg.duration_s for seg in report.segments) / max(report.video_duration_s, 1e-3)
+    if os.environ.get("SD_E2E_DUMP"):
+        from scalediffusion.v1 import telemetry_pb2
+
+        telemetry = telemetry_pb2.Telemetry.FromString(stack.store().get_bytes("raw", keys.telemetry_key("browser-player", result["sessionId"])))
+        shown = sorted(round(b.shown_t_ms - a.shown_t_ms) for a, b in zip(telemetry.frames, telemetry.frames[1:]))
+        if shown:
+            print("frame spacing ms p10/p50/p90/max", [shown[int(q * (len(shown) - 1))] for q in (0.1, 0.5, 0.9, 1.0)])
+        ticks = telemetry.ticks
+        decel = max(((a.vehicle.speed - b.vehicle.speed) / max(1e-3, (b.t_ms - a.t_ms) / 1000), a.t_ms, a.vehicle.speed, b.vehicle.speed) for a, b in zip(ticks, ticks[1:]))
+        print("hardest one-tick deceleration (m/s^2, at ms, from, to)", [round(v, 2) for v in decel])
+    if report.rejections and os.environ.get("SD_E2E_DUMP"):
+        for r in report.rejections:
+            print(processor_pb2.RejectionReason.Name(r.reason), r.detail)
+    print(f"{recorder}: {len(frames)} frames, {len(readable)} stamps read, error ms min {min(errors)} "
+          f"median {sorted(errors)[len(errors) // 2]} max {max(errors)}; kept {kept:.0%} of {report.video_duration_s:.1f} s; "
+          f"render {result['renderFps']} fps; repainted {result.get('diffusionFrames')} (last rtt {result.get('diffusionRttMs')} ms); breaks {dict(report.breaks)}; "
+          f"rejected {[(processor_pb2.RejectionReason.Name(r.reason), r.metric, r.start_frame, r.end_frame) for r in report.rejections]}")
+    if diffusion == "on":
+        assert sum(m["rtt_ms"] > 0 for m, _, _ in frames) >= 0.5 * len(frames), "most recorded frames are repainted ones"
+        assert kept >= 0.8, f"kept {kept:.0%} of the drive"
+    if recorder == "webcodecs":
+        assert aligned_by == {"frame_records"}
+        assert errors == [0] * len(errors), f"frame records place every frame exactly: errors (ms) {errors}"
+    else:
+        assert aligned_by == {"clock_and_rtt"}
+        # One source frame: the recorder's frames are 50-400 ms apart on this machine; its clock model may place a
+        # frame at its neighbour's time, no further.
+        spacing = sorted(b["timestamp_ms"] - a["timestamp_ms"] for (_, a), (_, b) in zip(readable, readable[1:]) if b["timestamp_ms"] > a["timestamp_ms"])
+        one_frame = max(100.0, spacing[len(spacing) // 2] if spacing else 100.0)
+        assert max(abs(e) for e in errors) <= one_frame, f"errors (ms) {errors}, one frame = {one_frame:.0f} ms"
 
 
 def run_drive_script(stack, tmp_path, *flags: str) -> dict:

@@ -176,5 +176,49 @@ def test_measurements_carry_driving_targets_and_the_index_records_the_camera(sta
         "vertical_fov_deg": 60.0,
         "mode": "dash",
         "resize": {"width": 256, "height": 256, "keep_aspect": False, "method": "processor.downscale"},
+        "aligned_by": "clock_and_rtt",
     }
     assert index["targets"] == {"waypoint_count": 4, "waypoint_step_s": 0.5, "target_speed_horizon_s": 1.0, "frame": "ego: x forward, y right, metres"}
+
+
+def recorded_session(seconds: float, fps: float, records: int, offset_ms: float = 0.0) -> bytes:
+    """Telemetry with one frame record per frame of a write_vp8_webm video (as the game's WebCodecs recorder
+    writes them): the first frame the raw render, then repainted ones whose round trips vary (150/180/210 ms)."""
+    telemetry = synthetic.make_telemetry("", seconds + 0.5)
+    start = telemetry.recording_start_t_ms
+    for i in range(records):
+        shown = start + i * 1000.0 / fps + offset_ms
+        rtt = 0.0 if i == 0 else 150.0 + 30.0 * (i % 3)
+        telemetry.frames.add(shown_t_ms=shown, render_t_ms=max(0.0, shown - rtt), source=2 if rtt else 1)
+    return telemetry
+
+
+def test_a_session_with_frame_records_is_aligned_by_them(stack, processor, tmp_path):
+    path = tmp_path / "v.webm"
+    frames = synthetic.write_vp8_webm(path, seconds=3.0, fps=20, width=320, height=180)
+    telemetry = recorded_session(3.0, 20, frames)
+    session_id = uuid.uuid4().hex
+    telemetry.session_id = session_id
+    report = wait_report(processor, publish_session(stack, tmp_path, video=path.read_bytes(), telemetry=telemetry.SerializeToString(), session_id=session_id))
+    assert report.segments and not report.rejections, report
+    assert dict(report.breaks) == {"rtt_jump": 1}, "only where the picture goes back in time: raw render -> first repaint"
+    store = stack.store()
+    seg = report.segments[0]
+    assert store.get_json("clean", keys.dataset_index_key("default", seg.segment_id))["camera"]["aligned_by"] == "frame_records"
+    by_shown = {round(f.shown_t_ms, 3): f for f in telemetry.frames}
+    for m in store.get_json("clean", keys.measurements_key("default", seg.segment_id)):
+        record = by_shown[m["timestamp_ms"]]  # each frame's display time is its record's, exactly
+        assert m["render_ms"] == round(record.render_t_ms, 3)
+        assert m["rtt_ms"] == round(record.shown_t_ms - record.render_t_ms, 3) and m["rtt_ms"] in (150.0, 180.0, 210.0)
+
+
+def test_frame_records_that_do_not_describe_the_video_reject_the_session(stack, processor, tmp_path):
+    path = tmp_path / "v.webm"
+    frames = synthetic.write_vp8_webm(path, seconds=2.0, fps=20, width=320, height=180)
+    for telemetry, detail in ((recorded_session(2.0, 20, frames - 5), "frames but the telemetry describes"),
+                              (recorded_session(2.0, 20, frames, offset_ms=40.0), "its record says")):
+        session_id = uuid.uuid4().hex
+        telemetry.session_id = session_id
+        report = wait_report(processor, publish_session(stack, tmp_path, video=path.read_bytes(), telemetry=telemetry.SerializeToString(), session_id=session_id))
+        assert [(r.reason, r.metric) for r in report.rejections] == [(processor_pb2.REJECTION_REASON_TELEMETRY_MISMATCH, "frame_records")]
+        assert detail in report.rejections[0].detail

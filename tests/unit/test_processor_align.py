@@ -147,8 +147,8 @@ def test_a_busy_machines_uneven_frames_are_kept_and_only_a_real_hole_breaks():
     assert breaks == []
     kept_s = sum(times[c.frames[-1]] - times[c.frames[0]] for c in candidates) / 1000
     assert kept_s >= 0.8 * (times[-1] - times[0]) / 1000
-    assert SpliceSettings().hole_limit_ms == 500.0 and SpliceSettings(output_fps=0).hole_limit_ms == 250.0
-    holey = times[:20] + [t + 600 for t in times[20:]]
+    assert SpliceSettings().hole_limit_ms == 800.0 and SpliceSettings(output_fps=0).hole_limit_ms == 250.0
+    holey = times[:20] + [t + 900 for t in times[20:]]
     frames, timeline = aligned(holey)
     _, breaks = splice(frames, timeline, SpliceSettings())
     assert [(b.frame, b.cause) for b in breaks] == [(20, "gap")]

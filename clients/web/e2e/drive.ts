@@ -1,13 +1,15 @@
 // A scripted drive of the real game in headless Chromium, for the end-to-end test (tests/e2e/test_game_browser.py):
 //
 //   node_modules/.bin/tsx e2e/drive.ts <gameUrl> <token> <outDir> [seconds=12]
+//   env: SD_DRIVE_RECORDER=auto|webcodecs|mediarecorder, SD_DRIVE_STAMP=on, SD_DRIVE_DIFFUSION=on (the game's
+//   ?rec=, ?stamp= and ?diffusion=; diffusion is off by default), SD_DRIVE_SIZE=WxH (default 640x360)
 //
 // Loads the game (served with its /sd-config.js, e.g. by the local stack), signs in with <token> (localStorage),
-// starts a <seconds>-long session at 640x360@20 fps and drives it closed-loop from window.__SD_GAME__.state():
+// starts a <seconds>-long session at 640x360@20 fps (SD_DRIVE_SIZE) and drives it closed-loop from window.__SD_GAME__.state():
 // up the road at ~9 m/s, then a RIGHT turn into the cross street at the next intersection (right steer only, never
 // left; coasting at that speed the speed-dependent steering limit makes it a ~2 s turn of radius ~12 m, started so that
-// the car ends up near the street's centre line, clear of the parked cars), then brakes to a stop; the timer ends the
-// session and the game uploads it.
+// the car ends up near the street's centre line, clear of the parked cars), then brakes to a stop and holds the
+// brake; the timer ends the session and the game uploads it.
 // Saves <outDir>/game-driving.png (during the turn) and <outDir>/game-result.png, and prints one JSON line:
 //   {"ok": true, "sessionId": "...", "sessionState": "UPLOADED", "turned": true, ...}
 // Exit 0 when the session was uploaded, 1 otherwise. Chromium: $CHROMIUM or `chromium` on PATH.
@@ -78,13 +80,16 @@ async function main(): Promise<number> {
     await page.addInitScript((t) => localStorage.setItem("sd.token", t), token);
     const game = new URL(url);
     game.searchParams.set("session", String(seconds));
-    game.searchParams.set("w", "640");
-    game.searchParams.set("h", "360");
+    const [w, h] = (process.env.SD_DRIVE_SIZE ?? "640x360").split("x");
+    game.searchParams.set("w", w ?? "640");
+    game.searchParams.set("h", h ?? "360");
     game.searchParams.set("fps", "20");
-    // Diffusion off: this drive checks controls -> segments. On a 2-core machine the CPU diffusion model, software
-    // WebGL and the recorder share the cores and the recording gets holes (see services/diffusion/README.md); the
-    // diffused path has its own browser test against the real service (tests/e2e/test_game_browser.py).
-    game.searchParams.set("diffusion", "off");
+    // Diffusion off unless SD_DRIVE_DIFFUSION=on: then the recording holds the frames the diffusion service
+    // repainted (each stamped, with ?stamp=on, with the time of the state that was sent for repainting).
+    game.searchParams.set("diffusion", process.env.SD_DRIVE_DIFFUSION === "on" ? "on" : "off");
+    // Which recorder (auto by default) and the render-time stamp the test reads back from the processor's frames.
+    if (process.env.SD_DRIVE_RECORDER) game.searchParams.set("rec", process.env.SD_DRIVE_RECORDER);
+    if (process.env.SD_DRIVE_STAMP) game.searchParams.set("stamp", process.env.SD_DRIVE_STAMP);
     await page.goto(game.toString());
     const state = async () => (await page.evaluate(() => window.__SD_GAME__?.state() ?? null)) as GameHookState | null;
     const deadline = Date.now() + (seconds + 150) * 1000;
@@ -130,7 +135,10 @@ async function main(): Promise<number> {
           shot = true;
         }
       } else if (stage === "exit") {
-        await keys.set("KeyS", v.speed > 0.3);
+        // Brake to a stop and hold the brake until the timer ends the session, as a driver waiting would (a car
+        // left with no input is an AFK stretch the processor rightly rejects; driving on risks a crash, whose
+        // instant stop CLEAN rejects as implausible motion).
+        await keys.set("KeyS", true);
       } else {
         await keys.set("KeyW", v.speed < CRUISE - 0.3);
       }
@@ -154,6 +162,8 @@ async function main(): Promise<number> {
       renderFps: s.renderFps,
       turned,
       diffusion: s.diffusion,
+      diffusionFrames: s.diffusionFrames,
+      diffusionRttMs: s.diffusionRttMs,
     });
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);

@@ -114,5 +114,12 @@ describe("resolveGameConfig", () => {
     expect(() => resolveGameConfig({ runtime: { sessionSeconds: 1000 } })).toThrow(/sessionSeconds \(from window.__SD_CONFIG__.sessionSeconds\): 1000 is outside 2-300 seconds/);
     expect(() => resolveGameConfig({ query: "?diffusion=maybe" })).toThrow(/not on\/off/);
     expect(() => resolveGameConfig({ query: "?world=../x" })).toThrow(/not a world id/);
+    expect(() => resolveGameConfig({ query: "?rec=ffmpeg" })).toThrow(/Invalid recorder \(from \?rec=\): "ffmpeg" is not one of auto, webcodecs, mediarecorder/);
+  });
+
+  it("chooses the recorder and the test stamp", () => {
+    expect(DEFAULT_GAME_CONFIG).toMatchObject({ recorder: "auto", stamp: false });
+    expect(resolveGameConfig({ query: "?rec=MediaRecorder&stamp=on" })).toMatchObject({ recorder: "mediarecorder", stamp: true });
+    expect(resolveGameConfig({ runtime: { recorder: "webcodecs" } }).recorder).toBe("webcodecs");
   });
 });

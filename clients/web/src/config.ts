@@ -162,6 +162,8 @@ export interface GameConfig {
   worldId: string;
   /** How to record: "auto" = frame by frame with WebCodecs where the browser has a VP8 encoder, else MediaRecorder. */
   recorder: RecorderMode;
+  /** Test aid: stamp each picture with the time of the game state it shows (game/stamp.ts). Never for players. */
+  stamp: boolean;
 }
 
 export const RECORDER_MODES = ["auto", "webcodecs", "mediarecorder"] as const;
@@ -177,6 +179,7 @@ export const DEFAULT_GAME_CONFIG: Readonly<GameConfig> = Object.freeze({
   diffusion: true,
   worldId: "",
   recorder: "auto",
+  stamp: false,
 });
 
 /** URL query parameter for each setting. */
@@ -190,6 +193,7 @@ export const QUERY_PARAMS: Readonly<Record<keyof GameConfig, string>> = Object.f
   diffusion: "diffusion",
   worldId: "world",
   recorder: "rec",
+  stamp: "stamp",
 });
 
 type NumberKey = "sessionSeconds" | "recordWidth" | "recordHeight" | "recordFps" | "fovDeg" | "simHz";
@@ -267,7 +271,7 @@ export function resolveGameConfig(sources: GameConfigSources = {}): GameConfig {
     } else {
       continue;
     }
-    if (key === "diffusion") out.diffusion = parseBool(key, raw, source);
+    if (key === "diffusion" || key === "stamp") out[key] = parseBool(key, raw, source);
     else if (key === "worldId") out.worldId = parseWorldId(raw, source);
     else if (key === "recorder") out.recorder = parseRecorder(raw, source);
     else out[key] = parseNumber(key, raw, source);

@@ -10,6 +10,7 @@ import type { World } from "../gen/scalediffusion/v1/world_pb";
 import type { GameConfig } from "../config";
 import { DiffusionLink, type DiffusionClientLike, type DiffusionSnapshot } from "../net/diffusion";
 import { canRecordFrames, FrameRecorder, type VideoRecorder } from "../record/frames";
+import { drawStamp } from "./stamp";
 import { CanvasRecorder } from "../record/recorder";
 import { checkTelemetry, TelemetryRecorder } from "../record/telemetry";
 import { WorldRenderer } from "../render/scene";
@@ -129,6 +130,8 @@ export class GameRuntime {
   private disposed = false;
   /** Session-clock time (ms) the recorder started; the timer counts from it. */
   private recStartMs = 0;
+  /** While the MediaRecorder starts: the session-clock time of the canvas's first paint since start() was called. */
+  private firstPaint: { at: number | null } | null = null;
   private readonly watchdog: ReturnType<typeof setInterval>;
 
   constructor(
@@ -141,7 +144,9 @@ export class GameRuntime {
     this.display.height = h;
     this.display.className = "game-canvas";
     this.display.dataset.testid = "game-canvas";
-    const ctx = this.display.getContext("2d", { alpha: false });
+    // A CPU-backed canvas: the recorder reads every frame back, and on a machine without a GPU the GPU process is
+    // busy rasterising WebGL, so frames read through it queued up in the encoder.
+    const ctx = this.display.getContext("2d", { alpha: false, willReadFrequently: true });
     if (ctx === null) throw new Error("this browser cannot draw 2D canvases");
     this.ctx = ctx;
     this.renderer = new WorldRenderer(opts.world, { width: w, height: h, fovDeg });
@@ -278,13 +283,23 @@ export class GameRuntime {
       }
       const size = { fps: config.recordFps, width: config.recordWidth, height: config.recordHeight };
       const frames = config.recorder === "webcodecs" || (config.recorder === "auto" && (await canRecordFrames(size.width, size.height, size.fps)));
-      this.frameRecorder = frames ? new FrameRecorder(this.display, size) : null;
+      this.frameRecorder = frames ? new FrameRecorder(this.display, size, {}, this.ctx) : null;
       this.recorder = this.frameRecorder ?? new CanvasRecorder(this.display, size);
+      // MediaRecorder's first frame is the canvas's first paint after start(), not the start() call: on a machine
+      // drawing 3-4 frames/s that is ~300 ms later, and every frame would get the state one frame too early
+      // (measured with the render-time stamps of the browser e2e test).
+      this.firstPaint = this.frameRecorder === null ? { at: null } : null;
       const startedAt = await this.recorder.start();
-      const startMs = Math.max(0, startedAt - this.t0);
-      // Keep one second of warm-up ticks (enough to cover a round trip before the first frame), no more: the
-      // ingest service compares the telemetry's span with the video's duration.
-      this.telemetry.dropBefore(startMs - PREROLL_KEEP_MS);
+      const paintDeadline = performance.now() + 1000;
+      while (this.firstPaint !== null && this.firstPaint.at === null && performance.now() < paintDeadline) await sleep(5);
+      const startMs = Math.max(0, this.firstPaint?.at ?? startedAt - this.t0);
+      this.firstPaint = null;
+      // The picture on screen now is the video's first frame: a repainted one shows a state from before the start.
+      const repainted = this.showingDiffusion(performance.now()) ? this.diffused : null;
+      // Keep one second of warm-up ticks (enough to cover a round trip before the first frame) or back to that
+      // state, no more: the ingest service compares the telemetry's span with the video's duration.
+      const keepFrom = Math.min(startMs - PREROLL_KEEP_MS, repainted?.renderTMs ?? Infinity);
+      this.telemetry.dropBefore(keepFrom);
       this.telemetry.markRecordingStart(startMs);
       // Ticks must cover every video frame: one at the recording start (unless a tick already is there).
       this.recordTick(Math.max(startMs, (this.telemetry.lastTickMs ?? 0) + 0.001));
@@ -292,8 +307,7 @@ export class GameRuntime {
       this.phase = "driving";
       if (this.frameRecorder !== null) {
         // Video time 0 is the recording start, and its first frame the picture on screen then.
-        this.frameRecorder.begin(startMs);
-        const repainted = this.showingDiffusion(performance.now()) ? this.diffused : null;
+        this.frameRecorder.begin(startMs, this.telemetry.firstTickMs ?? keepFrom);
         this.frameRecorder.offer(startMs, repainted?.renderTMs ?? this.driveTimeS * 1000, repainted ? "repainted" : "raw");
       }
     } catch (err) {
@@ -416,13 +430,19 @@ export class GameRuntime {
     // Actors move with the drive clock (frozen before the start and after the end).
     const driving = this.phase === "driving" || this.phase === "starting";
     const driveTimeS = driving ? Math.max(this.driveTimeS, (now - this.t0) / 1000) : this.driveTimeS;
-    this.renderer.update(this.state, pose, now / 1000, actorPoses(this.opts.world, driveTimeS));
-    this.renderer.render();
+    // While repainted frames are on screen the raw render is needed only for the next capture: skipping the others
+    // leaves the processor to the diffusion model, which on a modest machine shares its cores with the browser.
+    if (!this.showingDiffusion(now) || (this.diffusion?.captureDue() ?? true)) {
+      this.renderer.update(this.state, pose, now / 1000, actorPoses(this.opts.world, driveTimeS));
+      this.renderer.render();
+    }
     // While fresh diffused frames arrive, the display shows only them (painted as they arrive, so the recording
     // holds each once); otherwise it shows the raw render.
     if (!this.showingDiffusion(now)) {
       this.ctx.drawImage(this.renderer.canvas, 0, 0, this.display.width, this.display.height);
       // The render shows the state of the last physics tick.
+      if (this.opts.config.stamp) drawStamp(this.ctx, this.driveTimeS * 1000, this.display.width, this.display.height);
+      if (this.firstPaint !== null) this.firstPaint.at ??= now - this.t0;
       if (this.phase === "driving") this.frameRecorder?.offer(now - this.t0, this.driveTimeS * 1000, "raw");
     }
     this.diffusion?.pump();
@@ -463,6 +483,8 @@ export class GameRuntime {
         }
         const now = performance.now();
         this.ctx.drawImage(bitmap, 0, 0, this.display.width, this.display.height);
+        if (this.opts.config.stamp) drawStamp(this.ctx, capturedTMs, this.display.width, this.display.height);
+        if (this.firstPaint !== null) this.firstPaint.at ??= now - this.t0;
         this.diffused?.image.close?.();
         this.diffused = { image: bitmap, at: now, renderTMs: capturedTMs };
         // The frame on screen from now on was rendered at capturedTMs: that is the round trip ALIGN needs.

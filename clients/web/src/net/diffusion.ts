@@ -198,13 +198,18 @@ export class DiffusionLink {
 
   /** Called every rendered frame: sends the current render when diffusion is on, fewer than maxInFlight frames
    * are in flight and the server's advised rate allows another. */
+  /** Whether pump() would capture and send a frame now. */
+  captureDue(): boolean {
+    if (!this.active || this.inFlight >= (this.opts.maxInFlight ?? 2) || this.streamId === null) return false;
+    return !(this.advisedFps > 0 && this.opts.now() - this.lastSentMs < 1000 / this.advisedFps);
+  }
+
   pump(): void {
-    if (!this.active || this.inFlight >= (this.opts.maxInFlight ?? 2) || this.streamId === null) return;
-    const now = this.opts.now();
-    if (this.advisedFps > 0 && now - this.lastSentMs < 1000 / this.advisedFps) return;
-    this.lastSentMs = now;
+    const streamId = this.streamId;
+    if (streamId === null || !this.captureDue()) return;
+    this.lastSentMs = this.opts.now();
     this.inFlight++;
-    void this.sendOne(this.streamId).finally(() => {
+    void this.sendOne(streamId).finally(() => {
       this.inFlight--;
     });
   }

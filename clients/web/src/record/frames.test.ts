@@ -114,6 +114,42 @@ describe("FrameRecorder", () => {
     expect(rec.frames.map((f) => f.shownTMs)).toEqual([0, 200, 600]);
   });
 
+  it("reads the pixels of a 2D canvas instead of the canvas itself", async () => {
+    const { sink } = memorySink();
+    const reads: number[][] = [];
+    const made: { init: Record<string, unknown> }[] = [];
+    class PixelFrame extends FakeFrame {
+      constructor(image: unknown, init: { timestamp: number }) {
+        super(image, init);
+        made.push({ init: init as unknown as Record<string, unknown> });
+      }
+    }
+    const ctx = {
+      getImageData: (x: number, y: number, w: number, h: number) => {
+        reads.push([x, y, w, h]);
+        return { data: new Uint8ClampedArray(w * h * 4) } as ImageData;
+      },
+    };
+    const rec = new FrameRecorder({} as CanvasImageSource, { fps: 10, width: 64, height: 36 }, { VideoEncoder: FakeEncoder as never, VideoFrame: PixelFrame as never, sink: () => sink }, ctx);
+    await rec.start();
+    rec.begin(0);
+    rec.offer(0, 0, "raw");
+    await rec.stop();
+    expect(reads).toEqual([[0, 0, 64, 36]]);
+    expect(made[0]!.init).toMatchObject({ format: "RGBX", codedWidth: 64, codedHeight: 36, timestamp: 0 });
+  });
+
+  it("skips a repaint of a state older than the telemetry keeps", async () => {
+    const { sink } = memorySink();
+    const rec = make(sink);
+    await rec.start();
+    rec.begin(1000, 500);
+    expect(rec.offer(1000, 400, "repainted")).toBe(false);
+    expect(rec.offer(1100, 600, "repainted")).toBe(true);
+    await rec.stop();
+    expect(rec.frames.map((f) => f.renderTMs)).toEqual([600]);
+  });
+
   it("never claims a render time after the frame was shown", async () => {
     const { sink } = memorySink();
     const rec = make(sink);

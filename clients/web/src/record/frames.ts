@@ -109,6 +109,7 @@ export class FrameRecorder implements VideoRecorder {
   private writes: Promise<void> = Promise.resolve();
   private bytes = 0;
   private startTMs: number | null = null; // session clock: video time 0
+  private oldestRenderTMs = -Infinity;
   private startedAt: number | null = null;
   private stoppedEventAt: number | null = null;
   private lastShownTMs = -Infinity;
@@ -117,8 +118,15 @@ export class FrameRecorder implements VideoRecorder {
   private skipped = 0;
   private failure: string | null = null;
   private state: "idle" | "recording" | "stopped" = "idle";
+  private stopping: Promise<Blob> | null = null;
 
-  constructor(private readonly canvas: CanvasImageSource, readonly options: FrameRecorderOptions, deps: FrameRecorderDeps = {}) {
+  constructor(
+    private readonly canvas: CanvasImageSource,
+    readonly options: FrameRecorderOptions,
+    deps: FrameRecorderDeps = {},
+    /** The canvas's 2D context, when it has one (read with getImageData). */
+    private readonly pixels: Pick<CanvasRenderingContext2D, "getImageData"> | null = null,
+  ) {
     const Encoder = deps.VideoEncoder ?? (typeof VideoEncoder === "undefined" ? undefined : VideoEncoder);
     const Frame = deps.VideoFrame ?? (typeof VideoFrame === "undefined" ? undefined : VideoFrame);
     if (Encoder === undefined || Frame === undefined) throw new RecorderError("This browser has no WebCodecs video encoder.");
@@ -172,9 +180,14 @@ export class FrameRecorder implements VideoRecorder {
     return this.startedAt;
   }
 
-  /** Sets the session-clock time of video time 0 (the telemetry's recording_start_t_ms). */
-  begin(startTMs: number): void {
+  /**
+   * Sets the session-clock time of video time 0 (the telemetry's recording_start_t_ms) and the oldest game state a
+   * recorded picture may show (the first tick the telemetry keeps): a repaint of anything older (a slow round trip
+   * at the start) has no state to be aligned to and is skipped.
+   */
+  begin(startTMs: number, oldestRenderTMs = -Infinity): void {
     this.startTMs = startTMs;
+    this.oldestRenderTMs = oldestRenderTMs;
   }
 
   /**
@@ -184,7 +197,7 @@ export class FrameRecorder implements VideoRecorder {
   offer(shownTMs: number, renderTMs: number, source: FrameSourceKind): boolean {
     if (this.state !== "recording" || this.startTMs === null || this.failure !== null) return false;
     const minGapMs = (1000 / this.options.fps) * 0.9; // rAF jitter must not halve the rate
-    if (shownTMs < this.startTMs || shownTMs - this.lastShownTMs < minGapMs || this.encoder.encodeQueueSize > (this.options.maxQueue ?? 4)) {
+    if (shownTMs < this.startTMs || renderTMs < this.oldestRenderTMs || shownTMs - this.lastShownTMs < minGapMs || this.encoder.encodeQueueSize > (this.options.maxQueue ?? 4)) {
       this.skipped++;
       return false;
     }
@@ -196,7 +209,7 @@ export class FrameRecorder implements VideoRecorder {
     const key = shownTMs - this.lastKeyTMs >= (this.options.keyFrameEveryMs ?? 2000);
     let frame: VideoFrame;
     try {
-      frame = new this.VideoFrameCtor(this.canvas, { timestamp: timestampUs });
+      frame = this.grab(timestampUs);
     } catch (err) {
       this.failure = `could not read the game canvas for recording: ${err instanceof Error ? err.message : String(err)}`;
       return false;
@@ -217,6 +230,19 @@ export class FrameRecorder implements VideoRecorder {
     return true;
   }
 
+  /** The picture now on the canvas as a VideoFrame. From the 2D context's pixels when there is one: a frame made
+   * from the canvas itself is read back through the GPU process, which on a machine without a GPU is busy
+   * rasterising WebGL (measured in headless Chromium on 2 cores: 1-4 s per frame, most pictures skipped). */
+  private grab(timestampUs: number): VideoFrame {
+    const ctx = this.pixels;
+    if (ctx !== null) {
+      const { width, height } = this.options;
+      const image = ctx.getImageData(0, 0, width, height);
+      return new this.VideoFrameCtor(image.data as unknown as CanvasImageSource, { format: "RGBX", codedWidth: width, codedHeight: height, timestamp: timestampUs } as VideoFrameInit);
+    }
+    return new this.VideoFrameCtor(this.canvas, { timestamp: timestampUs });
+  }
+
   private onChunk(chunk: EncodedVideoChunk, meta?: EncodedVideoChunkMetadata): void {
     const record = this.pending.get(chunk.timestamp);
     this.pending.delete(chunk.timestamp);
@@ -234,8 +260,6 @@ export class FrameRecorder implements VideoRecorder {
     });
   }
 
-  private stopping: Promise<Blob> | null = null;
-
   /** Stops recording: flushes the encoder and resolves with the whole video (the same video on every call). */
   stop(): Promise<Blob> {
     // No picture is offered after this moment, so this is when the video ends, however long the encoder and the
@@ -246,15 +270,13 @@ export class FrameRecorder implements VideoRecorder {
   }
 
   private async finishVideo(): Promise<Blob> {
-    {
-      this.state = "stopped";
-      try {
-        await this.encoder.flush();
-      } catch (err) {
-        this.failure ??= `the video encoder failed at the end: ${err instanceof Error ? err.message : String(err)}`;
-      }
-      this.encoder.close();
+    this.state = "stopped";
+    try {
+      await this.encoder.flush();
+    } catch (err) {
+      this.failure ??= `the video encoder failed at the end: ${err instanceof Error ? err.message : String(err)}`;
     }
+    this.encoder.close();
     await this.writes;
     let bytes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
     if (this.frames.length > 0) {

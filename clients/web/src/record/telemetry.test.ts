@@ -4,6 +4,7 @@ import { RoadOption } from "../gen/scalediffusion/v1/common_pb";
 import { TelemetrySchema } from "../gen/scalediffusion/v1/telemetry_pb";
 import { step, type VehicleState } from "../sim/vehicle";
 import { checkTelemetry, TelemetryRecorder, withSessionId, type TickInput } from "./telemetry";
+import { FrameSource } from "../gen/scalediffusion/v1/telemetry_pb";
 
 const meta = { videoWidth: 640, videoHeight: 360, videoFps: 30, worldId: "grid-3x3", clientInfo: "vitest" };
 const cam = { x: 0, y: 0, z: 1.4, yaw: 0, pitch: -0.05, roll: 0, fovDeg: 60 };
@@ -105,5 +106,22 @@ describe("TelemetryRecorder", () => {
     const rec = new TelemetryRecorder(meta);
     drive(rec, 0.5, 0);
     expect(checkTelemetry(rec.build()).join()).toMatch(/at least 1 s/);
+  });
+
+  it("carries the frame records and flags ones the ingest service would refuse", () => {
+    const rec = new TelemetryRecorder(meta);
+    drive(rec, 2, 0);
+    rec.setFrames([
+      { shownTMs: 100, renderTMs: 100, source: "raw" },
+      { shownTMs: 200, renderTMs: 60, source: "repainted" },
+    ]);
+    const back = fromBinary(TelemetrySchema, rec.encode());
+    expect(back.frames.map((f) => [f.shownTMs, f.renderTMs, f.source])).toEqual([
+      [100, 100, FrameSource.RAW],
+      [200, 60, FrameSource.REPAINTED],
+    ]);
+    expect(checkTelemetry(back)).toEqual([]);
+    rec.setFrames([{ shownTMs: 100, renderTMs: -50, source: "repainted" }]);
+    expect(checkTelemetry(rec.build()).join()).toMatch(/frame record 0/);
   });
 });

@@ -60,6 +60,10 @@ export class TelemetryRecorder {
     return this.ticks.length;
   }
 
+  get firstTickMs(): number | null {
+    return this.ticks.length === 0 ? null : this.ticks[0]!.tMs;
+  }
+
   get lastTickMs(): number | null {
     return this.ticks.length === 0 ? null : this.ticks[this.ticks.length - 1]!.tMs;
   }
@@ -185,6 +189,15 @@ export function checkTelemetry(t: Telemetry): string[] {
       break;
     }
     prev = tick.tMs;
+  }
+  let shown = -Infinity;
+  const firstTick = t.ticks[0]?.tMs ?? 0;
+  for (const [i, f] of t.frames.entries()) {
+    if (!(f.shownTMs > shown) || !(f.renderTMs >= firstTick) || !(f.renderTMs <= f.shownTMs)) {
+      problems.push(`frame record ${i} (shown ${f.shownTMs}, render ${f.renderTMs}) is out of order or outside the ticks`);
+      break;
+    }
+    shown = f.shownTMs;
   }
   if (t.ticks.length >= 2) {
     const span = (t.ticks[t.ticks.length - 1]!.tMs - t.ticks[0]!.tMs) / 1000;
