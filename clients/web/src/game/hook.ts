@@ -38,6 +38,8 @@ export interface GameHookState {
   /** Diffused frames received this drive, and the last measured round trip. */
   diffusionFrames: number;
   diffusionRttMs: number | null;
+  /** Repainted frames that reached the screen per second, over the last 2 s. */
+  repaintedFps: number;
   /** The car (city frame: metres, radians CCW from +x, m/s), updated about 10 times a second. */
   vehicle: { x: number; y: number; theta: number; speed: number } | null;
   /** The navigation command shown now and the intersection it refers to. */
@@ -64,6 +66,7 @@ export function initialHookState(): GameHookState {
     ticks: 0,
     videoBytes: 0,
     recorder: null,
+    repaintedFps: 0,
     framesRecorded: 0,
     framesSkipped: 0,
     renderFps: 0,

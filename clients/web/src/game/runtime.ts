@@ -36,6 +36,10 @@ export interface HudState {
   /** The car now (city frame, metres, radians CCW from +x, m/s). */
   vehicle: VehicleState;
   diffusion: DiffusionSnapshot;
+  /** Whether the picture on screen now is a repainted one, and how many repainted frames reached the screen per
+   * second over the last REPAINT_WINDOW_MS (what the player actually sees, not what the stream promises). */
+  showingRepainted: boolean;
+  repaintedFps: number;
   recording: boolean;
   paused: boolean;
   reverse: boolean;
@@ -77,6 +81,9 @@ export interface SessionRecording {
 
 /** A diffused frame older than this is stale: the display falls back to the raw render. */
 const STALE_DIFFUSION_MS = 1000;
+
+/** The window over which the HUD counts repainted frames shown per second. */
+const REPAINT_WINDOW_MS = 2000;
 
 /** Ticks kept from before the recording started. */
 const PREROLL_KEEP_MS = 1000;
@@ -122,6 +129,8 @@ export class GameRuntime {
   private raf = 0;
   private timeUpFired = false;
   private diffused: DiffusedImage | null = null;
+  /** performance.now() of each repainted frame put on screen within the last REPAINT_WINDOW_MS. */
+  private repaintTimes: number[] = [];
   private lastHud = 0;
   private fpsFrames = 0;
   private fpsSince = 0;
@@ -487,6 +496,7 @@ export class GameRuntime {
         if (this.firstPaint !== null) this.firstPaint.at ??= now - this.t0;
         this.diffused?.image.close?.();
         this.diffused = { image: bitmap, at: now, renderTMs: capturedTMs };
+        this.repaintTimes.push(now);
         // The frame on screen from now on was rendered at capturedTMs: that is the round trip ALIGN needs.
         const shownMs = now - this.t0;
         if (this.phase === "driving" || this.phase === "starting") this.telemetry?.addRtt(shownMs, Math.max(0, shownMs - capturedTMs));
@@ -494,6 +504,11 @@ export class GameRuntime {
       },
       () => undefined,
     );
+  }
+
+  private repaintedFps(now: number): number {
+    this.repaintTimes = this.repaintTimes.filter((t) => now - t <= REPAINT_WINDOW_MS);
+    return (this.repaintTimes.length * 1000) / REPAINT_WINDOW_MS;
   }
 
   private nextIntersection(): HudState["nextIntersection"] {
@@ -515,6 +530,8 @@ export class GameRuntime {
       distanceToNextM: this.nav?.distanceToNextM ?? null,
       nextIntersection: this.nextIntersection(),
       vehicle: { ...this.state },
+      showingRepainted: this.showingDiffusion(performance.now()),
+      repaintedFps: this.repaintedFps(performance.now()),
       diffusion:
         this.diffusion?.snapshot() ??
         { status: "off", enabled: false, notice: null, streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0, width: 0, height: 0, advisedFps: 0 },

@@ -194,6 +194,7 @@ export function GameView({ api, config, store, onActiveRecording }: Props) {
               diffusion: h.diffusion.status,
               diffusionFrames: h.diffusion.framesReceived,
               diffusionRttMs: h.diffusion.lastRttMs,
+              repaintedFps: h.repaintedFps,
               notice: h.diffusion.notice,
               vehicle: h.vehicle,
               nav: { command: RoadOption[h.command] ?? "UNSPECIFIED", nextIntersection: h.nextIntersection, distanceToNextM: h.distanceToNextM },

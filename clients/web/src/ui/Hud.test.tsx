@@ -2,7 +2,7 @@ import { renderToStaticMarkup } from "react-dom/server";
 import { describe, expect, it } from "vitest";
 import { RoadOption } from "../gen/scalediffusion/v1/common_pb";
 import type { HudState } from "../game/runtime";
-import { formatClock, formatDistance, Hud } from "./Hud";
+import { diffusionLine, formatClock, formatDistance, Hud } from "./Hud";
 
 const hud: HudState = {
   phase: "driving",
@@ -15,6 +15,8 @@ const hud: HudState = {
   nextIntersection: { id: "i1_1", x: 100, y: 100 },
   vehicle: { x: 100, y: 66, theta: Math.PI / 2, speed: 11.8 },
   diffusion: { status: "unavailable", enabled: true, notice: "x", streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0, width: 0, height: 0, advisedFps: 0 },
+  showingRepainted: false,
+  repaintedFps: 0,
   recording: true,
   paused: false,
   reverse: false,
@@ -39,6 +41,18 @@ describe("Hud", () => {
     expect(html).toContain('data-command="LEFT"');
     expect(html).toContain("Diffusion unavailable");
     expect(html).toContain("REC");
+  });
+
+  it("says diffusion is on only while repainted frames reach the screen", () => {
+    const on = { ...hud.diffusion, status: "on" as const, lastRttMs: 412.6 };
+    expect(diffusionLine({ diffusion: on, showingRepainted: true, repaintedFps: 4.5 })).toEqual({ text: "Repainting at 4.5 fps · 413 ms behind", tone: "on" });
+    expect(diffusionLine({ diffusion: on, showingRepainted: false, repaintedFps: 0.5 })).toEqual({ text: "Diffusion too slow on this server · showing the raw view", tone: "slow" });
+    expect(diffusionLine({ diffusion: { ...on, status: "connecting" }, showingRepainted: false, repaintedFps: 0 }).text).toBe("Diffusion connecting…");
+    expect(diffusionLine({ diffusion: { ...on, status: "error" }, showingRepainted: false, repaintedFps: 0 }).tone).toBe("bad");
+    expect(diffusionLine({ diffusion: { ...on, status: "off" }, showingRepainted: false, repaintedFps: 0 }).text).toBe("Diffusion off");
+    const html = renderToStaticMarkup(<Hud hud={{ ...hud, diffusion: on, showingRepainted: false }} />);
+    expect(html).not.toContain("Diffusion on");
+    expect(html).toContain('data-tone="slow"');
   });
 
   it("formats clocks and distances", () => {

@@ -25,18 +25,24 @@ export function formatDistance(m: number): string {
   return `${Math.max(0, Math.round(m / 10) * 10)} m`;
 }
 
+/** The diffusion line in words, from what reaches the screen: "on" only while repainted frames are shown. */
+export function diffusionLine(hud: Pick<HudState, "diffusion" | "showingRepainted" | "repaintedFps">): { text: string; tone: "on" | "slow" | "off" | "bad" } {
+  const d = hud.diffusion;
+  if (d.status === "unavailable" || d.status === "error") return { text: "Diffusion unavailable · showing the raw view", tone: "bad" };
+  if (d.status === "connecting") return { text: "Diffusion connecting…", tone: "slow" };
+  if (d.status !== "on") return { text: "Diffusion off", tone: "off" };
+  if (!hud.showingRepainted) {
+    return { text: "Diffusion too slow on this server · showing the raw view", tone: "slow" };
+  }
+  const rtt = d.lastRttMs !== null ? ` · ${Math.round(d.lastRttMs)} ms behind` : "";
+  return { text: `Repainting at ${hud.repaintedFps.toFixed(hud.repaintedFps < 10 ? 1 : 0)} fps${rtt}`, tone: "on" };
+}
+
 /** What the player sees over the road: speed, timer, next manoeuvre, diffusion and recording state. */
 export function Hud({ hud }: { hud: HudState }) {
   const turn = hud.nextTurn;
   const now = hud.command;
-  const diffusionLabel =
-    hud.diffusion.status === "on"
-      ? `Diffusion on${hud.diffusion.lastRttMs !== null ? ` · ${Math.round(hud.diffusion.lastRttMs)} ms` : ""}`
-      : hud.diffusion.status === "connecting"
-        ? "Diffusion connecting…"
-        : hud.diffusion.status === "unavailable" || hud.diffusion.status === "error"
-          ? "Diffusion unavailable · raw render"
-          : "Diffusion off";
+  const diffusion = diffusionLine(hud);
   return (
     <div className="hud" data-testid="hud">
       <div className="hud-top">
@@ -46,8 +52,8 @@ export function Hud({ hud }: { hud: HudState }) {
         <span className="timer" data-testid="hud-timer">
           {formatClock(hud.timeLeftS)}
         </span>
-        <span className={`diffusion ${hud.diffusion.status}`} data-testid="hud-diffusion">
-          {diffusionLabel}
+        <span className={`diffusion ${diffusion.tone}`} data-testid="hud-diffusion" data-tone={diffusion.tone}>
+          {diffusion.text}
         </span>
       </div>
       <div className="hud-nav" data-testid="hud-command" data-command={RoadOption[now]}>
