@@ -58,7 +58,7 @@ class CameraPose(_message.Message):
     def __init__(self, position: _Optional[_Union[_common_pb2.Vec3, _Mapping]] = ..., yaw: _Optional[float] = ..., pitch: _Optional[float] = ..., roll: _Optional[float] = ..., fov_deg: _Optional[float] = ...) -> None: ...
 
 class TelemetryTick(_message.Message):
-    __slots__ = ("t_ms", "controls", "vehicle", "camera", "command", "paused", "reset", "expert_controls")
+    __slots__ = ("t_ms", "controls", "vehicle", "camera", "command", "paused", "reset", "expert_controls", "collision")
     T_MS_FIELD_NUMBER: _ClassVar[int]
     CONTROLS_FIELD_NUMBER: _ClassVar[int]
     VEHICLE_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class TelemetryTick(_message.Message):
     PAUSED_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
     EXPERT_CONTROLS_FIELD_NUMBER: _ClassVar[int]
+    COLLISION_FIELD_NUMBER: _ClassVar[int]
     t_ms: float
     controls: Controls
     vehicle: VehicleState
@@ -75,7 +76,8 @@ class TelemetryTick(_message.Message):
     paused: bool
     reset: bool
     expert_controls: Controls
-    def __init__(self, t_ms: _Optional[float] = ..., controls: _Optional[_Union[Controls, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleState, _Mapping]] = ..., camera: _Optional[_Union[CameraPose, _Mapping]] = ..., command: _Optional[_Union[_common_pb2.RoadOption, str]] = ..., paused: _Optional[bool] = ..., reset: _Optional[bool] = ..., expert_controls: _Optional[_Union[Controls, _Mapping]] = ...) -> None: ...
+    collision: bool
+    def __init__(self, t_ms: _Optional[float] = ..., controls: _Optional[_Union[Controls, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleState, _Mapping]] = ..., camera: _Optional[_Union[CameraPose, _Mapping]] = ..., command: _Optional[_Union[_common_pb2.RoadOption, str]] = ..., paused: _Optional[bool] = ..., reset: _Optional[bool] = ..., expert_controls: _Optional[_Union[Controls, _Mapping]] = ..., collision: _Optional[bool] = ...) -> None: ...
 
 class RttSample(_message.Message):
     __slots__ = ("t_ms", "rtt_ms")

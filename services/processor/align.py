@@ -124,6 +124,7 @@ class TickTimeline:
         self.times = [t.t_ms for t in self.ticks]
         # Times of ticks where driving stops being continuous (paused or reset), for "what happens next" queries.
         self.stop_times = [t.t_ms for t in self.ticks if t.paused or t.reset]
+        self.collision_times = [t.t_ms for t in self.ticks if t.collision]
 
     @property
     def first_ms(self) -> float:
@@ -163,6 +164,11 @@ class TickTimeline:
         """Time of the first paused or reset tick strictly after t_ms (inf when none)."""
         i = bisect.bisect_right(self.stop_times, t_ms)
         return self.stop_times[i] if i < len(self.stop_times) else math.inf
+
+    def collided_between(self, after_ms: float, until_ms: float) -> bool:
+        """Whether the car hit something at a tick in (after_ms, until_ms]."""
+        i = bisect.bisect_right(self.collision_times, after_ms)
+        return i < len(self.collision_times) and self.collision_times[i] <= until_ms
 
     def flags_between(self, after_ms: float, until_ms: float) -> tuple[bool, bool]:
         """(paused, reset): whether any tick in (after_ms, until_ms], or the tick in effect at until_ms, says so."""

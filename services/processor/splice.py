@@ -1,5 +1,5 @@
 """SPLICE: cut an aligned session into fixed-length segments at a chosen output rate, never across a gap, pause,
-teleport, reset or a stretch telemetry does not cover. Pure."""
+teleport, reset, collision or a stretch telemetry does not cover. Pure."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class Break:
     """Why continuity breaks before frame `frame`."""
 
     frame: int
-    cause: str  # "gap", "pause", "reset", "rtt_jump", "teleport", "uncovered"
+    cause: str  # "gap", "pause", "reset", "collision", "rtt_jump", "teleport", "uncovered"
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ def find_breaks(frames: list[FrameAlignment], timeline: TickTimeline, s: SpliceS
         dt_ms = f.display_ms - prev.display_ms
         if reset:
             breaks.append(Break(i, "reset"))
+        elif timeline.collided_between(min(prev.render_ms, f.render_ms), max(prev.render_ms, f.render_ms)):
+            breaks.append(Break(i, "collision"))
         elif dt_ms > s.hole_limit_ms:
             breaks.append(Break(i, "gap"))
         elif rtt_jump(prev, f, s):

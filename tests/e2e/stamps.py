@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -31,6 +33,7 @@ def read_stamp(jpeg: bytes) -> int | None:
 
 
 def stamp_error_ms(stamp: int, render_ms: float) -> int:
-    """Signed difference stamp - render time (ms), modulo the stamp's 16 bits."""
-    diff = (stamp - (round(render_ms) & 0xFFFF)) & 0xFFFF
+    """Signed difference stamp - render time (ms), modulo the stamp's 16 bits. The game rounds half up (JavaScript's
+    Math.round) and measurements.json keeps 3 decimals, so an exact frame reads 0, or ±1 at a .5 boundary."""
+    diff = (stamp - (math.floor(render_ms + 0.5) & 0xFFFF)) & 0xFFFF
     return diff - 0x10000 if diff >= 0x8000 else diff

@@ -111,7 +111,7 @@ def test_a_continuous_session_is_cut_into_fixed_windows_and_a_short_tail_dropped
     assert [c.index for c in candidates] == [0, 1]
 
 
-@pytest.mark.parametrize("cause", ["gap", "pause", "reset", "teleport"])
+@pytest.mark.parametrize("cause", ["gap", "pause", "reset", "teleport", "collision"])
 def test_a_segment_never_straddles_a_break(cause):
     tel = telemetry(seconds=20.0, hz=30.0)
     times = [i * 1000 / 30 for i in range(300)]
@@ -121,6 +121,12 @@ def test_a_segment_never_straddles_a_break(cause):
         for tick in tel.ticks:
             if 4900 <= tick.t_ms <= 5200:
                 tick.paused = True
+    elif cause == "collision":
+        # The game stops the car where it hit something: speed 0 from one tick to the next.
+        for tick in tel.ticks:
+            if tick.t_ms >= 5000:
+                tick.vehicle.x, tick.vehicle.speed = 50.0, 0.0
+        next(t for t in tel.ticks if t.t_ms >= 5000).collision = True
     elif cause == "reset" or cause == "teleport":
         for tick in tel.ticks:
             if tick.t_ms >= 5000:

@@ -114,6 +114,8 @@ export class GameRuntime {
   private camYaw: number;
   private paused = false;
   private resetPending = false;
+  /** The car hit something since the last telemetry tick (recorded on the next one). */
+  private collisionPending = false;
   private collisionCount = 0;
   private inCollision = false;
   private lastCrashAt = -Infinity;
@@ -410,6 +412,7 @@ export class GameRuntime {
       if (r.collision !== null && !this.inCollision) {
         this.collisionCount++;
         this.lastCrashAt = tMs;
+        this.collisionPending = true;
       }
       this.inCollision = r.collision !== null;
       this.state = r.state;
@@ -429,8 +432,10 @@ export class GameRuntime {
       command: this.nav?.command ?? RoadOption.LANEFOLLOW,
       paused: this.paused,
       reset: this.resetPending,
+      collision: this.collisionPending,
     });
     this.resetPending = false;
+    this.collisionPending = false;
   }
 
   private draw(now: number, dtFrame: number): void {

@@ -108,6 +108,14 @@ describe("TelemetryRecorder", () => {
     expect(checkTelemetry(rec.build()).join()).toMatch(/at least 1 s/);
   });
 
+  it("records the tick the car hit something", () => {
+    const rec = new TelemetryRecorder(meta);
+    const base = { controls: { steer: 0, throttle: 1, brake: 0 }, vehicle: { x: 0, y: 0, theta: 0, speed: 0 }, camera: cam, command: RoadOption.LANEFOLLOW };
+    rec.addTick({ ...base, tMs: 0 });
+    rec.addTick({ ...base, tMs: 16, collision: true });
+    expect(rec.build().ticks.map((t) => t.collision)).toEqual([false, true]);
+  });
+
   it("carries the frame records and flags ones the ingest service would refuse", () => {
     const rec = new TelemetryRecorder(meta);
     drive(rec, 2, 0);

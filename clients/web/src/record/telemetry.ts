@@ -16,6 +16,8 @@ export interface TickInput {
   command: RoadOption;
   paused?: boolean;
   reset?: boolean;
+  /** The car hit something on this tick and was stopped where it was. */
+  collision?: boolean;
 }
 
 export interface TelemetryMeta {
@@ -45,6 +47,7 @@ interface Tick {
   command: RoadOption;
   paused: boolean;
   reset: boolean;
+  collision: boolean;
 }
 
 export class TelemetryRecorder {
@@ -99,6 +102,7 @@ export class TelemetryRecorder {
       command: t.command === RoadOption.UNSPECIFIED ? RoadOption.LANEFOLLOW : t.command,
       paused: t.paused ?? false,
       reset: t.reset ?? false,
+      collision: t.collision ?? false,
     });
     return true;
   }
@@ -154,6 +158,7 @@ export class TelemetryRecorder {
         command: t.command,
         paused: t.paused,
         reset: t.reset,
+        collision: t.collision,
       })),
       rttSamples: this.rtt.map((s) => ({ tMs: s.tMs, rttMs: s.rttMs })),
       frames: this.frames.map((f) => ({

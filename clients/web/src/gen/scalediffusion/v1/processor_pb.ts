@@ -206,7 +206,7 @@ export type QualityReport = Message<"scalediffusion.v1.QualityReport"> & {
   candidateSegments: number;
 
   /**
-   * Why continuity broke, counted by cause (gap, pause, reset, rtt_jump, teleport, uncovered).
+   * Why continuity broke, counted by cause (gap, pause, reset, collision, rtt_jump, teleport, uncovered).
    *
    * @generated from field: map<string, uint32> breaks = 11;
    */
