@@ -52,7 +52,10 @@ type EncoderCtor = {
   new (init: VideoEncoderInit): VideoEncoder;
   isConfigSupported?(config: VideoEncoderConfig): Promise<VideoEncoderSupport>;
 };
-type FrameCtor = new (image: CanvasImageSource, init: VideoFrameInit) => VideoFrame;
+type FrameCtor = {
+  new (image: CanvasImageSource, init: VideoFrameInit): VideoFrame;
+  new (data: AllowSharedBufferSource, init: VideoFrameBufferInit): VideoFrame;
+};
 
 export interface FrameRecorderDeps {
   VideoEncoder?: EncoderCtor;
@@ -238,7 +241,7 @@ export class FrameRecorder implements VideoRecorder {
     if (ctx !== null) {
       const { width, height } = this.options;
       const image = ctx.getImageData(0, 0, width, height);
-      return new this.VideoFrameCtor(image.data as unknown as CanvasImageSource, { format: "RGBX", codedWidth: width, codedHeight: height, timestamp: timestampUs } as VideoFrameInit);
+      return new this.VideoFrameCtor(image.data, { format: "RGBX", codedWidth: width, codedHeight: height, timestamp: timestampUs });
     }
     return new this.VideoFrameCtor(this.canvas, { timestamp: timestampUs });
   }
