@@ -198,7 +198,15 @@ class ConsumerLoop:
         membership. A rebalance meanwhile can hand over partitions that are not paused yet: whatever such a poll
         returns is put back (seek to its first offset) and the partitions paused."""
         outcome: list[str] = []
-        worker = threading.Thread(target=lambda: outcome.append(self._handle(record)), name=f"{self.config.group}-handler", daemon=True)
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                outcome.append(self._handle(record))
+            except BaseException as err:  # noqa: BLE001 - re-raised on the loop's thread, where run_forever restarts
+                failure.append(err)
+
+        worker = threading.Thread(target=work, name=f"{self.config.group}-handler", daemon=True)
         consumer.pause(*consumer.assignment())
         worker.start()
         try:
@@ -211,6 +219,8 @@ class ConsumerLoop:
                 consumer.pause(*consumer.assignment())
         finally:
             consumer.resume(*consumer.paused())
+        if failure:  # e.g. the dead-letter topic unreachable: as if _handle had raised on this thread
+            raise failure[0]
         return outcome[0] if outcome else "stopped"
 
     def run_forever(self, max_backoff_s: float = 30.0) -> None:
