@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!scalediffusion/v1/diffusion.proto\x12\x11scalediffusion.v1\"{\n\x0cStreamConfig\x12\r\n\x05style\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\r\n\x05steps\x18\x05 \x01(\r\x12\x10\n\x08strength\x18\x06 \x01(\x02\x12\x0c\n\x04seed\x18\x07 \x01(\x04\"D\n\x11OpenStreamRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.scalediffusion.v1.StreamConfig\"\xa0\x01\n\x12OpenStreamResponse\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12/\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1f.scalediffusion.v1.StreamConfig\x12\x17\n\x0fidle_timeout_ms\x18\x03 \x01(\r\x12\x12\n\nframe_rate\x18\x04 \x01(\x02\x12\x19\n\x11latency_target_ms\x18\x05 \x01(\r\"a\n\x05\x46rame\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x13\n\x0b\x63lient_t_ms\x18\x03 \x01(\x01\x12\r\n\x05image\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\"@\n\x15TransformFrameRequest\x12\'\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x18.scalediffusion.v1.Frame\"\xa3\x01\n\x16TransformFrameResponse\x12\'\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x18.scalediffusion.v1.Frame\x12\x11\n\tserver_ms\x18\x02 \x01(\x01\x12\x10\n\x08strength\x18\x03 \x01(\x02\x12\x0f\n\x07\x64ropped\x18\x04 \x01(\x08\x12\x12\n\nframe_rate\x18\x05 \x01(\x02\x12\x16\n\x0e\x64ropped_reason\x18\x06 \x01(\t\"\'\n\x12\x43loseStreamRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\"%\n\x13\x43loseStreamResponse\x12\x0e\n\x06\x66rames\x18\x01 \x01(\x04\x32\x85\x03\n\x10\x44iffusionService\x12Y\n\nOpenStream\x12$.scalediffusion.v1.OpenStreamRequest\x1a%.scalediffusion.v1.OpenStreamResponse\x12\x65\n\x0eTransformFrame\x12(.scalediffusion.v1.TransformFrameRequest\x1a).scalediffusion.v1.TransformFrameResponse\x12Q\n\x06Stream\x12\x18.scalediffusion.v1.Frame\x1a).scalediffusion.v1.TransformFrameResponse(\x01\x30\x01\x12\\\n\x0b\x43loseStream\x12%.scalediffusion.v1.CloseStreamRequest\x1a&.scalediffusion.v1.CloseStreamResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!scalediffusion/v1/diffusion.proto\x12\x11scalediffusion.v1\"{\n\x0cStreamConfig\x12\r\n\x05style\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\r\n\x05steps\x18\x05 \x01(\r\x12\x10\n\x08strength\x18\x06 \x01(\x02\x12\x0c\n\x04seed\x18\x07 \x01(\x04\"D\n\x11OpenStreamRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.scalediffusion.v1.StreamConfig\"\xa0\x01\n\x12OpenStreamResponse\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12/\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1f.scalediffusion.v1.StreamConfig\x12\x17\n\x0fidle_timeout_ms\x18\x03 \x01(\r\x12\x12\n\nframe_rate\x18\x04 \x01(\x02\x12\x19\n\x11latency_target_ms\x18\x05 \x01(\r\"a\n\x05\x46rame\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x13\n\x0b\x63lient_t_ms\x18\x03 \x01(\x01\x12\r\n\x05image\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\"@\n\x15TransformFrameRequest\x12\'\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x18.scalediffusion.v1.Frame\"\xc2\x01\n\x16TransformFrameResponse\x12\'\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x18.scalediffusion.v1.Frame\x12\x11\n\tserver_ms\x18\x02 \x01(\x01\x12\x10\n\x08strength\x18\x03 \x01(\x02\x12\x0f\n\x07\x64ropped\x18\x04 \x01(\x08\x12\x12\n\nframe_rate\x18\x05 \x01(\x02\x12\x16\n\x0e\x64ropped_reason\x18\x06 \x01(\t\x12\r\n\x05width\x18\x07 \x01(\r\x12\x0e\n\x06height\x18\x08 \x01(\r\"\'\n\x12\x43loseStreamRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\"%\n\x13\x43loseStreamResponse\x12\x0e\n\x06\x66rames\x18\x01 \x01(\x04\x32\x85\x03\n\x10\x44iffusionService\x12Y\n\nOpenStream\x12$.scalediffusion.v1.OpenStreamRequest\x1a%.scalediffusion.v1.OpenStreamResponse\x12\x65\n\x0eTransformFrame\x12(.scalediffusion.v1.TransformFrameRequest\x1a).scalediffusion.v1.TransformFrameResponse\x12Q\n\x06Stream\x12\x18.scalediffusion.v1.Frame\x1a).scalediffusion.v1.TransformFrameResponse(\x01\x30\x01\x12\\\n\x0b\x43loseStream\x12%.scalediffusion.v1.CloseStreamRequest\x1a&.scalediffusion.v1.CloseStreamResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,11 +42,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSFORMFRAMEREQUEST']._serialized_start=513
   _globals['_TRANSFORMFRAMEREQUEST']._serialized_end=577
   _globals['_TRANSFORMFRAMERESPONSE']._serialized_start=580
-  _globals['_TRANSFORMFRAMERESPONSE']._serialized_end=743
-  _globals['_CLOSESTREAMREQUEST']._serialized_start=745
-  _globals['_CLOSESTREAMREQUEST']._serialized_end=784
-  _globals['_CLOSESTREAMRESPONSE']._serialized_start=786
-  _globals['_CLOSESTREAMRESPONSE']._serialized_end=823
-  _globals['_DIFFUSIONSERVICE']._serialized_start=826
-  _globals['_DIFFUSIONSERVICE']._serialized_end=1215
+  _globals['_TRANSFORMFRAMERESPONSE']._serialized_end=774
+  _globals['_CLOSESTREAMREQUEST']._serialized_start=776
+  _globals['_CLOSESTREAMREQUEST']._serialized_end=815
+  _globals['_CLOSESTREAMRESPONSE']._serialized_start=817
+  _globals['_CLOSESTREAMRESPONSE']._serialized_end=854
+  _globals['_DIFFUSIONSERVICE']._serialized_start=857
+  _globals['_DIFFUSIONSERVICE']._serialized_end=1246
 # @@protoc_insertion_point(module_scope)

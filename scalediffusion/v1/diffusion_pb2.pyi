@@ -64,20 +64,24 @@ class TransformFrameRequest(_message.Message):
     def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ...) -> None: ...
 
 class TransformFrameResponse(_message.Message):
-    __slots__ = ("frame", "server_ms", "strength", "dropped", "frame_rate", "dropped_reason")
+    __slots__ = ("frame", "server_ms", "strength", "dropped", "frame_rate", "dropped_reason", "width", "height")
     FRAME_FIELD_NUMBER: _ClassVar[int]
     SERVER_MS_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     DROPPED_FIELD_NUMBER: _ClassVar[int]
     FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
     DROPPED_REASON_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
     frame: Frame
     server_ms: float
     strength: float
     dropped: bool
     frame_rate: float
     dropped_reason: str
-    def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ..., server_ms: _Optional[float] = ..., strength: _Optional[float] = ..., dropped: _Optional[bool] = ..., frame_rate: _Optional[float] = ..., dropped_reason: _Optional[str] = ...) -> None: ...
+    width: int
+    height: int
+    def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ..., server_ms: _Optional[float] = ..., strength: _Optional[float] = ..., dropped: _Optional[bool] = ..., frame_rate: _Optional[float] = ..., dropped_reason: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class CloseStreamRequest(_message.Message):
     __slots__ = ("stream_id",)

@@ -10,6 +10,13 @@ a smaller repainted frame scaled up at a few frames per second than by a sharp o
 `max_fps`; as the measured cost rises under load, the rate each frame's reply advises falls, so clients slow down
 before the scheduler has to drop their frames.
 
+The size is renegotiated while the stream runs (`renegotiate`): the offer at OpenStream comes from the cost measured
+on an idle replica, and on a machine that also runs the player's browser the same frame costs two to three times
+as much. After every repainted frame the service recomputes the offer for the stream (its own work left out of
+the open work) from the cost measured now; a stream shrinks when the offer is under `shrink_below` of its area and
+grows back when the offer is at least `grow_above` times its area (hysteresis, so measurement noise does not make
+it flap). The reply tells the client the new size (TransformFrameResponse.width/height).
+
 Before anything has been measured the offer is what was asked at `max_fps` (the service measures at warm-up, so
 this only happens in tests). Pure: the costs come from the scheduler, the sizes from the request.
 """
@@ -28,6 +35,8 @@ class AdmissionSettings:
     max_fps: float = 15.0  # never advise faster than this
     latency_share: float = 0.6  # of the latency target, what one turn of repainting may take
     min_width: int = 128  # never offer narrower than this (or than asked)
+    shrink_below: float = 0.85  # renegotiate down when the offer's area is under this share of the stream's
+    grow_above: float = 1.5  # renegotiate up when the offer's area is at least this multiple of the stream's
 
     def __post_init__(self) -> None:
         if not (0 < self.min_fps <= self.max_fps):
@@ -36,6 +45,8 @@ class AdmissionSettings:
             raise ValueError(f"latency_share must be in (0, 1], got {self.latency_share}")
         if self.min_width < 1:
             raise ValueError(f"min_width must be >= 1, got {self.min_width}")
+        if not (0 < self.shrink_below < 1 < self.grow_above):
+            raise ValueError(f"need 0 < shrink_below < 1 < grow_above, got {self.shrink_below}, {self.grow_above}")
 
 
 @dataclass(frozen=True)
@@ -78,3 +89,18 @@ def offer(width: int, height: int, multiple: int, seconds_per_unit: float | None
         new_w -= multiple
         new_h = height_for(new_w)
     return Offer(new_w, new_h, frame_rate(seconds_per_unit, open_work + work_of(new_w, new_h), settings))
+
+
+def renegotiate(width: int, height: int, asked_width: int, asked_height: int, multiple: int,
+                seconds_per_unit: float | None, other_work: float, latency_target_s: float,
+                settings: AdmissionSettings, min_side: int = 64) -> tuple[int, int] | None:
+    """A new size for an open stream of width x height that asked for asked_width x asked_height, given the cost
+    measured now and `other_work` units per turn taken by the other open streams; None to keep its size."""
+    if seconds_per_unit is None or seconds_per_unit <= 0:
+        return None
+    new = offer(asked_width, asked_height, multiple, seconds_per_unit, other_work, latency_target_s, settings,
+                min_side)
+    area, new_area = width * height, new.width * new.height
+    if new_area < settings.shrink_below * area or new_area >= settings.grow_above * area:
+        return (new.width, new.height) if (new.width, new.height) != (width, height) else None
+    return None

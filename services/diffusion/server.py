@@ -22,9 +22,9 @@ from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
 from scalediffusion.server import ServiceApp, run_main
 from scalediffusion.settings import ServerSettings, SettingsError, env_float, env_int, env_str
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2
-from services.diffusion.admission import AdmissionSettings, frame_rate, offer, work_of
+from services.diffusion.admission import AdmissionSettings, frame_rate, offer, renegotiate, work_of
 from services.diffusion.codec import FrameError, decode_frame, encode_frame
-from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, load_engine
+from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, VAE_RUNTIMES, load_engine
 from services.diffusion.engine.scheduler import FrameScheduler
 from services.diffusion.engine.weights import CheckpointError
 from services.diffusion.pump import FramePump
@@ -35,6 +35,7 @@ log = get_logger("diffusion")
 
 OPEN_STREAMS = Gauge("sd_diffusion_open_streams", "Streams open on this replica")
 STREAMS_CLOSED = Counter("sd_diffusion_streams_closed_total", "Streams ended, by how (closed, idle)", ["how"])
+STREAMS_RESIZED = Counter("sd_diffusion_streams_resized_total", "Open streams whose size was renegotiated")
 STREAM_CALL_IN_FLIGHT = 4  # frames one bidi Stream call may have submitted before its replies are read
 
 
@@ -48,6 +49,7 @@ class DiffusionSettings:
     latency_target_ms: float  # a frame not repainted within this is dropped (the game shows its raw render)
     max_batch: int  # frames of different streams in one batched forward
     admission: AdmissionSettings = AdmissionSettings()  # the size and rate streams are offered (admission.py)
+    vae_runtime: str = "auto"  # "auto" (onnxruntime on a CPU), "torch", "onnxruntime" (engine/ort_vae.py)
 
     @classmethod
     def from_env(cls, env=None) -> DiffusionSettings:
@@ -61,11 +63,15 @@ class DiffusionSettings:
             latency_target_ms=env_float("SD_DIFFUSION_LATENCY_TARGET_MS", 1500.0, env),
             max_batch=env_int("SD_DIFFUSION_MAX_BATCH", 8, env),
             admission=_admission(env),
+            vae_runtime=env_str("SD_DIFFUSION_VAE_RUNTIME", "auto", env),
         )
         if settings.max_streams < 1 or settings.max_batch < 1:
             raise SettingsError("SD_DIFFUSION_MAX_STREAMS and SD_DIFFUSION_MAX_BATCH must be >= 1")
         if settings.idle_timeout_s <= 0 or settings.latency_target_ms <= 0:
             raise SettingsError("SD_DIFFUSION_IDLE_TIMEOUT_S and SD_DIFFUSION_LATENCY_TARGET_MS must be > 0")
+        if settings.vae_runtime not in VAE_RUNTIMES:
+            raise SettingsError(f"SD_DIFFUSION_VAE_RUNTIME must be one of {', '.join(VAE_RUNTIMES)}, got "
+                                f"{settings.vae_runtime!r}")
         if not (settings.device in ("auto", "cpu", "cuda") or settings.device.startswith("cuda:")):
             raise SettingsError(f"SD_DIFFUSION_DEVICE must be auto, cpu, cuda or cuda:N, got {settings.device!r}")
         return settings
@@ -106,11 +112,13 @@ class DiffusionServicer:
         if self.engine is None:
             device = _device(self.settings.device)
             try:
-                self.engine = await asyncio.to_thread(load_engine, self.settings.checkpoint, device)
-            except (CheckpointError, OSError) as err:
+                self.engine = await asyncio.to_thread(load_engine, self.settings.checkpoint, device,
+                                                      self.settings.vae_runtime)
+            except (CheckpointError, OSError, ValueError) as err:
                 raise SystemExit(f"diffusion: cannot load the engine from SD_DIFFUSION_CHECKPOINT="
                                  f"{self.settings.checkpoint}: {err}") from None
             event(log, "engine loaded", checkpoint=str(self.settings.checkpoint), device=device,
+                  vae_runtime="onnxruntime" if self.engine.vae_runtime is not None else "torch",
                   dim=self.engine.config.dim, depth=self.engine.config.depth)
         first_s, reference_s = await asyncio.to_thread(self._warm_up)
         scheduler = FrameScheduler(max_batch=self.settings.max_batch)
@@ -170,11 +178,13 @@ class DiffusionServicer:
             multiple = self.engine.config.pixel_multiple
             config = normalise_config(request.config, multiple, default_steps=self.engine.config.steps,
                                       default_strength=self.engine.config.strength)
+            asked = (config.width, config.height)
             offered = offer(config.width, config.height, multiple, self.pump.scheduler.cost.seconds_per_unit(),
                             self._open_work(), self.settings.latency_target_ms / 1000.0, self.settings.admission)
             config.width, config.height = offered.width, offered.height
             state = self.engine.new_stream(**engine_options(config))
             stream = self.registry.open(config, time.monotonic(), state)
+            stream.asked = asked
         except StreamError as err:
             raise _rpc_error(err) from None
         OPEN_STREAMS.set(len(self.registry.streams))
@@ -274,8 +284,30 @@ class DiffusionServicer:
         stream.last_seq = max(stream.last_seq, frame.seq)
         echo.image = await asyncio.to_thread(encode_frame, result.image, content_type)
         echo.content_type = content_type
+        self._renegotiate(stream)
         return diffusion_pb2.TransformFrameResponse(frame=echo, server_ms=result.server_s * 1000.0,
-                                                    strength=result.strength, frame_rate=self._frame_rate())
+                                                    strength=result.strength, frame_rate=self._frame_rate(),
+                                                    width=stream.config.width, height=stream.config.height)
+
+    def _renegotiate(self, stream: StreamState) -> None:
+        """Resizes the stream when the cost measured now says its frames no longer fit the minimum rate, or that
+        there is room for a much larger one (admission.renegotiate). The engine state is sized by its first frame,
+        so the stream starts a fresh one (a new KV cache) at the new size; frames already queued finish on the old."""
+        if not stream.asked[0]:
+            return
+        other = self._open_work() - work_of(stream.config.width, stream.config.height)
+        size = renegotiate(stream.config.width, stream.config.height, *stream.asked, self.engine.config.pixel_multiple,
+                           self.pump.scheduler.cost.seconds_per_unit(), max(other, 0.0),
+                           self.settings.latency_target_ms / 1000.0, self.settings.admission)
+        if size is None:
+            return
+        event(log, "stream resized", stream_id=stream.stream_id, width=size[0], height=size[1],
+              was_width=stream.config.width, was_height=stream.config.height,
+              seconds_per_unit=round(self.pump.scheduler.cost.seconds_per_unit() or 0.0, 4))
+        stream.config.width, stream.config.height = size
+        stream.engine_state = self.engine.new_stream(**engine_options(stream.config))
+        stream.resized += 1
+        STREAMS_RESIZED.inc()
 
 
 def build_app(settings: DiffusionSettings, engine=None) -> ServiceApp:

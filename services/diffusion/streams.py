@@ -70,6 +70,8 @@ class StreamState:
     dropped: int = 0
     last_seq: int = -1
     in_flight: int = field(default=0)  # frames submitted and not yet answered; such a stream is never idle
+    asked: tuple[int, int] = (0, 0)  # the size the client asked for (renegotiation never goes above it)
+    resized: int = 0  # times the size was renegotiated
 
 
 class StreamRegistry:

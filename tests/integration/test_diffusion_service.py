@@ -258,3 +258,10 @@ def test_a_replica_offers_what_it_can_sustain_never_more_than_asked_and_less_und
                                      timeout=60)
     assert 0 < reply.frame_rate <= rates[-1] * 2, (reply.frame_rate, rates)
     assert reply.dropped or decode(reply.frame.image).shape == (sizes[0][1], sizes[0][0], 3)
+    # And the size the stream goes on at, renegotiated from the cost measured now (it can only have shrunk here:
+    # 30 fps is out of reach), which the next frame is repainted at whatever size it was sent.
+    assert 0 < reply.width <= sizes[0][0] and 0 < reply.height <= sizes[0][1], (reply.width, reply.height, sizes[0])
+    assert reply.width % 16 == 0 and reply.height % 16 == 0
+    again = diffusion.TransformFrame(diffusion_pb2.TransformFrameRequest(frame=frame(offers[0].stream_id, 2, jpeg_frame)),
+                                     timeout=60)
+    assert again.dropped or decode(again.frame.image).shape == (reply.height, reply.width, 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.diffusion.admission import AdmissionSettings, Offer, frame_rate, offer, work_of
+from services.diffusion.admission import AdmissionSettings, Offer, frame_rate, offer, renegotiate, work_of
 from services.diffusion.engine.scheduler import BatchCostModel
 
 SETTINGS = AdmissionSettings(min_fps=4.0, max_fps=15.0, latency_share=0.6, min_width=128)
@@ -77,3 +77,41 @@ def test_the_cost_per_unit_is_a_batch_of_ones_else_the_dearest_measured():
 def test_settings_are_checked(bad):
     with pytest.raises(ValueError):
         AdmissionSettings(**bad)
+
+
+def test_an_open_stream_shrinks_when_the_measured_cost_rises_and_grows_back_when_it_falls():
+    """Sized on an idle replica (0.4 s per unit) at 4 fps, the stream is 256x144; the player's browser then takes
+    the cores and a unit costs 0.8 s: the stream is renegotiated down to what fits 4 fps, aspect kept."""
+    opened = offer(512, 288, 16, 0.4, 0.0, 1.5, SETTINGS)
+    assert (opened.width, opened.height) == (256, 144)
+    smaller = renegotiate(opened.width, opened.height, 512, 288, 16, 0.8, 0.0, 1.5, SETTINGS)
+    assert smaller is not None and smaller[0] < 256 and smaller[0] % 16 == 0 and smaller[1] % 16 == 0
+    assert abs(smaller[0] / smaller[1] - 512 / 288) < 0.3
+    assert frame_rate(0.8, work_of(*smaller), SETTINGS) >= SETTINGS.min_fps
+    # The load goes away: back up, never above what was asked.
+    assert renegotiate(*smaller, 512, 288, 16, 0.4, 0.0, 1.5, SETTINGS) == (256, 144)
+    assert renegotiate(*smaller, 512, 288, 16, 0.01, 0.0, 1.5, SETTINGS) == (512, 288)
+
+
+def test_small_changes_in_the_measured_cost_keep_the_size():
+    """Hysteresis: a cost 5 % up or 20 % down does not resize (measurement noise must not make a stream flap)."""
+    opened = offer(512, 288, 16, 0.4, 0.0, 1.5, SETTINGS)
+    w, h = opened.width, opened.height
+    assert renegotiate(w, h, 512, 288, 16, 0.42, 0.0, 1.5, SETTINGS) is None
+    assert renegotiate(w, h, 512, 288, 16, 0.32, 0.0, 1.5, SETTINGS) is None
+
+
+def test_other_streams_load_shrinks_a_stream_and_unmeasured_cost_never_resizes():
+    opened = offer(512, 288, 16, 0.4, 0.0, 1.5, SETTINGS)
+    w, h = opened.width, opened.height
+    crowded = renegotiate(w, h, 512, 288, 16, 0.4, 0.4, 1.5, SETTINGS)  # others take 0.4 units per turn
+    assert crowded is not None and crowded[0] * crowded[1] < w * h
+    assert renegotiate(w, h, 512, 288, 16, None, 0.0, 1.5, SETTINGS) is None
+    # At the floor a slower replica has nothing smaller to offer: the size stays, the rate falls.
+    assert renegotiate(128, 64, 512, 288, 16, 5.0, 0.0, 1.5, SETTINGS) is None
+
+
+@pytest.mark.parametrize("shrink, grow", [(0.0, 1.5), (1.0, 1.5), (0.85, 1.0)])
+def test_renegotiation_hysteresis_is_checked(shrink, grow):
+    with pytest.raises(ValueError):
+        AdmissionSettings(shrink_below=shrink, grow_above=grow)

@@ -164,6 +164,11 @@ async function main(): Promise<number> {
       diffusion: s.diffusion,
       diffusionFrames: s.diffusionFrames,
       diffusionRttMs: s.diffusionRttMs,
+      repaintedShown: s.repaintedShown,
+      renders: s.renders,
+      elapsedS: s.elapsedS,
+      diffusionSize: s.diffusionSize,
+      repaintedPerS: s.elapsedS > 0 ? Math.round((s.repaintedShown / s.elapsedS) * 100) / 100 : 0,
     });
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);

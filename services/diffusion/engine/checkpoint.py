@@ -62,7 +62,26 @@ def load_checkpoint(folder: str | Path, device: torch.device | str = "cpu", dtyp
     return model, vae.to(device=device, dtype=dtype).eval(), report
 
 
-def load_engine(folder: str | Path | None = None, device: torch.device | str = "cpu") -> StreamEngine:
-    """The StreamEngine of a checkpoint folder (default: the shipped tiny-city model)."""
+VAE_RUNTIMES = ("auto", "torch", "onnxruntime")
+
+
+def load_engine(folder: str | Path | None = None, device: torch.device | str = "cpu", vae_runtime: str = "torch"
+                ) -> StreamEngine:
+    """The StreamEngine of a checkpoint folder (default: the shipped tiny-city model).
+
+    vae_runtime: "torch" runs the VAE module; "onnxruntime" exports it at load and runs it on onnxruntime's CPU
+    provider (engine/ort_vae.py: the CPU path's faster VAE); "auto" picks onnxruntime on a CPU for a frame-by-frame
+    VAE, torch otherwise."""
+    if vae_runtime not in VAE_RUNTIMES:
+        raise ValueError(f"vae_runtime must be one of {', '.join(VAE_RUNTIMES)}, got {vae_runtime!r}")
     model, vae, _ = load_checkpoint(folder or DEFAULT_CHECKPOINT, device=device)
+    on_cpu = torch.device(device).type == "cpu"
+    if vae_runtime == "auto":
+        vae_runtime = "onnxruntime" if on_cpu and not vae.config.vae_temporal else "torch"
+    if vae_runtime == "onnxruntime":
+        if not on_cpu:
+            raise ValueError("vae_runtime onnxruntime is the CPU path; on a GPU the VAE runs on torch")
+        from services.diffusion.engine.ort_vae import OrtVAE
+
+        return StreamEngine(model, vae, vae_runtime=OrtVAE(vae))
     return StreamEngine(model, vae)

@@ -159,10 +159,17 @@ class StreamEngine:
     """The model, the VAE and the sampler settings shared by all streams; `transform` is what the frame pump calls
     (pump.py: transform(list[(state, rgb)]) -> list[(rgb, strength)])."""
 
-    def __init__(self, model: CausalDiT, vae: VAE, renoise: bool = False) -> None:
+    def __init__(self, model: CausalDiT, vae: VAE, renoise: bool = False, vae_runtime=None) -> None:
+        """vae_runtime: something with encode(images) / decode(latents) standing in for the frame-by-frame VAE
+        (engine/ort_vae.py's OrtVAE on a CPU); None runs the VAE module itself."""
         if model.config.latent_channels != vae.config.latent_channels:
             raise ValueError("the DiT and the VAE disagree on latent_channels")
+        if vae_runtime is not None and vae.config.vae_temporal:
+            raise ValueError("the temporal VAE keeps per-stream caches: it cannot run on another runtime")
         self.model, self.vae = model.eval(), vae.eval()
+        self.vae_runtime = vae_runtime
+        self._vae_encode = vae_runtime.encode if vae_runtime is not None else vae.encode
+        self._vae_decode = vae_runtime.decode if vae_runtime is not None else vae.decode
         self.config: DiffusionConfig = model.config
         self.renoise = renoise
         weight = model.patch_embed.weight
@@ -286,7 +293,7 @@ class StreamEngine:
                                  f"stream to change size")
         images = rgb_to_tensor(frames, self.device, self.dtype)
         if not self.config.vae_temporal:
-            return self._vae_batched(self.vae.encode, images), images
+            return self._vae_batched(self._vae_encode, images), images
         return torch.cat([self.vae.encode(images[i:i + 1], cache=s.vae_cache) for i, s in enumerate(states)]), images
 
     def _vae_batched(self, fn, x: torch.Tensor) -> torch.Tensor:
@@ -299,13 +306,13 @@ class StreamEngine:
         decoded without touching the streams' temporal caches) and the reconstruction's contrast (add_detail)."""
         if not self.config.detail_transfer:
             return None
-        reconstruction = self._vae_batched(self.vae.decode, latents)
+        reconstruction = self._vae_batched(self._vae_decode, latents)
         return images - reconstruction, reconstruction.std(dim=(2, 3), keepdim=True)
 
     def _decode(self, states: list[StreamState], latents: torch.Tensor,
                 details: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[np.ndarray]:
         if not self.config.vae_temporal:
-            images = self._vae_batched(self.vae.decode, latents)
+            images = self._vae_batched(self._vae_decode, latents)
         else:
             images = torch.cat([self.vae.decode(latents[i:i + 1], s.vae_cache) for i, s in enumerate(states)])
         if details is not None:

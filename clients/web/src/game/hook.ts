@@ -40,6 +40,12 @@ export interface GameHookState {
   diffusionRttMs: number | null;
   /** Repainted frames that reached the screen per second, over the last 2 s. */
   repaintedFps: number;
+  /** Repainted frames shown during this drive, the drive's elapsed seconds, and the stream's size ("WxH"). */
+  repaintedShown: number;
+  elapsedS: number;
+  diffusionSize: string | null;
+  /** Scene renders this drive at the display's size and at the diffusion stream's. */
+  renders: { full: number; stream: number };
   /** The car (city frame: metres, radians CCW from +x, m/s), updated about 10 times a second. */
   vehicle: { x: number; y: number; theta: number; speed: number } | null;
   /** The navigation command shown now and the intersection it refers to. */
@@ -67,6 +73,10 @@ export function initialHookState(): GameHookState {
     videoBytes: 0,
     recorder: null,
     repaintedFps: 0,
+    repaintedShown: 0,
+    elapsedS: 0,
+    diffusionSize: null,
+    renders: { full: 0, stream: 0 },
     framesRecorded: 0,
     framesSkipped: 0,
     renderFps: 0,

@@ -40,6 +40,9 @@ export interface HudState {
    * second over the last REPAINT_WINDOW_MS (what the player actually sees, not what the stream promises). */
   showingRepainted: boolean;
   repaintedFps: number;
+  /** Repainted frames that reached the screen during this drive (its average rate = this / elapsedS). */
+  repaintedShown: number;
+  renders: { full: number; stream: number };
   recording: boolean;
   paused: boolean;
   reverse: boolean;
@@ -105,6 +108,8 @@ export class GameRuntime {
   private readonly planner: RoutePlanner;
   private readonly diffusion: DiffusionLink | null;
   private readonly captureCanvas: HTMLCanvasElement;
+  /** This frame's render at the diffusion stream's size, when that is all that was rendered. */
+  private captured: ImageData | null = null;
   private phase: RuntimePhase = "idle";
   private state: VehicleState;
   private controls: Controls = { ...NEUTRAL };
@@ -133,6 +138,9 @@ export class GameRuntime {
   private diffused: DiffusedImage | null = null;
   /** performance.now() of each repainted frame put on screen within the last REPAINT_WINDOW_MS. */
   private repaintTimes: number[] = [];
+  private repaintedShown = 0;
+  /** Scene renders this drive: at the display's size, and at the diffusion stream's only. */
+  private readonly renders = { full: 0, stream: 0 };
   private lastHud = 0;
   private fpsFrames = 0;
   private fpsSince = 0;
@@ -446,9 +454,15 @@ export class GameRuntime {
     const driveTimeS = driving ? Math.max(this.driveTimeS, (now - this.t0) / 1000) : this.driveTimeS;
     // While repainted frames are on screen the raw render is needed only for the next capture: skipping the others
     // leaves the processor to the diffusion model, which on a modest machine shares its cores with the browser.
-    if (!this.showingDiffusion(now) || (this.diffusion?.captureDue() ?? true)) {
+    // Such a render is drawn at the stream's size only (the capture's, offscreen), not the display's.
+    const showing = this.showingDiffusion(now);
+    this.captured = null;
+    if (!showing || (this.diffusion?.captureDue() ?? true)) {
       this.renderer.update(this.state, pose, now / 1000, actorPoses(this.opts.world, driveTimeS));
-      this.renderer.render();
+      const stream = showing ? this.diffusion?.snapshot() : undefined;
+      if (stream === undefined) this.renderer.render();
+      else this.captured = this.renderer.renderPixels(stream.width, stream.height);
+      if (this.phase === "driving") this.renders[stream === undefined ? "full" : "stream"]++;
     }
     // While fresh diffused frames arrive, the display shows only them (painted as they arrive, so the recording
     // holds each once); otherwise it shows the raw render.
@@ -469,9 +483,11 @@ export class GameRuntime {
   private captureFrame(width: number, height: number): Promise<{ image: Uint8Array; contentType: string; renderTMs: number } | null> {
     const c = this.captureCanvas;
     if (c.width !== width || c.height !== height) [c.width, c.height] = [width, height]; // the size the server offered
-    const cx = c.getContext("2d");
+    const cx = c.getContext("2d", { willReadFrequently: true }); // CPU-backed: pixels go in and JPEG out, no GPU trip
     if (cx === null) return Promise.resolve(null);
-    cx.drawImage(this.renderer.canvas, 0, 0, c.width, c.height); // synchronously, while the render is fresh
+    const pixels = this.captured;
+    if (pixels !== null && pixels.width === c.width && pixels.height === c.height) cx.putImageData(pixels, 0, 0);
+    else cx.drawImage(this.renderer.canvas, 0, 0, c.width, c.height); // synchronously, while the render is fresh
     const renderTMs = this.driveTimeS * 1000; // the state of the last physics tick is what was rendered
     return new Promise((resolve) => {
       c.toBlob(
@@ -502,6 +518,7 @@ export class GameRuntime {
         this.diffused?.image.close?.();
         this.diffused = { image: bitmap, at: now, renderTMs: capturedTMs };
         this.repaintTimes.push(now);
+        if (this.phase === "driving") this.repaintedShown++;
         // The frame on screen from now on was rendered at capturedTMs: that is the round trip ALIGN needs.
         const shownMs = now - this.t0;
         if (this.phase === "driving" || this.phase === "starting") this.telemetry?.addRtt(shownMs, Math.max(0, shownMs - capturedTMs));
@@ -537,9 +554,11 @@ export class GameRuntime {
       vehicle: { ...this.state },
       showingRepainted: this.showingDiffusion(performance.now()),
       repaintedFps: this.repaintedFps(performance.now()),
+      repaintedShown: this.repaintedShown,
+      renders: { ...this.renders },
       diffusion:
         this.diffusion?.snapshot() ??
-        { status: "off", enabled: false, notice: null, streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0, width: 0, height: 0, advisedFps: 0 },
+        { status: "off", enabled: false, notice: null, streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0, width: 0, height: 0, advisedFps: 0, resized: 0 },
       recording: this.phase === "driving" && (this.recorder?.recording ?? false),
       paused: this.paused,
       reverse: this.controls.reverse,

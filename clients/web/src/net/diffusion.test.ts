@@ -144,6 +144,38 @@ describe("DiffusionLink", () => {
     expect(new Set(sizes)).toEqual(new Set(["240x128"]));
   });
 
+  it("captures the next frames at the size a reply renegotiates", async () => {
+    let size = { width: 240, height: 128 };
+    const sizes: string[] = [];
+    const c: DiffusionClientLike = {
+      openStream: async () => create(OpenStreamResponseSchema, { streamId: "s", config: { width: 240, height: 128 }, frameRate: 0, latencyTargetMs: 1500 }),
+      closeStream: async () => create(CloseStreamResponseSchema, {}),
+      transformFrame: async (req) =>
+        create(TransformFrameResponseSchema, { frame: { ...req.frame!, image: new Uint8Array([1]), contentType: "image/jpeg" }, ...size }),
+    };
+    const link = new DiffusionLink({
+      client: c,
+      now: () => 0,
+      capture: async (w, h) => (sizes.push(`${w}x${h}`), { image: new Uint8Array(1), contentType: "image/jpeg" }),
+    });
+    await link.setEnabled(true);
+    link.pump();
+    await tick();
+    size = { width: 176, height: 96 }; // the server measured a busier machine
+    link.pump();
+    await tick();
+    link.pump();
+    await tick();
+    expect(sizes).toEqual(["240x128", "240x128", "176x96"]);
+    expect(link.snapshot()).toMatchObject({ width: 176, height: 96, resized: 1 });
+    size = { width: 0, height: 0 }; // an older server says nothing: the size stays
+    link.pump();
+    await tick();
+    link.pump();
+    await tick();
+    expect(link.snapshot()).toMatchObject({ width: 176, height: 96, resized: 1 });
+  });
+
   it("stops on UNAVAILABLE mid-stream", async () => {
     const { c } = client({ frameError: new ConnectError("gone", Code.Unavailable) });
     const link = new DiffusionLink({ client: c, now: () => 0, capture: async () => ({ image: new Uint8Array(1), contentType: "image/jpeg" }) });

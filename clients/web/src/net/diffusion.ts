@@ -1,7 +1,8 @@
 // Per-frame diffusion over gRPC-Web: OpenStream once, then one unary TransformFrame per frame (a low-resolution JPEG
 // of the render), at most two in flight, measuring the round trip of each. The server answers OpenStream with the
 // size and frame rate it can sustain for this stream now (never more than asked): frames are captured at that size
-// and paced to that rate, which every reply updates (it falls under load before the server has to drop frames). When the service cannot do it
+// and paced to that rate, which every reply updates (it falls under load before the server has to drop frames); a
+// reply may also carry a new size, renegotiated from the cost the server measures now. When the service cannot do it
 // (UNIMPLEMENTED, UNAVAILABLE) the game shows the raw render, keeps recording, and says so in one line.
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -32,6 +33,8 @@ export interface DiffusionSnapshot {
   height: number;
   /** The rate the server advises for this stream now (0: not measured yet, frames go as fast as they return). */
   advisedFps: number;
+  /** Times the server renegotiated the stream's size. */
+  resized: number;
 }
 
 export interface DiffusionClientLike {
@@ -109,6 +112,7 @@ export class DiffusionLink {
   private advisedFps = 0;
   private latencyTargetMs = 0;
   private lastSentMs = -Infinity;
+  private resized = 0;
 
   constructor(private readonly opts: DiffusionOptions) {
     this.width = opts.config?.width ?? DEFAULT_STREAM_CONFIG.width;
@@ -128,6 +132,7 @@ export class DiffusionLink {
       width: this.width,
       height: this.height,
       advisedFps: this.advisedFps,
+      resized: this.resized,
     };
   }
 
@@ -230,6 +235,14 @@ export class DiffusionLink {
       this.failures = 0;
       if (streamId !== this.streamId) return; // toggled off meanwhile
       if (res.frameRate > 0) this.advisedFps = res.frameRate;
+      // The server renegotiates the stream's size as it measures its cost (smaller on a busy machine): the next
+      // frames are captured at it.
+      if (res.width > 0 && res.height > 0 && (res.width !== this.width || res.height !== this.height)) {
+        this.width = res.width;
+        this.height = res.height;
+        this.resized++;
+        this.changed();
+      }
       const frame = res.frame;
       if (res.dropped || frame === undefined || frame.image.length === 0 || seq < this.lastDelivered) {
         // Skipped by the server, or overtaken by a newer frame: never show frames out of order.

@@ -117,6 +117,8 @@ export class WorldRenderer {
   private readonly npcCars: THREE.InstancedMesh | null = null;
   private readonly pedestrians: THREE.InstancedMesh | null = null;
   private readonly m4 = new THREE.Matrix4();
+  private captureTarget: THREE.WebGLRenderTarget | null = null;
+  private capturePixels = new Uint8Array(0);
   private readonly quat = new THREE.Quaternion();
   private readonly pos = new THREE.Vector3();
   private readonly scl = new THREE.Vector3();
@@ -347,6 +349,40 @@ export class WorldRenderer {
 
   render(): void {
     this.renderer.render(this.scene, this.camera);
+  }
+
+  /** Renders the scene at width x height into an offscreen target and returns its pixels (top row first): the
+   * frame sent to the diffusion service. Reading back only those pixels matters on a machine without a GPU: a
+   * snapshot of the whole 1280x720 canvas cost the browser's GPU process ~150 ms per frame (measured with Chrome's
+   * tracing: RasterDecoderImpl::DoReadbackARGBImagePixels was most of its time), which the diffusion model, on the
+   * same cores, paid for. The target is sRGB (SRGB8_ALPHA8), so the bytes are encoded as the canvas's are. */
+  renderPixels(width: number, height: number): ImageData {
+    let target = this.captureTarget;
+    if (target === null || target.width !== width || target.height !== height) {
+      target?.dispose();
+      target = new THREE.WebGLRenderTarget(width, height, { colorSpace: THREE.SRGBColorSpace, depthBuffer: true });
+      this.captureTarget = target;
+      this.capturePixels = new Uint8Array(width * height * 4);
+    }
+    const aspect = this.camera.aspect;
+    this.camera.aspect = width / height;
+    this.camera.updateProjectionMatrix();
+    try {
+      this.renderer.setRenderTarget(target);
+      this.renderer.render(this.scene, this.camera);
+      this.renderer.readRenderTargetPixels(target, 0, 0, width, height, this.capturePixels);
+    } finally {
+      this.renderer.setRenderTarget(null);
+      this.camera.aspect = aspect;
+      this.camera.updateProjectionMatrix();
+    }
+    const image = new ImageData(width, height);
+    const row = width * 4;
+    for (let y = 0; y < height; y++) {
+      // GL rows run bottom-up; ImageData rows top-down.
+      image.data.set(this.capturePixels.subarray((height - 1 - y) * row, (height - y) * row), y * row);
+    }
+    return image;
   }
 
   dispose(): void {
