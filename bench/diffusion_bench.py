@@ -6,6 +6,10 @@ checkpoint (services/diffusion/checkpoints/tiny-city) and a city drive rendered 
 - one long stream: per-frame latency around frame 50 and around frame 1000 (medians of 21 frames each), ratio; the
   rolling KV cache keeps the attention context fixed, so the goal is a ratio <= 1.1 (plot: latency per frame);
 - many streams: aggregate frames/s with 1, 2 and 4 concurrent streams batched in one forward per step, ratio vs 1;
+- the CPU path before and after (side by side in this run): per-frame latency at the sizes the service negotiates
+  on this machine and aggregate frames/s at 1/2/4 streams, with the VAE on PyTorch and the RoPE tables computed
+  every call (before) against the VAE on onnxruntime and cached tables (after), and the held-out quality
+  (PSNR/SSIM against the styled renders, services/diffusion/train.py's evaluation) of both;
 - rolling cache vs recomputing: the DiT's work per frame (all denoising steps + the cache write) with the cache,
   against recomputing attention for every earlier frame of the stream (no cache, the context grows with the stream)
   at 10 / 25 / 50 frames of history, and against recomputing exactly the cached window (same output, no cache).
@@ -134,6 +138,68 @@ def dit_cache_vs_recompute(engine, video: list[np.ndarray], histories: list[int]
     return rows
 
 
+def cpu_path(checkpoint: Path, sizes: list[tuple[int, int]], streams_size: tuple[int, int], frames: int,
+             rounds: int, quality_clips: int, progress) -> dict:
+    """Before (VAE on PyTorch, RoPE tables computed every call) vs after (VAE on onnxruntime, cached tables), each
+    measurement taken for both engines alternately so machine noise hits both alike."""
+    from services.diffusion.engine import rope
+    from services.diffusion.engine.dataset import generate_clips as clips
+    from services.diffusion.train import evaluate
+
+    engines = {"before": load_engine(checkpoint, vae_runtime="torch"),
+               "after": load_engine(checkpoint, vae_runtime="onnxruntime")}
+
+    def as_before(name: str) -> None:
+        rope.CACHE_TABLES = name == "after"
+
+    out: dict = {"latency": [], "concurrency": {}, "quality": {}}
+    base = generate_clips_cached(frames)
+    task = progress.add_task("CPU path: latency per size", total=len(sizes))
+    for w, h in sizes:
+        video = [cv2_resize(f, w, h) for f in base]
+        states = {name: e.new_stream(style="photoreal-day", seed=1) for name, e in engines.items()}
+        samples: dict[str, list[float]] = {name: [] for name in engines}
+        for i in range(frames + 2):
+            for name, engine in engines.items():
+                as_before(name)
+                t0 = time.perf_counter()
+                engine.transform([(states[name], video[i % len(video)])])
+                if i >= 2:  # first frames allocate caches
+                    samples[name].append(time.perf_counter() - t0)
+        row = {"size": f"{w}x{h}", **{name: statistics.median(v) for name, v in samples.items()}}
+        row["speedup"] = row["before"] / row["after"]
+        out["latency"].append(row)
+        progress.update(task, advance=1)
+    w, h = streams_size
+    video = [cv2_resize(f, w, h) for f in base]
+    for n in (1, 2, 4):
+        row = {}
+        for name, engine in engines.items():
+            as_before(name)
+            row[name] = concurrent_fps(engine, video, n, rounds, engine.config.steps)
+        row["speedup"] = row["after"] / row["before"]
+        out["concurrency"][str(n)] = row
+    held_out = clips(quality_clips, 8, size=256, every_s=0.1, seed=1234)  # not a training seed
+    styles = [str(s) for s in held_out["styles"]]
+    flat, styled = held_out["flat"], held_out["styled"]
+    for name, engine in engines.items():
+        as_before(name)
+        scores, _ = evaluate(engine, flat, styled, styles)
+        out["quality"][name] = {k: v["output"] for k, v in scores.items()}
+    rope.CACHE_TABLES = True
+    return out
+
+
+def generate_clips_cached(frames: int) -> list[np.ndarray]:
+    return drive(max(frames, 30), 256)
+
+
+def cv2_resize(frame: np.ndarray, w: int, h: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+
+
 def plot(latencies: list[float], path: Path) -> None:
     import matplotlib
 
@@ -163,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the checkpoint's)")
     parser.add_argument("--rounds", type=int, default=24, help="batched rounds per concurrency level")
+    parser.add_argument("--cpu-sizes", default="176x96,256x144,288x160,256x256",
+                        help="sizes for the CPU path before/after (what the service negotiates here under load and idle)")
+    parser.add_argument("--cpu-frames", type=int, default=15, help="frames per size and engine for the CPU path")
+    parser.add_argument("--quality-clips", type=int, default=4, help="held-out clips (8 frames, 4 styles) for quality")
+    parser.add_argument("--only-cpu-path", action="store_true", help="run only the CPU path before/after")
     args = parser.parse_args(argv)
     torch.set_num_threads(torch.get_num_threads())
     OUT.mkdir(parents=True, exist_ok=True)
@@ -171,6 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     video = drive(60, args.size)
     result: dict = {"checkpoint": str(args.checkpoint), "size": args.size, "steps": args.steps,
                     "threads": torch.get_num_threads()}
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.cpu_sizes.split(",")]
+    with Progress(console=console, transient=True) as progress:
+        result["cpu_path"] = cpu_path(args.checkpoint, sizes, sizes[0], args.cpu_frames, max(4, args.rounds // 3),
+                                      args.quality_clips, progress)
+    print_cpu_path(result["cpu_path"])
+    if args.only_cpu_path:
+        (OUT / "diffusion_cpu_path.json").write_text(json.dumps(result, indent=2))
+        console.print(f"wrote {OUT / 'diffusion_cpu_path.json'}")
+        return 0
 
     result["ttff"] = time_to_first_frame(args.checkpoint, video, args.steps)
     engine = load_engine(args.checkpoint)
@@ -214,6 +294,25 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "diffusion_bench.json").write_text(json.dumps(result, indent=2))
     console.print(f"wrote {OUT / 'diffusion_bench.json'} and {OUT / 'diffusion_latency.png'}")
     return 0
+
+
+def print_cpu_path(cpu: dict) -> None:
+    table = Table(title="CPU path, side by side: before = VAE on PyTorch + RoPE tables per call; "
+                        "after = VAE on onnxruntime + cached tables")
+    for col in ("measure", "before", "after", "ratio"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for row in cpu["latency"]:
+        table.add_row(f"latency per frame, {row['size']} (median)", f"{row['before'] * 1e3:.1f} ms",
+                      f"{row['after'] * 1e3:.1f} ms", f"{row['speedup']:.2f} x faster")
+    size = cpu["latency"][0]["size"]
+    for n, row in cpu["concurrency"].items():
+        table.add_row(f"aggregate frames/s, {n} stream(s) at {size}", f"{row['before']:.2f}", f"{row['after']:.2f}",
+                      f"{row['speedup']:.2f} x")
+    for style in cpu["quality"]["before"]:
+        b, a = cpu["quality"]["before"][style], cpu["quality"]["after"][style]
+        table.add_row(f"held-out quality, {style}: PSNR dB / SSIM", f"{b['psnr']:.2f} / {b['ssim']:.4f}",
+                      f"{a['psnr']:.2f} / {a['ssim']:.4f}", f"{a['psnr'] - b['psnr']:+.2f} dB")
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ def video_positions(frame_positions: torch.Tensor, height: int, width: int
     return t_pos, rows.repeat(n_frames), cols.repeat(n_frames)
 
 
+CACHE_TABLES = True  # bench/diffusion_bench.py turns it off to measure the engine as it was before
+
+
 def rope_video(x: torch.Tensor, frame_positions: torch.Tensor, height: int, width: int,
                theta: float = DEFAULT_THETA) -> torch.Tensor:
     """rope_3d for tokens laid out as whole frames of height × width latents at the given frame positions.
@@ -80,7 +83,8 @@ def rope_video(x: torch.Tensor, frame_positions: torch.Tensor, height: int, widt
     The cos/sin tables depend only on the positions and the layout, which a stream repeats every frame (positions
     are refreshed to 0..n-1), so they are computed once per layout: on a CPU their float64 trigonometry was ~40 % of
     the small model's DiT time. Traced/exported graphs compute them in the graph (positions are an input there)."""
-    if x.dim() != 4 or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or frame_positions.dim() != 1:
+    if (not CACHE_TABLES or x.dim() != 4 or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or frame_positions.dim() != 1):
         return rope_3d(x, *video_positions(frame_positions, height, width), theta=theta)
     n_tokens, head_dim = x.shape[2], x.shape[3]
     if frame_positions.numel() * height * width != n_tokens:

@@ -460,7 +460,10 @@ export class GameRuntime {
     if (!showing || (this.diffusion?.captureDue() ?? true)) {
       this.renderer.update(this.state, pose, now / 1000, actorPoses(this.opts.world, driveTimeS));
       const stream = showing ? this.diffusion?.snapshot() : undefined;
-      if (stream === undefined) this.renderer.render();
+      if (stream === undefined) {
+        this.fitRawRender();
+        this.renderer.render();
+      }
       else this.captured = this.renderer.renderPixels(stream.width, stream.height);
       if (this.phase === "driving") this.renders[stream === undefined ? "full" : "stream"]++;
     }
@@ -474,6 +477,17 @@ export class GameRuntime {
       if (this.phase === "driving") this.frameRecorder?.offer(now - this.t0, this.driveTimeS * 1000, "raw");
     }
     this.diffusion?.pump();
+  }
+
+  /** With diffusion on, the raw render is the stopgap shown until the next repainted frame (which is far smaller,
+   * scaled up): it is drawn at half the display's size. On a machine without a GPU a 1280x720 raw frame and its
+   * read-back cost ~0.5 s (Chrome tracing), which stalled the page long enough for the next repaint to go stale
+   * too; at half size it costs a quarter. With diffusion off the raw render is what the player sees: full size. */
+  private fitRawRender(): void {
+    const half = this.diffusion?.snapshot().enabled ?? false;
+    const w = half ? Math.max(16, Math.round(this.display.width / 2)) : this.display.width;
+    const h = half ? Math.max(16, Math.round(this.display.height / 2)) : this.display.height;
+    if (this.renderer.canvas.width !== w || this.renderer.canvas.height !== h) this.renderer.setSize(w, h);
   }
 
   private showingDiffusion(now: number): boolean {
