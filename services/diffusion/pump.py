@@ -8,12 +8,17 @@ make its deadline (a newer frame of the stream superseded it, or it went stale).
 The engine is anything with
     new_stream(config) -> state                               # per-stream caches, motion history, generator
     transform(batch: list[(state, rgb uint8 [H, W, 3])]) -> list[(rgb uint8 [H, W, 3], strength)]
+and, for the stream batch (stream_batch=True, a GPU replica's option: SD_DIFFUSION_STREAM_BATCH),
+    transform_pipelined(state, rgb) -> rgb | None             # the frame that finished, k - 1 calls after it came
+With the stream batch a frame's call is answered with the frame of its stream that finished on it — an earlier one,
+named by FrameResult.seq — or, while the stream's pipeline fills, `dropped` with reason "filling".
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +40,16 @@ class FrameResult:
     strength: float
     server_s: float
     dropped_reason: str = ""
+    seq: int | None = None  # the frame the image is of, when not the one submitted (stream batch)
 
 
 class FramePump:
-    def __init__(self, engine, scheduler: FrameScheduler, latency_target_s: float) -> None:
+    def __init__(self, engine, scheduler: FrameScheduler, latency_target_s: float, stream_batch: bool = False) -> None:
         self.engine, self.scheduler, self.latency_target_s = engine, scheduler, latency_target_s
+        self.stream_batch = stream_batch
+        # Stream batch: per stream, the engine state its frames went into and their seqs in flight, oldest first
+        # (a resized stream gets a new state, whose pipeline starts empty).
+        self._in_pipeline: dict[str, tuple[object, deque[int]]] = {}
         self._waiting: dict[tuple[str, int], asyncio.Future] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -74,6 +84,7 @@ class FramePump:
         for request in self.scheduler.close_stream(stream_id):
             self._resolve_dropped(request, "closed")
         self._states.pop(stream_id, None)
+        self._in_pipeline.pop(stream_id, None)
 
     def _resolve_dropped(self, request: FrameRequest, reason: str) -> None:
         FRAMES.labels(reason).inc()
@@ -97,7 +108,8 @@ class FramePump:
             items = [(self._states[r.stream_id], r.payload) for r in batch]
             started = time.monotonic()
             try:
-                outputs = await asyncio.to_thread(self.engine.transform, items)
+                run = self._run_stream_batch if self.stream_batch else self.engine.transform
+                outputs = await asyncio.to_thread(run, items)
             except Exception:  # the engine failed this batch: its callers get an error, the pump goes on
                 for request in batch:
                     future = self._waiting.pop((request.stream_id, request.frame_id), None)
@@ -107,9 +119,28 @@ class FramePump:
             finished = time.monotonic()
             self.scheduler.observe_batch(len(batch), finished - started, sum(r.work for r in batch))
             BATCH_SIZE.observe(len(batch))
-            for request, (image, strength) in zip(batch, outputs):
+            for (state, _), request, output in zip(items, batch, outputs):
+                image, strength = output[0], output[1]
+                future = self._waiting.pop((request.stream_id, request.frame_id), None)
+                done_seq = None
+                if self.stream_batch:
+                    owner, seqs = self._in_pipeline.get(request.stream_id, (None, None))
+                    if owner is not state:
+                        seqs = deque()
+                        self._in_pipeline[request.stream_id] = (state, seqs)
+                    seqs.append(request.frame_id)
+                    if image is None:  # the stream's pipeline is still filling: this frame comes out later
+                        FRAMES.labels("filling").inc()
+                        if future is not None and not future.done():
+                            future.set_result(FrameResult(None, 0.0, finished - request.arrival_s, "filling"))
+                        continue
+                    done_seq = seqs.popleft()
                 FRAMES.labels("transformed").inc()
                 FRAME_SECONDS.observe(finished - request.arrival_s)
-                future = self._waiting.pop((request.stream_id, request.frame_id), None)
                 if future is not None and not future.done():
-                    future.set_result(FrameResult(image, float(strength), finished - request.arrival_s))
+                    future.set_result(FrameResult(image, float(strength), finished - request.arrival_s, seq=done_seq))
+
+    def _run_stream_batch(self, items: list) -> list[tuple[np.ndarray | None, float]]:
+        """One engine call per stream of the batch, each one batched forward over that stream's frames in flight."""
+        return [(self.engine.transform_pipelined(state, rgb), getattr(state, "last_strength", 0.0))
+                for state, rgb in items]

@@ -20,7 +20,7 @@ from prometheus_client import Counter, Gauge
 from scalediffusion.logs import event, get_logger
 from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
 from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import ServerSettings, SettingsError, env_float, env_int, env_str
+from scalediffusion.settings import ServerSettings, SettingsError, env_bool, env_float, env_int, env_str
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2
 from services.diffusion.admission import AdmissionSettings, frame_rate, offer, renegotiate, work_of
 from services.diffusion.codec import FrameError, decode_frame, encode_frame
@@ -50,6 +50,7 @@ class DiffusionSettings:
     max_batch: int  # frames of different streams in one batched forward
     admission: AdmissionSettings = AdmissionSettings()  # the size and rate streams are offered (admission.py)
     vae_runtime: str = "auto"  # "auto" (onnxruntime on a CPU), "torch", "onnxruntime" (engine/ort_vae.py)
+    stream_batch: bool = False  # the pipelined stream batch (GPU replicas): replies carry an earlier frame
 
     @classmethod
     def from_env(cls, env=None) -> DiffusionSettings:
@@ -64,6 +65,7 @@ class DiffusionSettings:
             max_batch=env_int("SD_DIFFUSION_MAX_BATCH", 8, env),
             admission=_admission(env),
             vae_runtime=env_str("SD_DIFFUSION_VAE_RUNTIME", "auto", env),
+            stream_batch=env_bool("SD_DIFFUSION_STREAM_BATCH", False, env),
         )
         if settings.max_streams < 1 or settings.max_batch < 1:
             raise SettingsError("SD_DIFFUSION_MAX_STREAMS and SD_DIFFUSION_MAX_BATCH must be >= 1")
@@ -124,7 +126,8 @@ class DiffusionServicer:
         scheduler = FrameScheduler(max_batch=self.settings.max_batch)
         scheduler.observe_batch(1, reference_s, 1.0)  # what streams are offered before their frames are measured
         event(log, "engine warm", first_frame_ms=round(first_s * 1000, 1), reference_frame_ms=round(reference_s * 1000, 1))
-        self.pump = FramePump(self.engine, scheduler, self.settings.latency_target_ms / 1000.0)
+        self.pump = FramePump(self.engine, scheduler, self.settings.latency_target_ms / 1000.0,
+                              stream_batch=self.settings.stream_batch)
         self.pump.start()
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="idle-streams")
 
@@ -261,6 +264,7 @@ class DiffusionServicer:
         except FrameError as err:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
         stream.in_flight += 1
+        stream.remember_client_time(frame.seq, frame.client_t_ms)
         try:
             result = await self.pump.submit(stream.stream_id, stream.engine_state, frame.seq, rgb)
         except RuntimeError as err:
@@ -269,7 +273,10 @@ class DiffusionServicer:
         finally:
             stream.in_flight -= 1
             stream.last_used = time.monotonic()
-        echo = diffusion_pb2.Frame(stream_id=stream.stream_id, seq=frame.seq, client_t_ms=frame.client_t_ms)
+        # With the stream batch the image is of an earlier frame of the stream: the echo names that one, so the
+        # client orders by it and measures its round trip from that frame's capture.
+        seq = frame.seq if result.seq is None else result.seq
+        echo = diffusion_pb2.Frame(stream_id=stream.stream_id, seq=seq, client_t_ms=stream.client_time(seq, frame.client_t_ms))
         if result.image is None:
             if result.dropped_reason in ("shutdown", "closed"):
                 raise RpcError(grpc.StatusCode.UNAVAILABLE if result.dropped_reason == "shutdown"

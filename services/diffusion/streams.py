@@ -59,6 +59,9 @@ def engine_options(config: diffusion_pb2.StreamConfig) -> dict:
             "motion_aware": True}
 
 
+CLIENT_TIMES_KEPT = 64  # frames of a stream whose client times are remembered (far more than ever in flight)
+
+
 @dataclass
 class StreamState:
     stream_id: str
@@ -72,6 +75,16 @@ class StreamState:
     in_flight: int = field(default=0)  # frames submitted and not yet answered; such a stream is never idle
     asked: tuple[int, int] = (0, 0)  # the size the client asked for (renegotiation never goes above it)
     resized: int = 0  # times the size was renegotiated
+    client_times: dict[int, float] = field(default_factory=dict)  # seq -> client_t_ms of recent frames
+
+    def remember_client_time(self, seq: int, client_t_ms: float) -> None:
+        """Kept for the stream batch, whose replies carry an earlier frame: its echo needs that frame's time."""
+        self.client_times[seq] = client_t_ms
+        while len(self.client_times) > CLIENT_TIMES_KEPT:
+            self.client_times.pop(next(iter(self.client_times)))
+
+    def client_time(self, seq: int, default: float) -> float:
+        return self.client_times.get(seq, default)
 
 
 class StreamRegistry:

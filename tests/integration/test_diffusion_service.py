@@ -265,3 +265,21 @@ def test_a_replica_offers_what_it_can_sustain_never_more_than_asked_and_less_und
     again = diffusion.TransformFrame(diffusion_pb2.TransformFrameRequest(frame=frame(offers[0].stream_id, 2, jpeg_frame)),
                                      timeout=60)
     assert again.dropped or decode(again.frame.image).shape == (reply.height, reply.width, 3)
+
+
+def test_a_stream_batch_replica_answers_each_frame_with_the_one_that_finished_and_names_it(extra_service):
+    """SD_DIFFUSION_STREAM_BATCH (the GPU option, run here on the CPU for its semantics): with 2 steps a frame leaves
+    the pipeline one call after it came, so frame 1's call says `filling` and frame n's call carries frame n - 1,
+    its seq and its client time, at the stream's size."""
+    channel, _ = extra_service("diffusion", {"SD_DIFFUSION_STREAM_BATCH": "true"})
+    diffusion = diffusion_pb2_grpc.DiffusionServiceStub(channel)
+    opened = open_stream(diffusion, width=64, height=64, steps=2, style="night")
+    assert opened.config.steps == 2
+    image = jpeg(np.full((64, 64, 3), 90, np.uint8))
+    replies = [diffusion.TransformFrame(diffusion_pb2.TransformFrameRequest(frame=frame(opened.stream_id, seq, image)),
+                                        timeout=60) for seq in (1, 2, 3, 4)]
+    assert replies[0].dropped and replies[0].dropped_reason == "filling"
+    for n, reply in enumerate(replies[1:], start=2):
+        assert not reply.dropped, reply.dropped_reason
+        assert reply.frame.seq == n - 1 and reply.frame.client_t_ms == 1000.0 + (n - 1)
+        assert decode(reply.frame.image).shape == (64, 64, 3)

@@ -176,6 +176,41 @@ describe("DiffusionLink", () => {
     expect(link.snapshot()).toMatchObject({ width: 176, height: 96, resized: 1 });
   });
 
+  it("shows what a pipelined replica finished, ordered and timed by the frame each reply names", async () => {
+    // A stream-batch replica (k = 2) answers frame n with frame n - 1, and the first while its pipeline fills.
+    const sent: { seq: bigint; clientTMs: number }[] = [];
+    let t = 100;
+    const c: DiffusionClientLike = {
+      openStream: async () => create(OpenStreamResponseSchema, { streamId: "s", config: { width: 64, height: 64 } }),
+      closeStream: async () => create(CloseStreamResponseSchema, {}),
+      transformFrame: async (req) => {
+        sent.push({ seq: req.frame!.seq!, clientTMs: req.frame!.clientTMs! });
+        if (sent.length === 1) return create(TransformFrameResponseSchema, { frame: { streamId: "s", seq: req.frame!.seq }, dropped: true, droppedReason: "filling" });
+        const done = sent[sent.length - 2]!;
+        return create(TransformFrameResponseSchema, { frame: { streamId: "s", seq: done.seq, clientTMs: done.clientTMs, image: new Uint8Array([1]), contentType: "image/jpeg" } });
+      },
+    };
+    const shown: { seq: number; capturedTMs: number }[] = [];
+    const link = new DiffusionLink({
+      client: c,
+      now: () => t,
+      capture: async () => ({ image: new Uint8Array(1), contentType: "image/jpeg", renderTMs: t }),
+      onFrame: (f) => shown.push({ seq: f.seq, capturedTMs: f.capturedTMs }),
+      maxInFlight: 1,
+    });
+    await link.setEnabled(true);
+    for (let i = 0; i < 4; i++, t += 100) {
+      link.pump();
+      await tick();
+    }
+    expect(shown).toEqual([
+      { seq: 1, capturedTMs: 100 },
+      { seq: 2, capturedTMs: 200 },
+      { seq: 3, capturedTMs: 300 },
+    ]);
+    expect(link.snapshot()).toMatchObject({ framesReceived: 3, framesDropped: 1 });
+  });
+
   it("stops on UNAVAILABLE mid-stream", async () => {
     const { c } = client({ frameError: new ConnectError("gone", Code.Unavailable) });
     const link = new DiffusionLink({ client: c, now: () => 0, capture: async () => ({ image: new Uint8Array(1), contentType: "image/jpeg" }) });

@@ -244,18 +244,22 @@ export class DiffusionLink {
         this.changed();
       }
       const frame = res.frame;
-      if (res.dropped || frame === undefined || frame.image.length === 0 || seq < this.lastDelivered) {
-        // Skipped by the server, or overtaken by a newer frame: never show frames out of order.
+      // The reply names the frame its image is of: this one, or an earlier one when the replica runs the pipelined
+      // stream batch (each call returns the frame that finished on it). Order and round trips go by that frame.
+      const shownSeq = frame !== undefined && frame.seq > 0n ? Number(frame.seq) : seq;
+      if (res.dropped || frame === undefined || frame.image.length === 0 || shownSeq <= this.lastDelivered) {
+        // Skipped by the server (or its pipeline is filling), or overtaken by a newer frame: never show frames out
+        // of order, never one twice.
         this.dropped++;
         return;
       }
-      this.lastDelivered = seq;
+      this.lastDelivered = shownSeq;
       const receivedTMs = this.opts.now();
       const sentAt = frame.clientTMs > 0 ? frame.clientTMs : capturedTMs;
       const rttMs = Math.max(0, receivedTMs - sentAt);
       this.lastRttMs = rttMs;
       this.received++;
-      this.opts.onFrame?.({ image: frame.image, contentType: frame.contentType || "image/jpeg", seq, capturedTMs: sentAt, receivedTMs, rttMs });
+      this.opts.onFrame?.({ image: frame.image, contentType: frame.contentType || "image/jpeg", seq: shownSeq, capturedTMs: sentAt, receivedTMs, rttMs });
     } catch (err) {
       if (streamId !== this.streamId) return;
       if (err instanceof ConnectError && UNAVAILABLE_CODES.has(err.code)) {

@@ -199,6 +199,9 @@ export const TransformFrameRequestSchema: GenMessage<TransformFrameRequest> = /*
  */
 export type TransformFrameResponse = Message<"scalediffusion.v1.TransformFrameResponse"> & {
   /**
+   * The repainted frame, echoing stream_id, seq and client_t_ms of the frame its image is of: the one sent, or on a
+   * replica running the pipelined stream batch an earlier frame of the stream (the one that finished on this call).
+   *
    * @generated from field: scalediffusion.v1.Frame frame = 1;
    */
   frame?: Frame | undefined;
@@ -233,7 +236,8 @@ export type TransformFrameResponse = Message<"scalediffusion.v1.TransformFrameRe
   frameRate: number;
 
   /**
-   * Why the frame was dropped when dropped: "superseded", "stale", "unmeetable".
+   * Why the frame was dropped when dropped: "superseded", "stale", "unmeetable", or "filling" (a stream-batch
+   * replica's pipeline is still filling: this frame comes back on a later call).
    *
    * @generated from field: string dropped_reason = 6;
    */
