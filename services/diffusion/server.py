@@ -51,6 +51,7 @@ class DiffusionSettings:
     admission: AdmissionSettings = AdmissionSettings()  # the size and rate streams are offered (admission.py)
     vae_runtime: str = "auto"  # "auto" (onnxruntime on a CPU), "torch", "onnxruntime" (engine/ort_vae.py)
     stream_batch: bool = False  # the pipelined stream batch (GPU replicas): replies carry an earlier frame
+    threads: int = 0  # CPU threads for the model (0: PyTorch's default, one per core)
 
     @classmethod
     def from_env(cls, env=None) -> DiffusionSettings:
@@ -66,11 +67,14 @@ class DiffusionSettings:
             admission=_admission(env),
             vae_runtime=env_str("SD_DIFFUSION_VAE_RUNTIME", "auto", env),
             stream_batch=env_bool("SD_DIFFUSION_STREAM_BATCH", False, env),
+            threads=env_int("SD_DIFFUSION_THREADS", 0, env),
         )
         if settings.max_streams < 1 or settings.max_batch < 1:
             raise SettingsError("SD_DIFFUSION_MAX_STREAMS and SD_DIFFUSION_MAX_BATCH must be >= 1")
         if settings.idle_timeout_s <= 0 or settings.latency_target_ms <= 0:
             raise SettingsError("SD_DIFFUSION_IDLE_TIMEOUT_S and SD_DIFFUSION_LATENCY_TARGET_MS must be > 0")
+        if settings.threads < 0:
+            raise SettingsError(f"SD_DIFFUSION_THREADS must be >= 0 (0: one per core), got {settings.threads}")
         if settings.vae_runtime not in VAE_RUNTIMES:
             raise SettingsError(f"SD_DIFFUSION_VAE_RUNTIME must be one of {', '.join(VAE_RUNTIMES)}, got "
                                 f"{settings.vae_runtime!r}")
@@ -111,6 +115,10 @@ class DiffusionServicer:
         self._sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
+        if self.settings.threads:
+            import torch
+
+            torch.set_num_threads(self.settings.threads)  # onnxruntime's VAE takes the same number
         if self.engine is None:
             device = _device(self.settings.device)
             try:

@@ -52,6 +52,9 @@ def test_auto_picks_onnxruntime_on_a_cpu_and_unknown_runtimes_are_refused(engine
     with pytest.raises(SettingsError, match="SD_DIFFUSION_VAE_RUNTIME"):
         DiffusionSettings.from_env({"SD_DIFFUSION_VAE_RUNTIME": "tensorflow"})
     assert DiffusionSettings.from_env({}).vae_runtime == "auto"
+    assert DiffusionSettings.from_env({}).threads == 0 and DiffusionSettings.from_env({"SD_DIFFUSION_THREADS": "1"}).threads == 1
+    with pytest.raises(SettingsError, match="SD_DIFFUSION_THREADS"):
+        DiffusionSettings.from_env({"SD_DIFFUSION_THREADS": "-1"})
 
 
 def test_the_temporal_vae_stays_on_torch():

@@ -104,6 +104,9 @@ async function main(): Promise<number> {
     };
 
     await until((s) => s.phase === "ready", "the game to be ready");
+    // SD_DRIVE_TRACE=file.json: Chrome's tracing of the drive (where the browser's time goes; see services/diffusion/README.md).
+    const trace = process.env.SD_DRIVE_TRACE;
+    if (trace) await browser.startTracing(page, { path: trace, categories: ["toplevel", "gpu", "viz", "cc", "media", "blink", "disabled-by-default-devtools.timeline"] });
     await page.getByTestId("start").click();
     let s = await until((x) => x.phase === "driving" && x.vehicle !== null, "driving");
     const keys = new Keys(page);
@@ -146,6 +149,7 @@ async function main(): Promise<number> {
       s = (await state())!;
     }
     await keys.releaseAll();
+    if (trace) await browser.stopTracing();
     if (!shot) await page.getByTestId("game").screenshot({ path: path.join(outDir, "game-driving.png") });
     s = await until((x) => x.phase === "done", "the upload");
     await page.getByTestId("game").screenshot({ path: path.join(outDir, "game-result.png") });
