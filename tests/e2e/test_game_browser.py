@@ -65,10 +65,10 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
     run = subprocess.run(
         [str(WEB / "node_modules" / ".bin" / "tsx"), "e2e/drive.ts", stack.layout.web_url, token, str(out), "20"],
         cwd=WEB, capture_output=True, text=True, timeout=300,
-        # With diffusion on, the CPU model and the browser share 2 cores: the game records at 320x180 to leave the
-        # model room (it repaints at the size it offers either way).
+        # With diffusion on, the game's default size (1280x720; with diffusion on it draws and records at most 640
+        # wide, config.displaySize), the CPU model and the browser sharing 2 cores.
         env={**os.environ, "SD_DRIVE_RECORDER": recorder, "SD_DRIVE_STAMP": "on", "SD_DRIVE_DIFFUSION": diffusion,
-             "SD_DRIVE_SIZE": "320x180" if diffusion == "on" else "640x360"},
+             "SD_DRIVE_SIZE": "1280x720" if diffusion == "on" else "640x360"},
     )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -106,7 +106,8 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
             print(processor_pb2.RejectionReason.Name(r.reason), r.detail)
     print(f"{recorder}: {len(frames)} frames, {len(readable)} stamps read, error ms min {min(errors)} "
           f"median {sorted(errors)[len(errors) // 2]} max {max(errors)}; kept {kept:.0%} of {report.video_duration_s:.1f} s; "
-          f"render {result['renderFps']} fps; repainted {result.get('diffusionFrames')} (last rtt {result.get('diffusionRttMs')} ms); breaks {dict(report.breaks)}; "
+          f"render {result['renderFps']} fps; repainted {result.get('diffusionFrames')} (last rtt {result.get('diffusionRttMs')} ms), "
+          f"shown {result.get('repaintedPerS')} /s at {result.get('diffusionSize')}; breaks {dict(report.breaks)}; "
           f"rejected {[(processor_pb2.RejectionReason.Name(r.reason), r.metric, r.start_frame, r.end_frame) for r in report.rejections]}")
     if diffusion == "on":
         assert sum(m["rtt_ms"] > 0 for m, _, _ in frames) >= 0.5 * len(frames), "most recorded frames are repainted ones"

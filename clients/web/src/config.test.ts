@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_CONFIG, DEFAULT_GAME_CONFIG, parseBaseUrl, resolveConfig, resolveGameConfig } from "./config";
+import { ConfigError, DEFAULT_CONFIG, DEFAULT_GAME_CONFIG, displaySize, parseBaseUrl, resolveConfig, resolveGameConfig } from "./config";
 
 describe("resolveConfig", () => {
   it("falls back to the defaults when nothing is set", () => {
@@ -121,5 +121,14 @@ describe("resolveGameConfig", () => {
     expect(DEFAULT_GAME_CONFIG).toMatchObject({ recorder: "auto", stamp: false });
     expect(resolveGameConfig({ query: "?rec=MediaRecorder&stamp=on" })).toMatchObject({ recorder: "mediarecorder", stamp: true });
     expect(resolveGameConfig({ runtime: { recorder: "webcodecs" } }).recorder).toBe("webcodecs");
+  });
+});
+
+describe("displaySize", () => {
+  it("draws at most 640 wide while diffusion is on, aspect kept; the configured size otherwise", () => {
+    expect(displaySize({ recordWidth: 1280, recordHeight: 720 }, true)).toEqual({ width: 640, height: 360 });
+    expect(displaySize({ recordWidth: 1280, recordHeight: 720 }, false)).toEqual({ width: 1280, height: 720 });
+    expect(displaySize({ recordWidth: 320, recordHeight: 180 }, true)).toEqual({ width: 320, height: 180 });
+    expect(displaySize({ recordWidth: 1000, recordHeight: 563 }, true)).toEqual({ width: 640, height: 360 }); // even sides
   });
 });

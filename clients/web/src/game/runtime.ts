@@ -7,7 +7,7 @@
 
 import { RoadOption } from "../gen/scalediffusion/v1/common_pb";
 import type { World } from "../gen/scalediffusion/v1/world_pb";
-import type { GameConfig } from "../config";
+import { displaySize, type GameConfig } from "../config";
 import { DiffusionLink, type DiffusionClientLike, type DiffusionSnapshot } from "../net/diffusion";
 import { canRecordFrames, FrameRecorder, type VideoRecorder } from "../record/frames";
 import { drawStamp } from "./stamp";
@@ -157,7 +157,9 @@ export class GameRuntime {
     container: HTMLElement,
     private readonly opts: RuntimeOptions,
   ) {
-    const { recordWidth: w, recordHeight: h, fovDeg } = opts.config;
+    // With diffusion on the display (= the recording) is at most 640 wide: what is shown is no sharper than that.
+    const { width: w, height: h } = displaySize(opts.config, opts.diffusion !== null && opts.config.diffusion);
+    const { fovDeg } = opts.config;
     this.display = document.createElement("canvas");
     this.display.width = w;
     this.display.height = h;
@@ -281,8 +283,8 @@ export class GameRuntime {
     this.controls = { ...NEUTRAL };
     this.planner.plan(this.state, this.state.theta);
     this.telemetry = new TelemetryRecorder({
-      videoWidth: config.recordWidth,
-      videoHeight: config.recordHeight,
+      videoWidth: this.display.width,
+      videoHeight: this.display.height,
       videoFps: config.recordFps,
       worldId: world.worldId,
       clientInfo: this.opts.clientInfo,
@@ -300,7 +302,7 @@ export class GameRuntime {
         const until = performance.now() + 2000;
         while (this.diffusion.active && this.diffused === null && performance.now() < until) await sleep(50);
       }
-      const size = { fps: config.recordFps, width: config.recordWidth, height: config.recordHeight };
+      const size = { fps: config.recordFps, width: this.display.width, height: this.display.height };
       const frames = config.recorder === "webcodecs" || (config.recorder === "auto" && (await canRecordFrames(size.width, size.height, size.fps)));
       this.frameRecorder = frames ? new FrameRecorder(this.display, size, {}, this.ctx) : null;
       this.recorder = this.frameRecorder ?? new CanvasRecorder(this.display, size);
@@ -460,10 +462,7 @@ export class GameRuntime {
     if (!showing || (this.diffusion?.captureDue() ?? true)) {
       this.renderer.update(this.state, pose, now / 1000, actorPoses(this.opts.world, driveTimeS));
       const stream = showing ? this.diffusion?.snapshot() : undefined;
-      if (stream === undefined) {
-        this.fitRawRender();
-        this.renderer.render();
-      }
+      if (stream === undefined) this.renderer.render();
       else this.captured = this.renderer.renderPixels(stream.width, stream.height);
       if (this.phase === "driving") this.renders[stream === undefined ? "full" : "stream"]++;
     }
@@ -477,17 +476,6 @@ export class GameRuntime {
       if (this.phase === "driving") this.frameRecorder?.offer(now - this.t0, this.driveTimeS * 1000, "raw");
     }
     this.diffusion?.pump();
-  }
-
-  /** With diffusion on, the raw render is the stopgap shown until the next repainted frame (which is far smaller,
-   * scaled up): it is drawn at half the display's size. On a machine without a GPU a 1280x720 raw frame and its
-   * read-back cost ~0.5 s (Chrome tracing), which stalled the page long enough for the next repaint to go stale
-   * too; at half size it costs a quarter. With diffusion off the raw render is what the player sees: full size. */
-  private fitRawRender(): void {
-    const half = this.diffusion?.snapshot().enabled ?? false;
-    const w = half ? Math.max(16, Math.round(this.display.width / 2)) : this.display.width;
-    const h = half ? Math.max(16, Math.round(this.display.height / 2)) : this.display.height;
-    if (this.renderer.canvas.width !== w || this.renderer.canvas.height !== h) this.renderer.setSize(w, h);
   }
 
   private showingDiffusion(now: number): boolean {
