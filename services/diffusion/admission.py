@@ -14,8 +14,8 @@ The size is renegotiated while the stream runs (`renegotiate`): the offer at Ope
 on an idle replica, and on a machine that also runs the player's browser the same frame costs two to three times
 as much. After every repainted frame the service recomputes the offer for the stream (its own work left out of
 the open work) from the cost measured now; a stream shrinks when the offer is under `shrink_below` of its area and
-grows back when the offer is at least `grow_above` times its area (hysteresis, so measurement noise does not make
-it flap). The reply tells the client the new size (TransformFrameResponse.width/height).
+grows back when the offer is at least `grow_above` times its area and it has run `grow_after_frames` frames at its
+size (hysteresis, so measurement noise does not make it flap: each resize restarts the stream's KV cache). The reply tells the client the new size (TransformFrameResponse.width/height).
 
 Before anything has been measured the offer is what was asked at `max_fps` (the service measures at warm-up, so
 this only happens in tests). Pure: the costs come from the scheduler, the sizes from the request.
@@ -37,6 +37,7 @@ class AdmissionSettings:
     min_width: int = 128  # never offer narrower than this (or than asked)
     shrink_below: float = 0.85  # renegotiate down when the offer's area is under this share of the stream's
     grow_above: float = 1.5  # renegotiate up when the offer's area is at least this multiple of the stream's
+    grow_after_frames: int = 20  # ... and the stream has repainted this many frames at its current size
 
     def __post_init__(self) -> None:
         if not (0 < self.min_fps <= self.max_fps):
@@ -47,6 +48,8 @@ class AdmissionSettings:
             raise ValueError(f"min_width must be >= 1, got {self.min_width}")
         if not (0 < self.shrink_below < 1 < self.grow_above):
             raise ValueError(f"need 0 < shrink_below < 1 < grow_above, got {self.shrink_below}, {self.grow_above}")
+        if self.grow_after_frames < 0:
+            raise ValueError(f"grow_after_frames must be >= 0, got {self.grow_after_frames}")
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,17 @@ def offer(width: int, height: int, multiple: int, seconds_per_unit: float | None
 
 def renegotiate(width: int, height: int, asked_width: int, asked_height: int, multiple: int,
                 seconds_per_unit: float | None, other_work: float, latency_target_s: float,
-                settings: AdmissionSettings, min_side: int = 64) -> tuple[int, int] | None:
+                settings: AdmissionSettings, min_side: int = 64, frames_at_size: int | None = None
+                ) -> tuple[int, int] | None:
     """A new size for an open stream of width x height that asked for asked_width x asked_height, given the cost
-    measured now and `other_work` units per turn taken by the other open streams; None to keep its size."""
+    measured now and `other_work` units per turn taken by the other open streams; None to keep its size.
+    frames_at_size: frames repainted since its last resize (None: no limit on growing)."""
     if seconds_per_unit is None or seconds_per_unit <= 0:
         return None
     new = offer(asked_width, asked_height, multiple, seconds_per_unit, other_work, latency_target_s, settings,
                 min_side)
     area, new_area = width * height, new.width * new.height
-    if new_area < settings.shrink_below * area or new_area >= settings.grow_above * area:
+    settled = frames_at_size is None or frames_at_size >= settings.grow_after_frames
+    if new_area < settings.shrink_below * area or (new_area >= settings.grow_above * area and settled):
         return (new.width, new.height) if (new.width, new.height) != (width, height) else None
     return None

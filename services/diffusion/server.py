@@ -313,7 +313,8 @@ class DiffusionServicer:
         other = self._open_work() - work_of(stream.config.width, stream.config.height)
         size = renegotiate(stream.config.width, stream.config.height, *stream.asked, self.engine.config.pixel_multiple,
                            self.pump.scheduler.cost.seconds_per_unit(), max(other, 0.0),
-                           self.settings.latency_target_ms / 1000.0, self.settings.admission)
+                           self.settings.latency_target_ms / 1000.0, self.settings.admission,
+                           frames_at_size=stream.frames - stream.frames_at_resize)
         if size is None:
             return
         event(log, "stream resized", stream_id=stream.stream_id, width=size[0], height=size[1],
@@ -322,6 +323,7 @@ class DiffusionServicer:
         stream.config.width, stream.config.height = size
         stream.engine_state = self.engine.new_stream(**engine_options(stream.config))
         stream.resized += 1
+        stream.frames_at_resize = stream.frames
         STREAMS_RESIZED.inc()
 
 

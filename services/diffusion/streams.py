@@ -75,6 +75,7 @@ class StreamState:
     in_flight: int = field(default=0)  # frames submitted and not yet answered; such a stream is never idle
     asked: tuple[int, int] = (0, 0)  # the size the client asked for (renegotiation never goes above it)
     resized: int = 0  # times the size was renegotiated
+    frames_at_resize: int = 0  # the stream's frame count at its last resize
     client_times: dict[int, float] = field(default_factory=dict)  # seq -> client_t_ms of recent frames
 
     def remember_client_time(self, seq: int, client_t_ms: float) -> None:

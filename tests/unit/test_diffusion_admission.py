@@ -111,6 +111,14 @@ def test_other_streams_load_shrinks_a_stream_and_unmeasured_cost_never_resizes()
     assert renegotiate(128, 64, 512, 288, 16, 5.0, 0.0, 1.5, SETTINGS) is None
 
 
+def test_a_stream_grows_only_after_it_has_run_a_while_at_its_size_and_shrinks_at_once():
+    """Each resize restarts the stream's KV cache: growing waits grow_after_frames frames, shrinking does not."""
+    smaller = renegotiate(256, 144, 512, 288, 16, 0.8, 0.0, 1.5, SETTINGS, frames_at_size=0)
+    assert smaller is not None and smaller[0] < 256  # straight away
+    assert renegotiate(*smaller, 512, 288, 16, 0.4, 0.0, 1.5, SETTINGS, frames_at_size=SETTINGS.grow_after_frames - 1) is None
+    assert renegotiate(*smaller, 512, 288, 16, 0.4, 0.0, 1.5, SETTINGS, frames_at_size=SETTINGS.grow_after_frames) == (256, 144)
+
+
 @pytest.mark.parametrize("shrink, grow", [(0.0, 1.5), (1.0, 1.5), (0.85, 1.0)])
 def test_renegotiation_hysteresis_is_checked(shrink, grow):
     with pytest.raises(ValueError):
