@@ -7,8 +7,9 @@ checkpoint (services/diffusion/checkpoints/tiny-city) and a city drive rendered 
   rolling KV cache keeps the attention context fixed, so the goal is a ratio <= 1.1 (plot: latency per frame);
 - many streams: aggregate frames/s with 1, 2 and 4 concurrent streams batched in one forward per step, ratio vs 1;
 - the CPU path before and after (side by side in this run): per-frame latency at the sizes the service negotiates
-  on this machine and aggregate frames/s at 1/2/4 streams, with the VAE on PyTorch and the RoPE tables computed
-  every call (before) against the VAE on onnxruntime and cached tables (after), and the held-out quality
+  on this machine and aggregate frames/s at 1/2/4 streams, with the VAE on PyTorch, the RoPE tables computed
+  every call and the detail taken from a second VAE decode (before) against the VAE on onnxruntime, cached tables
+  and the detail from a blur (after, the shipped checkpoint's settings), and the held-out quality
   (PSNR/SSIM against the styled renders, services/diffusion/train.py's evaluation) of both;
 - rolling cache vs recomputing: the DiT's work per frame (all denoising steps + the cache write) with the cache,
   against recomputing attention for every earlier frame of the stream (no cache, the context grows with the stream)
@@ -140,14 +141,16 @@ def dit_cache_vs_recompute(engine, video: list[np.ndarray], histories: list[int]
 
 def cpu_path(checkpoint: Path, sizes: list[tuple[int, int]], streams_size: tuple[int, int], frames: int,
              rounds: int, quality_clips: int, progress) -> dict:
-    """Before (VAE on PyTorch, RoPE tables computed every call) vs after (VAE on onnxruntime, cached tables), each
-    measurement taken for both engines alternately so machine noise hits both alike."""
+    """Before (VAE on PyTorch, RoPE tables computed every call, detail from a VAE decode) vs after (VAE on
+    onnxruntime, cached tables, detail from a blur), each measurement taken for both engines alternately so machine
+    noise hits both alike."""
     from services.diffusion.engine import rope
     from services.diffusion.engine.dataset import generate_clips as clips
     from services.diffusion.train import evaluate
 
     engines = {"before": load_engine(checkpoint, vae_runtime="torch"),
                "after": load_engine(checkpoint, vae_runtime="onnxruntime")}
+    engines["before"].config = engines["before"].config.replace(detail_blur_sigma=0.0)
 
     def as_before(name: str) -> None:
         rope.CACHE_TABLES = name == "after"
@@ -297,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_cpu_path(cpu: dict) -> None:
-    table = Table(title="CPU path, side by side: before = VAE on PyTorch + RoPE tables per call; "
-                        "after = VAE on onnxruntime + cached tables")
+    table = Table(title="CPU path, side by side: before = VAE on PyTorch + RoPE tables per call + detail from a VAE "
+                        "decode; after = VAE on onnxruntime + cached tables + detail from a blur")
     for col in ("measure", "before", "after", "ratio"):
         table.add_column(col, justify="left" if col == "measure" else "right")
     for row in cpu["latency"]:

@@ -73,3 +73,37 @@ def test_cached_rope_tables_rotate_exactly_as_computing_them_each_time(positions
         torch.testing.assert_close(rope_video(x, frame_positions, height, width), expected, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="positions"):
         rope_video(x, torch.tensor([0]), height, width + 1)
+
+
+def test_the_blur_detail_source_restores_the_input_and_spares_a_vae_decode():
+    from services.diffusion.engine.sampler import add_detail, gaussian_blur
+
+    g = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(-0.8, 0.8, 40).expand(2, 3, 24, 40)  # coarse structure the blur keeps
+    frame = ramp + 0.2 * (torch.rand(2, 3, 24, 40, generator=g) * 2 - 1)
+    flat = torch.full((1, 3, 16, 16), 0.25)
+    assert torch.allclose(gaussian_blur(flat, 3.0), flat)  # edges replicated: a flat picture stays flat
+    blurred = gaussian_blur(frame, 3.0)
+    assert blurred.shape == frame.shape
+    assert (frame - blurred - (frame - ramp)).abs().mean() < 0.5 * (frame - ramp).abs().mean()  # fine structure out
+    detail, reference_std = frame - blurred, blurred.std(dim=(2, 3), keepdim=True)
+    assert torch.allclose(add_detail(blurred, detail, reference_std), frame, atol=0.01)
+
+    # The shipped checkpoint takes its detail from the blur: one VAE decode per frame (the output), not two.
+    engine = load_engine(vae_runtime="torch")
+    assert engine.config.detail_transfer and engine.config.detail_blur_sigma > 0
+    clip = generate_clips(1, 2, size=128, every_s=0.1, seed=3, styles=("dusk",))["flat"][0]
+    decodes = []
+    decode = engine._vae_decode
+    engine._vae_decode = lambda z: decodes.append(z.shape) or decode(z)
+    stream = engine.new_stream(style="dusk", seed=1)
+    for f in clip:
+        engine.transform([(stream, np.ascontiguousarray(f[:96, :128]))])
+    assert len(decodes) == len(clip)
+    engine.config = engine.config.replace(detail_blur_sigma=0.0)  # the VAE as the detail source: two per frame
+    decodes.clear()
+    for f in clip:
+        engine.transform([(stream, np.ascontiguousarray(f[:96, :128]))])
+    assert len(decodes) == 2 * len(clip)
+    with pytest.raises(ValueError, match="detail_blur_sigma"):
+        engine.config.replace(detail_blur_sigma=-1.0)

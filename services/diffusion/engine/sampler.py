@@ -118,6 +118,19 @@ def add_detail(output: torch.Tensor, detail: torch.Tensor, reference_std: torch.
     return output + detail * gain
 
 
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) images, edges replicated: the low frequencies an image's VAE
+    reconstruction keeps, without running the decoder (DiffusionConfig.detail_blur_sigma)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    taps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-taps * taps / (2 * sigma * sigma))
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="replicate")
+    rows = torch.nn.functional.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return torch.nn.functional.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
 def style_index(style: int | str) -> int:
     if isinstance(style, str):
         if style not in STYLE_NAMES:
@@ -303,10 +316,14 @@ class StreamEngine:
 
     def _details(self, latents: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """config.detail_transfer: what the VAE cannot carry of the input (the frame minus its own reconstruction,
-        decoded without touching the streams' temporal caches) and the reconstruction's contrast (add_detail)."""
+        decoded without touching the streams' temporal caches, or minus a blur of it: detail_blur_sigma) and the
+        reconstruction's contrast (add_detail)."""
         if not self.config.detail_transfer:
             return None
-        reconstruction = self._vae_batched(self._vae_decode, latents)
+        if self.config.detail_blur_sigma > 0:
+            reconstruction = gaussian_blur(images, self.config.detail_blur_sigma)
+        else:
+            reconstruction = self._vae_batched(self._vae_decode, latents)
         return images - reconstruction, reconstruction.std(dim=(2, 3), keepdim=True)
 
     def _decode(self, states: list[StreamState], latents: torch.Tensor,
