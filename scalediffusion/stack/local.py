@@ -171,6 +171,12 @@ class LocalStack:
         )
         if name == "ingest":
             env["SD_INGEST_TOKEN_KEY"] = state.credentials["token_key"]  # only ingest signs and verifies tokens
+        if name == "diffusion":
+            # On one machine the model shares the cores with the player's browser: its OpenMP threads sleep between
+            # parallel regions instead of spinning (GNU OpenMP spins ~300k iterations per wait), or they take the CPU
+            # the browser's software rendering needs. Measured (e2e/drive.ts, 2 cores, 3-4 drives each): repainted
+            # frames/s 2.9-3.6 -> 3.4-3.8; alone on a machine spinning is ~10 % faster, so dedicated replicas keep it.
+            env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         env.update(self.extra_env)
         return env
 

