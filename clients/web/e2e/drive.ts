@@ -172,6 +172,9 @@ async function main(): Promise<number> {
       renders: s.renders,
       elapsedS: s.elapsedS,
       diffusionSize: s.diffusionSize,
+      diffusionSent: s.diffusionSent,
+      diffusionDropped: s.diffusionDropped,
+      diffusionAdvisedFps: s.diffusionAdvisedFps,
       repaintedPerS: s.elapsedS > 0 ? Math.round((s.repaintedShown / s.elapsedS) * 100) / 100 : 0,
     });
   } catch (err) {

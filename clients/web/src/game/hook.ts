@@ -38,6 +38,11 @@ export interface GameHookState {
   /** Diffused frames received this drive, and the last measured round trip. */
   diffusionFrames: number;
   diffusionRttMs: number | null;
+  /** Frames sent for repainting this stream, replies without a picture (skipped by the server or overtaken), and the
+   * frame rate the server advises now. */
+  diffusionSent: number;
+  diffusionDropped: number;
+  diffusionAdvisedFps: number;
   /** Repainted frames that reached the screen per second, over the last 2 s. */
   repaintedFps: number;
   /** Repainted frames shown during this drive, the drive's elapsed seconds, and the stream's size ("WxH"). */
@@ -73,6 +78,9 @@ export function initialHookState(): GameHookState {
     videoBytes: 0,
     recorder: null,
     repaintedFps: 0,
+    diffusionSent: 0,
+    diffusionDropped: 0,
+    diffusionAdvisedFps: 0,
     repaintedShown: 0,
     elapsedS: 0,
     diffusionSize: null,

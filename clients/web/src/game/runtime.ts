@@ -42,6 +42,8 @@ export interface HudState {
   repaintedFps: number;
   /** Repainted frames that reached the screen during this drive (its average rate = this / elapsedS). */
   repaintedShown: number;
+  /** performance.now() when the latest repainted frame was drawn (null: none yet). */
+  lastRepaintAtMs: number | null;
   renders: { full: number; stream: number };
   recording: boolean;
   paused: boolean;
@@ -139,6 +141,10 @@ export class GameRuntime {
   /** performance.now() of each repainted frame put on screen within the last REPAINT_WINDOW_MS. */
   private repaintTimes: number[] = [];
   private repaintedShown = 0;
+  private lastRepaintAtMs: number | null = null;
+  /** The repainted frame the last onHud call saw: the frame after a new one calls onHud at once (the HUD rides
+   * with it, see ui/hudPacing.ts). */
+  private hudRepaintAtMs: number | null = null;
   /** Scene renders this drive: at the display's size, and at the diffusion stream's only. */
   private readonly renders = { full: 0, stream: 0 };
   private lastHud = 0;
@@ -389,8 +395,9 @@ export class GameRuntime {
       this.fpsFrames = 0;
       this.fpsSince = now;
     }
-    if (now - this.lastHud >= 100) {
+    if (now - this.lastHud >= 100 || this.lastRepaintAtMs !== this.hudRepaintAtMs) {
       this.lastHud = now;
+      this.hudRepaintAtMs = this.lastRepaintAtMs;
       this.opts.onHud?.(this.hud());
     }
   };
@@ -520,6 +527,7 @@ export class GameRuntime {
         this.diffused?.image.close?.();
         this.diffused = { image: bitmap, at: now, renderTMs: capturedTMs };
         this.repaintTimes.push(now);
+        this.lastRepaintAtMs = now;
         if (this.phase === "driving") this.repaintedShown++;
         // The frame on screen from now on was rendered at capturedTMs: that is the round trip ALIGN needs.
         const shownMs = now - this.t0;
@@ -557,6 +565,7 @@ export class GameRuntime {
       showingRepainted: this.showingDiffusion(performance.now()),
       repaintedFps: this.repaintedFps(performance.now()),
       repaintedShown: this.repaintedShown,
+      lastRepaintAtMs: this.lastRepaintAtMs,
       renders: { ...this.renders },
       diffusion:
         this.diffusion?.snapshot() ??

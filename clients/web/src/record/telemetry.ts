@@ -116,9 +116,14 @@ export class TelemetryRecorder {
     return true;
   }
 
-  /** Forgets ticks and RTT samples before tMs (e.g. a long warm-up before the recorder started). */
+  /** Forgets ticks and RTT samples before tMs (e.g. a long warm-up before the recorder started), except the last
+   * tick at or before tMs: a picture of the state at tMs must still have a tick on each side to be aligned to (a
+   * repainted first frame from just before the first kept tick was skipped, and a video whose first frame is not at
+   * time 0 was rejected whole by the processor). */
   dropBefore(tMs: number): void {
-    this.ticks = this.ticks.filter((t) => t.tMs >= tMs);
+    let from = tMs;
+    for (const t of this.ticks) if (t.tMs <= tMs) from = t.tMs;
+    this.ticks = this.ticks.filter((t) => t.tMs >= from);
     this.rtt = this.rtt.filter((r) => r.tMs >= tMs);
   }
 

@@ -12,6 +12,8 @@ import {
   addFlatQuads,
   addUprightPolygon,
   buildingMesh,
+  centroid,
+  groupByTile,
   buildingPrisms,
   controlPoles,
   emptyMesh,
@@ -69,9 +71,14 @@ function toGeometry(data: MeshData): THREE.BufferGeometry {
   return g;
 }
 
-function flat(quads: readonly Quad[], z: number, color: number, layer: number): THREE.Mesh {
-  const mat = new THREE.MeshLambertMaterial({ vertexColors: true, polygonOffset: true, polygonOffsetFactor: -layer, polygonOffsetUnits: -layer });
-  return new THREE.Mesh(toGeometry(addFlatQuads(emptyMesh(), quads, z, color)), mat);
+function flatMaterial(layer: number): THREE.MeshLambertMaterial {
+  return new THREE.MeshLambertMaterial({ vertexColors: true, polygonOffset: true, polygonOffsetFactor: -layer, polygonOffsetUnits: -layer });
+}
+
+/** Flat quads as one mesh per city tile (worldGeometry.groupByTile), all with one material: Three.js then draws
+ * only the tiles in view. */
+function flatTiles(quads: readonly Quad[], z: number, color: number, material: THREE.Material): THREE.Mesh[] {
+  return groupByTile(quads, centroid).map((tile) => new THREE.Mesh(toGeometry(addFlatQuads(emptyMesh(), tile, z, color)), material));
 }
 
 /** A repeating facade tile: wall (white, tinted by the vertex colour) with one window. */
@@ -212,27 +219,24 @@ export class WorldRenderer {
       { x: max.x + pad, y: max.y + pad },
       { x: min.x - pad, y: max.y + pad },
     ];
-    this.city.add(flat([ground], -0.02, COLORS.ground, 0));
+    this.city.add(new THREE.Mesh(toGeometry(addFlatQuads(emptyMesh(), [ground], -0.02, COLORS.ground)), flatMaterial(0)));
     const { roads, sidewalks } = roadSurfaces(w);
-    this.city.add(flat(roads.map((r) => r.corners), 0, COLORS.asphalt, 1));
-    this.city.add(flat(intersectionBoxes(w).map((b) => squareQuad(b.center, b.halfSize)), 0, COLORS.junction, 2));
-    this.city.add(flat(sidewalks.map((s) => s.corners), 0.12, COLORS.sidewalk, 1));
+    const paved = flatMaterial(1);
+    this.city.add(...flatTiles(roads.map((r) => r.corners), 0, COLORS.asphalt, paved));
+    this.city.add(...flatTiles(intersectionBoxes(w).map((b) => squareQuad(b.center, b.halfSize)), 0, COLORS.junction, flatMaterial(2)));
+    this.city.add(...flatTiles(sidewalks.map((s) => s.corners), 0.12, COLORS.sidewalk, paved));
     const marks = laneMarkings(w);
-    const markMesh = emptyMesh();
-    addFlatQuads(markMesh, marks.filter((m) => m.color === "yellow").map((m) => m.corners), 0, COLORS.yellow);
-    addFlatQuads(markMesh, marks.filter((m) => m.color === "white").map((m) => m.corners), 0, COLORS.white);
-    if (markMesh.indices.length > 0) {
-      this.city.add(
-        new THREE.Mesh(
-          toGeometry(markMesh),
-          new THREE.MeshLambertMaterial({ vertexColors: true, polygonOffset: true, polygonOffsetFactor: -4, polygonOffsetUnits: -4 }),
-        ),
-      );
+    const paint = flatMaterial(4);
+    for (const tile of groupByTile(marks, (m) => centroid(m.corners))) {
+      const markMesh = emptyMesh();
+      addFlatQuads(markMesh, tile.filter((m) => m.color === "yellow").map((m) => m.corners), 0, COLORS.yellow);
+      addFlatQuads(markMesh, tile.filter((m) => m.color === "white").map((m) => m.corners), 0, COLORS.white);
+      if (markMesh.indices.length > 0) this.city.add(new THREE.Mesh(toGeometry(markMesh), paint));
     }
     const prisms = buildingPrisms(w);
     if (prisms.length > 0) {
-      const tex = windowTexture();
-      this.city.add(new THREE.Mesh(toGeometry(buildingMesh(prisms)), new THREE.MeshLambertMaterial({ vertexColors: true, map: tex })));
+      const facade = new THREE.MeshLambertMaterial({ vertexColors: true, map: windowTexture() });
+      for (const tile of groupByTile(prisms, (p) => centroid(p.footprint))) this.city.add(new THREE.Mesh(toGeometry(buildingMesh(tile)), facade));
     }
     // Parked cars: one instanced box each (body), coloured per car.
     if (w.parked.length > 0) {

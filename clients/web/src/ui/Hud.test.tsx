@@ -17,6 +17,7 @@ const hud: HudState = {
   diffusion: { status: "unavailable", enabled: true, notice: "x", streamId: null, lastRttMs: null, framesSent: 0, framesReceived: 0, framesDropped: 0, width: 0, height: 0, advisedFps: 0, resized: 0 },
   showingRepainted: false,
   repaintedShown: 0,
+  lastRepaintAtMs: null,
   renders: { full: 0, stream: 0 },
   repaintedFps: 0,
   recording: true,

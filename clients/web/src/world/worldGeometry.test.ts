@@ -15,6 +15,8 @@ import {
   signedArea,
   triangulate,
   worldStats,
+  centroid,
+  groupByTile,
 } from "./worldGeometry";
 
 describe("worldStats", () => {
@@ -164,5 +166,31 @@ describe("lane markings", () => {
     const first = yellow[0]!.corners; // ew0_0 from x=0 to 100, boxes of half size 5
     expect(first[0].x).toBeCloseTo(5);
     expect(first[1].x).toBeCloseTo(95);
+  });
+});
+
+describe("groupByTile", () => {
+  it("puts every item in exactly one tile, by its anchor", () => {
+    const pts = [
+      { x: 1, y: 1 },
+      { x: 119, y: 5 },
+      { x: 121, y: 5 },
+      { x: -1, y: 0 },
+      { x: 50, y: 130 },
+    ];
+    const tiles = groupByTile(pts, (p) => p, 120);
+    expect(tiles.flat().length).toBe(pts.length);
+    expect(tiles.map((t) => t.length).sort()).toEqual([1, 1, 1, 2]);
+    expect(tiles.find((t) => t.length === 2)).toEqual([
+      { x: 1, y: 1 },
+      { x: 119, y: 5 },
+    ]);
+  });
+
+  it("anchors a quad at its centroid", () => {
+    expect(centroid([{ x: 0, y: 0 }, { x: 2, y: 0 }, { x: 2, y: 4 }, { x: 0, y: 4 }])).toEqual({ x: 1, y: 2 });
+    const { roads } = roadSurfaces(grid3x3());
+    const tiles = groupByTile(roads, (r) => centroid(r.corners), 50);
+    expect(tiles.flat().length).toBe(roads.length);
   });
 });

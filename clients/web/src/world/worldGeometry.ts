@@ -571,3 +571,32 @@ export function addUprightPolygon(mesh: MeshData, c: { x: number; y: number; z: 
   for (let i = 0; i < sides; i++) mesh.indices.push(base, base + 1 + i, base + 1 + ((i + 1) % sides));
   return mesh;
 }
+
+/** The side of the square tiles the city's static meshes are cut into (m). One mesh per tile lets the renderer skip
+ * every tile outside the camera's view (Three.js culls by bounding sphere): one merged city made every frame sent for
+ * repainting transform the whole city's vertices, ~40 ms on a software rasteriser even at 176x96. */
+export const TILE_M = 120;
+
+/** Groups items by the square tile (side `tileM`) their anchor point falls in; tiles in a stable order. */
+export function groupByTile<T>(items: readonly T[], anchor: (item: T) => Vec2, tileM = TILE_M): T[][] {
+  const tiles = new Map<string, T[]>();
+  for (const item of items) {
+    const p = anchor(item);
+    const key = `${Math.floor(p.x / tileM)},${Math.floor(p.y / tileM)}`;
+    let tile = tiles.get(key);
+    if (tile === undefined) tiles.set(key, (tile = []));
+    tile.push(item);
+  }
+  return [...tiles.keys()].sort().map((k) => tiles.get(k)!);
+}
+
+/** The mean of a polygon's corners: a tile anchor. */
+export function centroid(points: readonly Vec2[]): Vec2 {
+  let x = 0;
+  let y = 0;
+  for (const p of points) {
+    x += p.x;
+    y += p.y;
+  }
+  return { x: x / Math.max(1, points.length), y: y / Math.max(1, points.length) };
+}
