@@ -24,7 +24,7 @@ from scalediffusion.settings import ServerSettings, SettingsError, env_bool, env
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2
 from services.diffusion.admission import AdmissionSettings, frame_rate, offer, renegotiate, work_of
 from services.diffusion.codec import FrameError, decode_frame, encode_frame
-from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, VAE_RUNTIMES, load_engine
+from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, VAE_RUNTIMES, VAE_VARIANTS, load_engine
 from services.diffusion.engine.scheduler import FrameScheduler
 from services.diffusion.engine.weights import CheckpointError
 from services.diffusion.pump import FramePump
@@ -52,6 +52,7 @@ class DiffusionSettings:
     vae_runtime: str = "auto"  # "auto" (onnxruntime on a CPU), "torch", "onnxruntime" (engine/ort_vae.py)
     stream_batch: bool = False  # the pipelined stream batch (GPU replicas): replies carry an earlier frame
     threads: int = 0  # CPU threads for the model (0: PyTorch's default, one per core)
+    vae_variant: str = "auto"  # "auto" (the checkpoint's fast VAE when it ships one), "full", "fast"
 
     @classmethod
     def from_env(cls, env=None) -> DiffusionSettings:
@@ -68,6 +69,7 @@ class DiffusionSettings:
             vae_runtime=env_str("SD_DIFFUSION_VAE_RUNTIME", "auto", env),
             stream_batch=env_bool("SD_DIFFUSION_STREAM_BATCH", False, env),
             threads=env_int("SD_DIFFUSION_THREADS", 0, env),
+            vae_variant=env_str("SD_DIFFUSION_VAE", "auto", env),
         )
         if settings.max_streams < 1 or settings.max_batch < 1:
             raise SettingsError("SD_DIFFUSION_MAX_STREAMS and SD_DIFFUSION_MAX_BATCH must be >= 1")
@@ -78,6 +80,9 @@ class DiffusionSettings:
         if settings.vae_runtime not in VAE_RUNTIMES:
             raise SettingsError(f"SD_DIFFUSION_VAE_RUNTIME must be one of {', '.join(VAE_RUNTIMES)}, got "
                                 f"{settings.vae_runtime!r}")
+        if settings.vae_variant not in VAE_VARIANTS:
+            raise SettingsError(f"SD_DIFFUSION_VAE must be one of {', '.join(VAE_VARIANTS)}, got "
+                                f"{settings.vae_variant!r}")
         if not (settings.device in ("auto", "cpu", "cuda") or settings.device.startswith("cuda:")):
             raise SettingsError(f"SD_DIFFUSION_DEVICE must be auto, cpu, cuda or cuda:N, got {settings.device!r}")
         return settings
@@ -123,12 +128,13 @@ class DiffusionServicer:
             device = _device(self.settings.device)
             try:
                 self.engine = await asyncio.to_thread(load_engine, self.settings.checkpoint, device,
-                                                      self.settings.vae_runtime)
+                                                      self.settings.vae_runtime, self.settings.vae_variant)
             except (CheckpointError, OSError, ValueError) as err:
                 raise SystemExit(f"diffusion: cannot load the engine from SD_DIFFUSION_CHECKPOINT="
                                  f"{self.settings.checkpoint}: {err}") from None
             event(log, "engine loaded", checkpoint=str(self.settings.checkpoint), device=device,
                   vae_runtime="onnxruntime" if self.engine.vae_runtime is not None else "torch",
+                  vae="fast" if self.engine.vae.is_fast else "full",
                   dim=self.engine.config.dim, depth=self.engine.config.depth)
         first_s, reference_s = await asyncio.to_thread(self._warm_up)
         scheduler = FrameScheduler(max_batch=self.settings.max_batch)

@@ -8,12 +8,14 @@ Stages (objectives in engine/training.py):
   1. VAE: autoencoder on random crops of flat and styled frames.
   2. Latent statistics: shift/scale so the DiT sees unit-variance latents (stored in the checkpoint's config).
   3. DiT: every clip encoded once; the bridge objective, teacher-forced through the rolling KV cache.
-  4. Checkpoint (fp16 safetensors), then it is loaded back exactly as the service loads it and streamed over the
+  4. Optional (--fast-encoder K / --fast-decoder K): the fast VAE of the CPU path (train_fast_vae), against the
+     frozen full VAE; vae_fast.safetensors. --fast-only trains it for the checkpoint already in --out.
+  5. Checkpoint (fp16 safetensors), then it is loaded back exactly as the service loads it and streamed over the
      held-out clips: PSNR/SSIM of the repainted frames against the styled renders, next to references — the flat
      input itself (what showing the raw render scores), the VAE's reconstruction of the target (the best the latent
-     path alone can do) and, with detail transfer on, the output without it. quality.json, training.png and
-     samples.png land in the checkpoint folder.
-`--eval-only` runs step 4 on an existing checkpoint.
+     path alone can do), with detail transfer on, the output without it, and with a fast VAE, the output of the
+     full one. quality.json, training.png and samples.png land in the checkpoint folder.
+`--eval-only` runs step 5 on an existing checkpoint.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from scalediffusion.logs import event, get_logger
-from services.diffusion.engine.checkpoint import load_checkpoint, save_checkpoint
+from services.diffusion.engine.checkpoint import FAST_VAE_FILE, load_checkpoint, save_checkpoint, save_fast_vae
 from services.diffusion.engine.config import preset
 from services.diffusion.engine.dit import CausalDiT
 from services.diffusion.engine.quality import psnr, ssim
-from services.diffusion.engine.sampler import StreamEngine
+from services.diffusion.engine.sampler import StreamEngine, gaussian_blur
 from services.diffusion.engine.training import BridgeSampling, clip_step, cosine_lr, latent_stats, vae_loss
 from services.diffusion.engine.vae import VAE, rgb_to_tensor, tensor_to_rgb
 
@@ -74,6 +77,103 @@ def train_vae(vae: VAE, flat: np.ndarray, styled: np.ndarray, steps: int, batch:
     return losses
 
 
+def _init_from(part: torch.nn.Module, full_part: torch.nn.Module, stage_offset: int, skip: tuple[str, ...] = ()
+               ) -> None:
+    """Start a fast part from the full one's layers that do the same job: stage j of the part is stage
+    j + stage_offset of the full one; layers named in skip (or of another shape) start fresh."""
+    full = full_part.state_dict()
+    own = part.state_dict()
+    picked = {}
+    for key, value in own.items():
+        source = key
+        if key.startswith("stages."):
+            index, rest = key.split(".", 2)[1:]
+            source = f"stages.{int(index) + stage_offset}.{rest}"
+        if not key.startswith(skip) and source in full and full[source].shape == value.shape:
+            picked[key] = full[source]
+    part.load_state_dict(picked, strict=False)
+
+
+def train_fast_vae(full: VAE, shipped: VAE | None, flat: np.ndarray, styled: np.ndarray, encoder_downsample: int,
+                   decoder_downsample: int, steps: int, batch: int, crop: int, lr: float, generator: torch.Generator,
+                   progress) -> tuple[VAE, dict[str, list[float]]]:
+    """The fast VAE for a trained one whose checkpoint takes the detail from a blur (VAE(config, fast=True)). Parts
+    asked for (downsample > 0) are trained against the full VAE on random crops: the encoder to give the full
+    encoder's latents (MSE in model units) from the frame averaged down, the decoder to draw the blur of the image
+    from the full encoder's latents (the part of the output the detail transfer does not supply). Each starts from
+    the full part's matching layers; a part not asked for is taken from `shipped` (the checkpoint's fast VAE) if
+    that has one. The full VAE, and so the DiT's latent space, is never changed. Returns the fast VAE and losses."""
+    config = full.config
+    sigma = config.detail_blur_sigma
+    if not (config.detail_transfer and sigma > 0):
+        raise ValueError("the fast VAE's decoder draws the low frequencies for the detail from a blur; this "
+                         "checkpoint has detail_transfer off or detail_blur_sigma 0")
+    if not (encoder_downsample or decoder_downsample):
+        raise ValueError("nothing to train: give an encoder or a decoder downsample")
+    kept = shipped.config if shipped is not None else config
+    config = config.replace(fast_encoder_downsample=encoder_downsample or kept.fast_encoder_downsample,
+                            fast_decoder_downsample=decoder_downsample or kept.fast_decoder_downsample)
+    fast = VAE(config, fast=True)
+    trained: dict[str, torch.nn.Module] = {}
+    if encoder_downsample:
+        _init_from(fast.encoder, full.encoder, stage_offset=encoder_downsample.bit_length() - 1)
+        trained["encoder"] = fast.encoder
+    else:  # the shipped fast encoder, or the full one
+        keep = shipped if shipped is not None and shipped.encoder.input_downsample > 1 else full
+        fast.encoder.load_state_dict(keep.encoder.state_dict())
+    if decoder_downsample:
+        _init_from(fast.decoder, full.decoder, stage_offset=0, skip=("norm_out", "conv_out"))
+        trained["decoder"] = fast.decoder
+    else:
+        keep = shipped if shipped is not None and shipped.decoder.output_downsample > 1 else full
+        fast.decoder.load_state_dict(keep.decoder.state_dict())
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    groups = []
+    for name, part in trained.items():
+        part.requires_grad_(True)
+        part.train()
+        groups.append({"params": list(part.parameters()), "peak": lr if name == "decoder" else lr / 2})
+    optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
+    rng = np.random.default_rng(int(torch.randint(1 << 30, (1,), generator=generator)))
+    clips, styles, frames, size = styled.shape[0], styled.shape[1], styled.shape[2], styled.shape[3]
+    multiple = config.vae_downsample
+    losses: dict[str, list[float]] = {name: [] for name in trained}
+    task = progress.add_task("fast VAE", total=steps)
+    for step in range(steps):
+        crops = []
+        for _ in range(batch):
+            c, k, which = rng.integers(clips), rng.integers(frames), rng.integers(styles + 1)
+            image = flat[c, k] if which == styles else styled[c, which, k]
+            y, x = rng.integers(0, size - crop + 1, 2) // multiple * multiple  # the VAE's grid, as in a frame
+            crops.append(np.ascontiguousarray(image[y:y + crop, x:x + crop]))
+        images = rgb_to_tensor(crops)
+        with torch.no_grad():
+            latents, _ = full.encoder(images, None)
+        for group in optimiser.param_groups:
+            group["lr"] = cosine_lr(step, steps, group["peak"], warmup=min(100, steps // 10 + 1))
+        loss = torch.zeros(())
+        if "encoder" in trained:
+            mean, _ = fast.encoder(images, None)
+            part_loss = F.mse_loss(mean * config.latent_scale, latents * config.latent_scale)
+            losses["encoder"].append(float(part_loss.detach()))
+            loss = loss + part_loss
+        if "decoder" in trained:
+            out = fast.decoder(latents, None)
+            target = gaussian_blur(images, sigma)
+            part_loss = F.l1_loss(out, target) + F.mse_loss(out, target)
+            losses["decoder"].append(float(part_loss.detach()))
+            loss = loss + part_loss
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        for part in trained.values():
+            torch.nn.utils.clip_grad_norm_(part.parameters(), 1.0)
+        optimiser.step()
+        progress.update(task, advance=1, description="fast VAE " + " ".join(
+            f"{name} {values[-1]:.4f}" for name, values in losses.items()))
+    return fast.eval(), losses
+
+
 @torch.no_grad()
 def encode_all(vae: VAE, frames: np.ndarray, batch: int = 32) -> torch.Tensor:
     """Model latents of frames [..., H, W, 3] -> [..., C, h, w]."""
@@ -111,19 +211,23 @@ def train_dit(model: CausalDiT, z_flat: torch.Tensor, z_styled: torch.Tensor, st
 
 @torch.no_grad()
 def evaluate(engine: StreamEngine, flat: np.ndarray, styled: np.ndarray, styles: list[str], progress=None,
-             keep_samples: int = 2) -> tuple[dict, dict]:
+             keep_samples: int = 2, full_vae: StreamEngine | None = None) -> tuple[dict, dict]:
     """Stream every held-out clip in every style through the engine (fresh stream per clip and style, the
     checkpoint's defaults, as the service runs it); PSNR/SSIM against the styled render of:
       output                the engine's frames
       output_latent_only    the same without detail transfer (only when the checkpoint uses it): what the latent
                             path alone gives
+      output_full_vae       (when full_vae is given: the same checkpoint with its full VAE, engine running the
+                            fast one) the frames the full VAE gives
       input                 the flat render itself (what showing the raw render scores)
-      vae_reconstruction    the target through the VAE: the best the latent path alone could do"""
+      vae_reconstruction    the target through the (full) VAE: the best the latent path alone could do"""
     plain = None
-    if engine.config.detail_transfer:
+    if engine.config.detail_transfer and full_vae is None:
         plain = StreamEngine(engine.model, engine.vae)
         plain.config = engine.config.replace(detail_transfer=False)
-    names = ("output", "input", "vae_reconstruction") + (("output_latent_only",) if plain else ())
+    names = (("output", "input", "vae_reconstruction") + (("output_latent_only",) if plain else ())
+             + (("output_full_vae",) if full_vae else ()))
+    reference_vae = (full_vae or engine).vae
     scores = {style: {n: {"psnr": [], "ssim": []} for n in names} for style in styles}
     samples = {"flat": [], "output": [], "target": []}
     clips, frames = flat.shape[:2]
@@ -131,15 +235,19 @@ def evaluate(engine: StreamEngine, flat: np.ndarray, styled: np.ndarray, styles:
     for c in range(clips):
         streams = [engine.new_stream(style=j, seed=c) for j in range(len(styles))]
         plain_streams = [plain.new_stream(style=j, seed=c) for j in range(len(styles))] if plain else []
+        full_streams = [full_vae.new_stream(style=j, seed=c) for j in range(len(styles))] if full_vae else []
         for k in range(frames):
             outputs = engine.transform([(stream, flat[c, k]) for stream in streams])
             latent_only = plain.transform([(stream, flat[c, k]) for stream in plain_streams]) if plain else []
+            full = full_vae.transform([(stream, flat[c, k]) for stream in full_streams]) if full_vae else []
             targets = [styled[c, j, k] for j in range(len(styles))]
-            recon = tensor_to_rgb(engine.vae.decode(engine.vae.encode(rgb_to_tensor(targets))))
+            recon = tensor_to_rgb(reference_vae.decode(reference_vae.encode(rgb_to_tensor(targets))))
             for j, style in enumerate(styles):
                 candidates = [("output", outputs[j][0]), ("input", flat[c, k]), ("vae_reconstruction", recon[j])]
                 if plain:
                     candidates.append(("output_latent_only", latent_only[j][0]))
+                if full_vae:
+                    candidates.append(("output_full_vae", full[j][0]))
                 for name, image in candidates:
                     scores[style][name]["psnr"].append(psnr(image, targets[j]))
                     scores[style][name]["ssim"].append(ssim(image, targets[j]))
@@ -227,7 +335,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-clips", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-only", action="store_true")
+    parser.add_argument("--fast-encoder", type=int, default=0, metavar="K",
+                        help="also train the fast VAE's encoder: reads the frame K times smaller (2 or 4); 0 = none")
+    parser.add_argument("--fast-decoder", type=int, default=0, metavar="K",
+                        help="also train the fast VAE's decoder: stops K times short of full resolution (2 or 4; "
+                             "needs the detail from a blur); 0 = none")
+    parser.add_argument("--fast-only", action="store_true",
+                        help="train only the fast VAE's parts asked for, for the checkpoint already in --out "
+                             "(needs --train); a fast part it ships and not asked for is kept")
+    parser.add_argument("--fast-steps", type=int, default=1500)
+    parser.add_argument("--fast-batch", type=int, default=8)
+    parser.add_argument("--fast-crop", type=int, default=96)
+    parser.add_argument("--fast-lr", type=float, default=1e-3, help="the decoder's; the encoder's is half")
     args = parser.parse_args(argv)
+    fast_asked = bool(args.fast_encoder or args.fast_decoder)
+    if args.fast_only and not fast_asked:
+        parser.error("--fast-only needs --fast-encoder K and/or --fast-decoder K")
+    if args.eval_only and fast_asked:
+        parser.error("--eval-only measures a checkpoint as it is; drop --fast-encoder / --fast-decoder")
     folder = Path(args.out)
     generator = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
@@ -237,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     dit_losses: list[float] = []
     record: dict = {}
     started = time.monotonic()
+    previous = folder / "quality.json"
     with Progress() as progress:
         if not args.eval_only:
             if not args.train:
@@ -244,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             flat, styled, train_styles = load_pairs(args.train)
             if train_styles != styles:
                 parser.error(f"train and val styles differ: {train_styles} vs {styles}")
+        if not args.eval_only and not args.fast_only:
             config = preset(args.preset).replace(detail_transfer=not args.no_detail_transfer)
             if args.default_steps or args.default_strength:
                 config = config.replace(steps=args.default_steps or config.steps,
@@ -295,21 +422,53 @@ def main(argv: list[str] | None = None) -> int:
                 vae_losses, dit_losses = before["vae"] + vae_losses, before["dit"] + dit_losses
             (folder / "losses.json").write_text(json.dumps({"vae": [round(x, 5) for x in vae_losses],
                                                             "dit": [round(x, 5) for x in dit_losses]}))
-        model, vae, _ = load_checkpoint(folder)  # exactly what the service loads (fp16 weights back to fp32)
-        summary, samples = evaluate(StreamEngine(model, vae), val_flat, val_styled, styles, progress)
-    previous = folder / "quality.json"
+        if fast_asked:
+            model, vae, _ = load_checkpoint(folder, vae_variant="full")
+            shipped = load_checkpoint(folder, vae_variant="fast")[1] if args.fast_only and (
+                folder / FAST_VAE_FILE).exists() and (model.config.fast_encoder_downsample
+                                                      or model.config.fast_decoder_downsample) else None
+            fast, fast_losses = train_fast_vae(vae, shipped, flat, styled, args.fast_encoder, args.fast_decoder,
+                                               args.fast_steps, args.fast_batch, args.fast_crop, args.fast_lr,
+                                               generator, progress)
+            model.config = vae.config = fast.config  # config.json now names the fast VAE's parts
+            save_checkpoint(model, vae, folder)
+            save_fast_vae(fast, folder)
+            kept = json.loads(previous.read_text()) if args.fast_only and previous.exists() else {}
+            if args.fast_only:
+                record["training"] = kept.get("training")
+            fast_record = dict(kept.get("fast_vae") or {})
+            for name, values in fast_losses.items():
+                fast_record[name] = {
+                    "downsample": args.fast_encoder if name == "encoder" else args.fast_decoder,
+                    "steps": args.fast_steps, "batch": args.fast_batch, "crop": args.fast_crop,
+                    "objective": ("MSE to the full encoder's latents" if name == "encoder"
+                                  else f"L1 + MSE to the Gaussian blur (sigma {fast.config.detail_blur_sigma})"),
+                    "final_loss": round(float(np.mean(values[-50:])), 5),
+                    "train_seconds": round(time.monotonic() - started, 1)}  # parts trained together share it
+            record["fast_vae"] = fast_record
+            event(log, "fast VAE trained", encoder=args.fast_encoder, decoder=args.fast_decoder, steps=args.fast_steps)
+        # exactly what the service loads (fp16 weights back to fp32; the fast decoder where the service picks it)
+        model, vae, _ = load_checkpoint(folder, vae_variant="auto")
+        full = None
+        if vae.is_fast:
+            full_model, full_vae, _ = load_checkpoint(folder, vae_variant="full")
+            full = StreamEngine(full_model, full_vae)
+        summary, samples = evaluate(StreamEngine(model, vae), val_flat, val_styled, styles, progress, full_vae=full)
     if args.eval_only and previous.exists():
-        record["training"] = json.loads(previous.read_text()).get("training")
-        losses_file = folder / "losses.json"
-        if losses_file.exists():
-            losses = json.loads(losses_file.read_text())
-            vae_losses, dit_losses = losses["vae"], losses["dit"]
+        kept = json.loads(previous.read_text())
+        record["training"] = kept.get("training")
+        if "fast_vae" in kept:
+            record["fast_vae"] = kept["fast_vae"]
+    if (args.eval_only or args.fast_only) and (folder / "losses.json").exists():
+        losses = json.loads((folder / "losses.json").read_text())
+        vae_losses, dit_losses = losses["vae"], losses["dit"]
     record["evaluation"] = {"val_clips": int(val_flat.shape[0]), "clip_frames": int(val_flat.shape[1]),
                             "steps": model.config.steps, "strength": model.config.strength,
                             "motion_aware": True, "scores": summary}
     previous.write_text(json.dumps(record, indent=2) + "\n")
     plot(folder, vae_losses, dit_losses, summary, samples, styles)
-    columns = [n for n in ("output", "output_latent_only", "input", "vae_reconstruction") if n in summary["mean"]]
+    columns = [n for n in ("output", "output_full_vae", "output_latent_only", "input", "vae_reconstruction")
+               if n in summary["mean"]]
     print(f"PSNR dB / SSIM against the styled renders, {val_flat.shape[0]} held-out clips x {val_flat.shape[1]} frames")
     print(f"{'style':<14}" + "".join(f"{name:>22}" for name in columns))
     for style in [*styles, "mean"]:

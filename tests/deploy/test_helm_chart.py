@@ -319,12 +319,15 @@ def test_gpu_limit_and_toleration_only_when_enabled(scenario) -> None:
             assert not any(t.get("key") == "nvidia.com/gpu" for t in tolerations), svc
 
 
-def test_the_stream_batch_is_on_only_for_gpu_replicas_that_ask_and_the_vae_runtime_is_passed(render_chart) -> None:
+def test_the_stream_batch_is_on_only_for_gpu_replicas_that_ask_and_the_vae_runtime_and_variant_are_passed(
+        render_chart) -> None:
     def diffusion_env(values: dict) -> dict[str, str]:
         return plain_env(container(find(render_chart(values), "Deployment", "sd-diffusion")))
 
     env = diffusion_env({})
     assert env["SD_DIFFUSION_VAE_RUNTIME"] == "auto"
+    assert env["SD_DIFFUSION_VAE"] == "auto"
+    assert diffusion_env({"diffusion": {"engine": {"vae": "full"}}})["SD_DIFFUSION_VAE"] == "full"
     assert env["SD_DIFFUSION_STREAM_BATCH"] == "false"
     assert diffusion_env({"diffusion": {"gpu": {"enabled": True}}})["SD_DIFFUSION_STREAM_BATCH"] == "false"
     gpu_batch = {"diffusion": {"gpu": {"enabled": True}, "engine": {"gpuStreamBatch": True, "vaeRuntime": "torch"}}}

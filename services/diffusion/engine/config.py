@@ -30,6 +30,12 @@ class DiffusionConfig:
     vae_temporal: bool = False  # causal temporal mixing at the bottleneck (1-frame cache); off = per-frame VAE
     latent_scale: float = 1.0  # model latents = (vae_mean - latent_shift) * latent_scale, ~unit variance
     latent_shift: float = 0.0
+    # The checkpoint's fast VAE (vae_fast.safetensors, the CPU path's): an encoder that averages the frame down this
+    # many times and skips as many octaves of its first stages, distilled to the full encoder's latents, and a
+    # decoder that stops this many times short of full resolution and scales its image up bilinearly, drawing only
+    # the low frequencies (all the output needs when the detail comes from a blur of the input). 0 = none shipped.
+    fast_encoder_downsample: int = 0
+    fast_decoder_downsample: int = 0
 
     # --- DiT ---
     patch_size: tuple[int, int, int] = (1, 2, 2)  # (time, height, width); time must be 1 to stream frame by frame
@@ -92,6 +98,11 @@ class DiffusionConfig:
         elif len(self.vae_channels) != self.vae_downsample.bit_length() - 1:
             problems.append(f"vae_channels needs {self.vae_downsample.bit_length() - 1} entries (one per stride-2 "
                             f"stage of vae_downsample={self.vae_downsample}), got {len(self.vae_channels)}")
+        for name in ("fast_encoder_downsample", "fast_decoder_downsample"):
+            k = getattr(self, name)
+            if k and (k < 2 or k & (k - 1) or k >= self.vae_downsample):
+                problems.append(f"{name} must be 0 (none) or a power of two from 2 to half of vae_downsample "
+                                f"({self.vae_downsample}), got {k}")
         if self.image_size % self.pixel_multiple:
             problems.append(f"image_size {self.image_size} must be a multiple of {self.pixel_multiple}")
         if self.sink_frames < 0 or self.window_frames < 0 or self.sink_frames + self.window_frames < 1:

@@ -10,6 +10,12 @@ Shape: image [B, 3, H, W] in -1..1 -> latent [B, C, H/8, W/8] (config.vae_downsa
 nearest-neighbour upsampling. `encode` returns MODEL latents, (mean - latent_shift) * latent_scale, and `decode`
 takes them, so the sampler never sees the VAE's raw scale.
 
+The fast VAE (VAE(config, fast=True); train.py --fast-encoder / --fast-decoder) is the CPU path's: the same latent
+space at less work per frame. Its encoder averages the frame down by config.fast_encoder_downsample and skips that
+many octaves of its first stages (distilled to give the full encoder's latents); its decoder stops
+config.fast_decoder_downsample short of full resolution and scales its image up bilinearly (trained to draw the
+image's low frequencies: the output's detail comes from a blur of the input, sampler.add_detail).
+
 "Causal over time": by default (config.vae_temporal False) every frame is coded on its own, which is trivially causal.
 With vae_temporal True, one CausalTemporalMix at the bottleneck of the encoder and one of the decoder mix each frame's
 features with the previous frame's: y_t = x_t + A x_t + B x_{t-1}, with A and B 1x1 convs zero-initialised (the layer
@@ -75,12 +81,16 @@ class VAECache:
 
 
 class Encoder(nn.Module):
-    def __init__(self, config: DiffusionConfig) -> None:
+    """input_downsample k > 1: the fast encoder, the frame averaged down k times and the first log2(k) stages skipped."""
+
+    def __init__(self, config: DiffusionConfig, input_downsample: int = 1) -> None:
         super().__init__()
+        self.input_downsample = input_downsample
+        skipped = input_downsample.bit_length() - 1
         widths = config.vae_channels
         self.conv_in = nn.Conv2d(3, widths[0], 3, padding=1)
         stages, in_ch = [], widths[0]
-        for width in widths:
+        for width in widths[skipped:]:
             stages.append(nn.Sequential(ResBlock(in_ch, width), nn.Conv2d(width, width, 3, stride=2, padding=1)))
             in_ch = width
         self.stages = nn.ModuleList(stages)
@@ -90,6 +100,8 @@ class Encoder(nn.Module):
         self.conv_out = nn.Conv2d(in_ch, 2 * config.latent_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, cache: VAECache | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.input_downsample > 1:
+            x = F.avg_pool2d(x, self.input_downsample)
         h = self.conv_in(x)
         for stage in self.stages:
             h = stage(h)
@@ -104,9 +116,14 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, config: DiffusionConfig) -> None:
+    """output_downsample k > 1: the fast decoder, the first stages only (it stops log2(k) stages short of full
+    resolution) and a bilinear k-times upscale of its image."""
+
+    def __init__(self, config: DiffusionConfig, output_downsample: int = 1) -> None:
         super().__init__()
-        widths = tuple(reversed(config.vae_channels))
+        self.output_downsample = output_downsample
+        skipped = output_downsample.bit_length() - 1
+        widths = tuple(reversed(config.vae_channels))[:len(config.vae_channels) - skipped]
         self.conv_in = nn.Conv2d(config.latent_channels, widths[0], 3, padding=1)
         self.mid = ResBlock(widths[0], widths[0])
         self.temporal = CausalTemporalMix(widths[0]) if config.vae_temporal else None
@@ -128,19 +145,30 @@ class Decoder(nn.Module):
                 cache.decoder = features.detach()
         for stage in self.stages:
             h = stage(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        image = self.conv_out(F.silu(self.norm_out(h)))
+        if self.output_downsample > 1:
+            image = F.interpolate(image, scale_factor=float(self.output_downsample), mode="bilinear",
+                                  align_corners=False)
+        return image
 
 
 class VAE(nn.Module):
-    def __init__(self, config: DiffusionConfig) -> None:
+    def __init__(self, config: DiffusionConfig, fast: bool = False) -> None:
+        """fast: the checkpoint's fast encoder and decoder (config.fast_*_downsample; a part without one is full)."""
         super().__init__()
         config.validate()
         if config.vae_temporal_downsample != 1:
             raise ValueError(f"this VAE compresses time by 1 (frame-by-frame streaming), the config asks for "
                              f"{config.vae_temporal_downsample}; use a preset with vae_temporal_downsample=1")
         self.config = config
-        self.encoder = Encoder(config)
-        self.decoder = Decoder(config)
+        if fast and not (config.fast_encoder_downsample or config.fast_decoder_downsample):
+            raise ValueError("this config has no fast VAE (fast_encoder_downsample and fast_decoder_downsample 0)")
+        self.encoder = Encoder(config, (config.fast_encoder_downsample or 1) if fast else 1)
+        self.decoder = Decoder(config, (config.fast_decoder_downsample or 1) if fast else 1)
+
+    @property
+    def is_fast(self) -> bool:
+        return self.encoder.input_downsample > 1 or self.decoder.output_downsample > 1
 
     def encode_distribution(self, images: torch.Tensor, cache: VAECache | None = None
                             ) -> tuple[torch.Tensor, torch.Tensor]:
