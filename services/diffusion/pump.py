@@ -44,8 +44,10 @@ class FrameResult:
 
 
 class FramePump:
-    def __init__(self, engine, scheduler: FrameScheduler, latency_target_s: float, stream_batch: bool = False) -> None:
+    def __init__(self, engine, scheduler: FrameScheduler, latency_target_s: float, stream_batch: bool = False,
+                 frame_overhead: float = 0.0) -> None:
         self.engine, self.scheduler, self.latency_target_s = engine, scheduler, latency_target_s
+        self.frame_overhead = frame_overhead  # units of work per frame on top of its pixels (admission.py)
         self.stream_batch = stream_batch
         # Stream batch: per stream, the engine state its frames went into and their seqs in flight, oldest first
         # (a resized stream gets a new state, whose pipeline starts empty).
@@ -73,7 +75,7 @@ class FramePump:
         key = (stream_id, seq)
         self._waiting[key] = future
         self._states[stream_id] = engine_state
-        work = work_of(image.shape[1], image.shape[0])
+        work = work_of(image.shape[1], image.shape[0]) + self.frame_overhead
         for dropped in self.scheduler.submit(FrameRequest(stream_id, seq, now, now + self.latency_target_s, image, work)):
             self._resolve_dropped(dropped.request, dropped.reason)
         QUEUED.set(self.scheduler.queued)

@@ -22,7 +22,7 @@ from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
 from scalediffusion.server import ServiceApp, run_main
 from scalediffusion.settings import ServerSettings, SettingsError, env_bool, env_float, env_int, env_str
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2
-from services.diffusion.admission import AdmissionSettings, frame_rate, offer, renegotiate, work_of
+from services.diffusion.admission import AdmissionSettings, frame_overhead, frame_rate, offer, renegotiate, work_of
 from services.diffusion.codec import FrameError, decode_frame, encode_frame
 from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, VAE_RUNTIMES, VAE_VARIANTS, load_engine
 from services.diffusion.engine.scheduler import FrameScheduler
@@ -31,6 +31,7 @@ from services.diffusion.pump import FramePump
 from services.diffusion.streams import StreamError, StreamRegistry, StreamState, engine_options, normalise_config
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50052, 8081, 9401
+WARM_UP_SMALL = (128, 64)  # the small frame the warm-up times beside 256x256: the fixed part of a frame's cost
 log = get_logger("diffusion")
 
 OPEN_STREAMS = Gauge("sd_diffusion_open_streams", "Streams open on this replica")
@@ -117,6 +118,7 @@ class DiffusionServicer:
         self.engine = engine
         self.registry = StreamRegistry(settings.max_streams, settings.idle_timeout_s)
         self.pump: FramePump | None = None
+        self.frame_overhead = 0.0  # units of work per frame on top of its pixels, measured at warm-up
         self._sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -136,31 +138,43 @@ class DiffusionServicer:
                   vae_runtime="onnxruntime" if self.engine.vae_runtime is not None else "torch",
                   vae="fast" if self.engine.vae.is_fast else "full",
                   dim=self.engine.config.dim, depth=self.engine.config.depth)
-        first_s, reference_s = await asyncio.to_thread(self._warm_up)
+        first_s, reference_s, small_s = await asyncio.to_thread(self._warm_up)
+        self.frame_overhead = frame_overhead(reference_s, 1.0, small_s, work_of(*WARM_UP_SMALL))
         scheduler = FrameScheduler(max_batch=self.settings.max_batch)
-        scheduler.observe_batch(1, reference_s, 1.0)  # what streams are offered before their frames are measured
-        event(log, "engine warm", first_frame_ms=round(first_s * 1000, 1), reference_frame_ms=round(reference_s * 1000, 1))
+        # What streams are offered before their frames are measured.
+        scheduler.observe_batch(1, reference_s, 1.0 + self.frame_overhead)
+        event(log, "engine warm", first_frame_ms=round(first_s * 1000, 1), reference_frame_ms=round(reference_s * 1000, 1),
+              small_frame_ms=round(small_s * 1000, 1), frame_overhead_units=round(self.frame_overhead, 3))
         self.pump = FramePump(self.engine, scheduler, self.settings.latency_target_ms / 1000.0,
-                              stream_batch=self.settings.stream_batch)
+                              stream_batch=self.settings.stream_batch, frame_overhead=self.frame_overhead)
         self.pump.start()
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="idle-streams")
 
-    def _warm_up(self) -> tuple[float, float]:
-        """Two 256x256 frames (one unit of work) through a throwaway stream before SERVING: the first pays for lazy
-        initialisation (allocator, kernels), which must neither reach a player nor teach the scheduler's cost model
-        a wrong time; the second measures what a unit costs, which sizes the first streams (admission.py)."""
+    def _warm_up(self) -> tuple[float, float, float]:
+        """Frames through throwaway streams before SERVING: the first 256x256 one pays for lazy initialisation
+        (allocator, kernels), which must neither reach a player nor teach the scheduler's cost model a wrong time;
+        the next measure what a unit costs and, with a small frame, the fixed part of every frame's cost, which size
+        the first streams (admission.py). Returns (first, 256x256, small) seconds, medians of three."""
         import numpy as np
 
-        state = self.engine.new_stream()
-        times = []
-        for _ in range(2):
-            started = time.perf_counter()
-            self.engine.transform([(state, np.zeros((256, 256, 3), np.uint8))])
-            times.append(time.perf_counter() - started)
-        return times[0], times[1]
+        def timed(width: int, height: int, repeats: int) -> list[float]:
+            state = self.engine.new_stream()
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                self.engine.transform([(state, np.zeros((height, width, 3), np.uint8))])
+                times.append(time.perf_counter() - started)
+            return times
+
+        first, *reference = timed(256, 256, 4)
+        small = timed(*WARM_UP_SMALL, 4)[1:]  # its first frame allocates the stream's caches
+        return first, sorted(reference)[1], sorted(small)[1]
+
+    def _frame_work(self, width: int, height: int) -> float:
+        return work_of(width, height) + self.frame_overhead
 
     def _open_work(self) -> float:
-        return sum(work_of(s.config.width, s.config.height) for s in self.registry.streams.values())
+        return sum(self._frame_work(s.config.width, s.config.height) for s in self.registry.streams.values())
 
     def _frame_rate(self) -> float:
         return frame_rate(self.pump.scheduler.cost.seconds_per_unit(), self._open_work(), self.settings.admission)
@@ -197,7 +211,8 @@ class DiffusionServicer:
                                       default_strength=self.engine.config.strength)
             asked = (config.width, config.height)
             offered = offer(config.width, config.height, multiple, self.pump.scheduler.cost.seconds_per_unit(),
-                            self._open_work(), self.settings.latency_target_ms / 1000.0, self.settings.admission)
+                            self._open_work(), self.settings.latency_target_ms / 1000.0, self.settings.admission,
+                            overhead=self.frame_overhead)
             config.width, config.height = offered.width, offered.height
             state = self.engine.new_stream(**engine_options(config))
             stream = self.registry.open(config, time.monotonic(), state)
@@ -316,11 +331,11 @@ class DiffusionServicer:
         so the stream starts a fresh one (a new KV cache) at the new size; frames already queued finish on the old."""
         if not stream.asked[0]:
             return
-        other = self._open_work() - work_of(stream.config.width, stream.config.height)
+        other = self._open_work() - self._frame_work(stream.config.width, stream.config.height)
         size = renegotiate(stream.config.width, stream.config.height, *stream.asked, self.engine.config.pixel_multiple,
                            self.pump.scheduler.cost.seconds_per_unit(), max(other, 0.0),
                            self.settings.latency_target_ms / 1000.0, self.settings.admission,
-                           frames_at_size=stream.frames - stream.frames_at_resize)
+                           frames_at_size=stream.frames - stream.frames_at_resize, overhead=self.frame_overhead)
         if size is None:
             return
         event(log, "stream resized", stream_id=stream.stream_id, width=size[0], height=size[1],

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.diffusion.admission import AdmissionSettings, Offer, frame_rate, offer, renegotiate, work_of
+from services.diffusion.admission import (
+    AdmissionSettings,
+    Offer,
+    frame_overhead,
+    frame_rate,
+    offer,
+    renegotiate,
+    work_of,
+)
 from services.diffusion.engine.scheduler import BatchCostModel
 
 SETTINGS = AdmissionSettings(min_fps=4.0, max_fps=15.0, latency_share=0.6, min_width=128)
@@ -123,3 +131,60 @@ def test_a_stream_grows_only_after_it_has_run_a_while_at_its_size_and_shrinks_at
 def test_renegotiation_hysteresis_is_checked(shrink, grow):
     with pytest.raises(ValueError):
         AdmissionSettings(shrink_below=shrink, grow_above=grow)
+
+
+def test_the_frame_overhead_is_recovered_from_two_sizes_and_clamped():
+    def cost(work: float) -> float:  # k * (overhead + work): k = 0.2 s per unit, 0.3 units fixed per frame
+        return 0.2 * (0.3 + work)
+
+    assert frame_overhead(cost(1.0), 1.0, cost(0.125), 0.125) == pytest.approx(0.3)
+    assert frame_overhead(0.2, 1.0, 0.025, 0.125) == pytest.approx(0.0)  # proportional: no overhead
+    assert frame_overhead(0.2, 1.0, 0.01, 0.125) == 0.0  # noise below proportional: clamped
+    assert frame_overhead(0.2, 1.0, 0.2, 0.125) == 2.0  # the small frame no cheaper: all overhead, clamped
+    with pytest.raises(ValueError):
+        frame_overhead(0.2, 0.125, 0.1, 1.0)
+
+
+def _drive(overhead_known: float, true_overhead: float = 1.0, per_unit_s: float = 0.12, frames: int = 200,
+           spike: range = range(50, 60)) -> list[tuple[int, tuple[int, int]]]:
+    """A stream that asked for 512x288 on a replica whose frames cost per_unit_s * (true_overhead + pixels), four
+    times that during `spike` (the machine busy with something else): after every frame the cost model learns from
+    it (work counted with overhead_known) and the stream is renegotiated. Returns (frame, size) at every resize."""
+    model = BatchCostModel()
+    size, since, sizes = (512, 288), 0, [(-1, (512, 288))]
+    for i in range(frames):
+        pixels = work_of(*size)
+        busy = 4.0 if i in spike else 1.0
+        model.observe(1, busy * per_unit_s * (true_overhead + pixels), pixels + overhead_known)
+        since += 1
+        new = renegotiate(*size, 512, 288, 16, model.seconds_per_unit(), 0.0, 1.5, SETTINGS, frames_at_size=since,
+                          overhead=overhead_known)
+        if new is not None:
+            size, since = new, 0
+            sizes.append((i, size))
+    return sizes
+
+
+def test_with_the_overhead_counted_a_stream_recovers_from_a_busy_spell_at_once():
+    sizes = _drive(overhead_known=1.0)
+    settled = sizes[1][1]  # sized at the first measured frame
+    assert 0.12 * (1.0 + work_of(*settled)) <= 1 / SETTINGS.min_fps < 0.12 * (1.0 + work_of(512, 288))
+    final_at, final = sizes[-1]
+    # One step back up, to within the hysteresis of where it was (a trace of the spell is still in the average).
+    assert final_at < 60 + SETTINGS.grow_after_frames + 5, sizes
+    assert work_of(*settled) / SETTINGS.grow_above < work_of(*final) <= work_of(*settled), sizes
+    # Counted as proportional, a small frame looks dearer per unit of pixels than a large one (its fixed part is
+    # spread over fewer pixels): after the same spell the stream stays at the floor, its frames at a third of the
+    # time the rate allows.
+    blind = _drive(overhead_known=0.0)
+    assert blind[-1][1][0] == SETTINGS.min_width, blind
+    assert 0.12 * (1.0 + work_of(*blind[-1][1])) < 0.6 / SETTINGS.min_fps
+
+
+def test_an_offer_leaves_room_for_the_new_frames_overhead():
+    plain = offer(512, 288, 16, 0.2, 0.0, 1.5, SETTINGS)
+    with_overhead = offer(512, 288, 16, 0.2, 0.0, 1.5, SETTINGS, overhead=0.3)
+    assert work_of(with_overhead.width, with_overhead.height) < work_of(plain.width, plain.height)
+    assert with_overhead.frame_rate == pytest.approx(1 / (0.2 * (0.3 + work_of(with_overhead.width,
+                                                                             with_overhead.height))))
+    assert with_overhead.frame_rate >= SETTINGS.min_fps
