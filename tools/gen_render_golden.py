@@ -135,6 +135,10 @@ def world_outputs(world: world_pb2.World) -> dict:
         "buildingMeshFirst": mesh_json(geo.building_mesh(prisms[:3], 5, 3)),
         "controlPoles": [{"intersectionId": c.intersection_id, "roadId": c.road_id, "control": c.control,
                           "position": vec(c.position), "facing": c.facing, "axis": c.axis} for c in geo.control_poles(world)],
+        "signalHeads": [{"intersectionId": h.intersection_id, "roadId": h.road_id, "axis": h.axis, "facing": h.facing,
+                         "far": h.far, "center": list(h.center), "size": list(h.size), "lampRadius": h.lamp_radius,
+                         "lamps": [list(v) for v in h.lamps],
+                         "mounts": [[list(c), list(z), yaw] for c, z, yaw in h.mounts]} for h in geo.signal_heads(world)],
         "laneMarkings": [{"color": m.color, "corners": quad(m.corners)} for m in geo.lane_markings(world)],
         "laneMarkingsShortDashes": len(geo.lane_markings(world, 1, 2)),
     }

@@ -35,7 +35,7 @@ from scalediffusion.v1 import world_pb2
 __all__ = [
     "FACADES", "BuildingPrism", "ControlPole", "IntersectionBox", "LightAxis", "LightColor", "Marking", "MeshData",
     "Quad", "RoadQuad", "RoadSurfaces", "SidewalkQuad", "Vec2", "add_box", "add_flat_quads", "add_upright_polygon",
-    "building_mesh", "building_prisms", "control_poles", "empty_mesh", "hash_string", "intersection_boxes",
+    "SignalHead", "building_mesh", "building_prisms", "control_poles", "empty_mesh", "signal_heads", "hash_string", "intersection_boxes",
     "intersections_by_id", "lane_markings", "light_color", "normalise_ring", "pt", "rgb", "road_axis", "road_frame",
     "road_length", "road_quad", "road_surfaces", "roads_by_id", "sidewalk_quads", "sidewalk_trim", "signed_area",
     "square_quad", "triangulate",
@@ -91,6 +91,75 @@ class ControlPole:
     position: Vec2
     facing: float  # direction the sign/light faces (towards approaching traffic), radians CCW from +x
     axis: LightAxis  # which light phase governs this approach
+
+
+@dataclass(frozen=True, slots=True)
+class SignalHead:
+    """One traffic-light head of an approach and what holds it up, for both renderers (scene.ts, render.py).
+
+    Every traffic-light approach has two: the near head on the pole at its right-hand kerb (as before), and a larger
+    far-side head hung from a mast arm over the approach's lanes beyond the junction, where a driver (and a camera
+    low in the car) looks while approaching: the near head is above the frame at the stop line and its lamps are a
+    pixel wide from 25 m away. Boxes are (centre, size, yaw) as add_box takes them; lamps top to bottom are red,
+    amber, green."""
+
+    intersection_id: str
+    road_id: str
+    axis: LightAxis
+    facing: float  # towards approaching traffic, radians CCW from +x
+    far: bool  # the mast-arm head beyond the junction
+    center: tuple[float, float, float]
+    size: tuple[float, float, float]  # along facing (depth), across, height
+    lamp_radius: float
+    lamps: tuple[tuple[float, float, float], ...]  # red, amber, green
+    mounts: tuple[tuple[tuple[float, float, float], tuple[float, float, float], float], ...]  # pole / arm boxes
+
+
+NEAR_HEAD = {"z": 4.5, "size": (0.3, 0.4, 1.1), "lamp_radius": 0.13, "lamp_step": 0.35, "lamp_forward": 0.17}
+FAR_HEAD = {"z": 5.6, "size": (0.4, 0.6, 1.6), "lamp_radius": 0.21, "lamp_step": 0.5, "lamp_forward": 0.22}
+MAST_TOP_M = 6.6  # the arm's height (the far head hangs below it)
+
+
+def _head(pole: ControlPole, far: bool, x: float, y: float, mounts) -> SignalHead:
+    spec = FAR_HEAD if far else NEAR_HEAD
+    fx, fy = math.cos(pole.facing), math.sin(pole.facing)
+    z, step, fwd = spec["z"], spec["lamp_step"], spec["lamp_forward"]
+    lamps = tuple((x + fx * fwd, y + fy * fwd, z + k * step) for k in (1, 0, -1))
+    return SignalHead(pole.intersection_id, pole.road_id, pole.axis, pole.facing, far, (x, y, z), spec["size"],
+                      spec["lamp_radius"], lamps, tuple(mounts))
+
+
+def signal_heads(world: world_pb2.World) -> list[SignalHead]:
+    """The traffic-light heads of every approach (SignalHead): near head on the kerb pole, far head on a mast arm
+    from a pole at the far right-hand corner, centred over the approach's lanes (a quarter of the road's width right
+    of its centre line)."""
+    roads = roads_by_id(world)
+    boxes = {b.id: b for b in intersection_boxes(world)}
+    centres = {i.id: pt(i.position) for i in world.intersections}
+    out = []
+    for pole in control_poles(world):
+        if pole.control != world_pb2.INTERSECTION_CONTROL_TRAFFIC_LIGHT:
+            continue
+        p = pole.position
+        out.append(_head(pole, False, p.x, p.y, [((p.x, p.y, 2.2), (0.16, 0.16, 4.4), 0.0)]))
+        road = roads[pole.road_id]
+        box = boxes.get(pole.intersection_id)
+        c = centres[pole.intersection_id]
+        d = Vec2(-math.cos(pole.facing), -math.sin(pole.facing))  # the approach's direction of travel
+        right = Vec2(d.y, -d.x)
+        beyond = (box.half_size if box is not None else 5.0) + 1.5
+        lane = road.width_m / 4
+        kerb = road.width_m / 2 + min(road.sidewalk_m, 3) * 0.5
+        hx, hy = c.x + d.x * beyond + right.x * lane, c.y + d.y * beyond + right.y * lane
+        bx, by = c.x + d.x * beyond + right.x * kerb, c.y + d.y * beyond + right.y * kerb
+        arm = kerb - lane + 0.3
+        arm_yaw = math.atan2(-right.y, -right.x)  # from the pole over the road
+        mounts = [((bx, by, MAST_TOP_M / 2), (0.22, 0.22, MAST_TOP_M), 0.0),
+                  ((bx - right.x * arm / 2, by - right.y * arm / 2, MAST_TOP_M - 0.1), (arm, 0.14, 0.14), arm_yaw),
+                  ((hx, hy, (MAST_TOP_M + FAR_HEAD["z"] + FAR_HEAD["size"][2] / 2) / 2),
+                   (0.06, 0.06, MAST_TOP_M - FAR_HEAD["z"] - FAR_HEAD["size"][2] / 2), 0.0)]
+        out.append(_head(pole, True, hx, hy, mounts))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

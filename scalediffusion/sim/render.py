@@ -178,9 +178,10 @@ _LAMP_VS = _COMMON_VS + """
 in vec3 in_pos;
 in vec3 i_pos;
 in vec3 i_color;
+in float i_radius;
 void main() {
     v_front = v_back = srgb(i_color);
-    place(vec4(i_pos + in_pos, 1.0));
+    place(vec4(i_pos + in_pos * i_radius, 1.0));
 }
 """
 
@@ -575,17 +576,18 @@ class CityRenderer:
     def _build_signals(self, keep) -> None:
         props = geo.empty_mesh()
         offsets = {i.id: i.light_offset_s for i in self.world.intersections}
-        lamps = []  # per traffic light: (x, y, facing, offset_s, axis)
         for pole in geo.control_poles(self.world):
-            p = pole.position
             if pole.control == world_pb2.INTERSECTION_CONTROL_STOP_SIGN:
+                p = pole.position
                 geo.add_box(props, (p.x, p.y, 1.25), (0.08, 0.08, 2.5), 0, COLORS["pole"])
                 geo.add_upright_polygon(props, (p.x + math.cos(pole.facing) * 0.06, p.y + math.sin(pole.facing) * 0.06, 2.45),
                                         0.4, 8, pole.facing, COLORS["stop"])
-            else:
-                geo.add_box(props, (p.x, p.y, 2.2), (0.16, 0.16, 4.4), 0, COLORS["pole"])
-                geo.add_box(props, (p.x, p.y, 4.5), (0.3, 0.4, 1.1), pole.facing, COLORS["head"])
-                lamps.append((p.x, p.y, pole.facing, offsets.get(pole.intersection_id, 0.0), pole.axis))
+        lamps = []  # per signal head: (its 3 lamp positions, radius, offset_s, axis)
+        for head in geo.signal_heads(self.world):
+            for centre, size, yaw in head.mounts:
+                geo.add_box(props, centre, size, yaw, COLORS["pole"])
+            geo.add_box(props, head.center, head.size, head.facing, COLORS["head"])
+            lamps.append((head.lamps, head.lamp_radius, offsets.get(head.intersection_id, 0.0), head.axis))
         if props.vertex_count:
             self._static.insert(0, (self._static_vao(keep, props), None, False))  # DoubleSide
         self._lamps = None
@@ -593,19 +595,17 @@ class CityRenderer:
         self._lamp_state: list[str | None] = []
         if not lamps:
             return
-        rows = []
-        for x, y, facing, _, _ in lamps:
-            fx, fy = math.cos(facing) * 0.17, math.sin(facing) * 0.17
-            for z in (4.85, 4.5, 4.15):
-                rows.append((x + fx, y + fy, z, *srgb_to_linear(COLORS["lampOff"])))
-        self._lamp_rows = np.array(rows, np.float32)
-        keys = sorted({(off, axis) for _, _, _, off, axis in lamps})
+        off = srgb_to_linear(COLORS["lampOff"])
+        self._lamp_rows = np.array([(*xyz, *off, radius) for positions, radius, _, _ in lamps for xyz in positions],
+                                   np.float32)
+        keys = sorted({(offset, axis) for _, _, offset, axis in lamps})
         self._lamp_keys = keys
-        self._lamp_key_of = np.array([keys.index((off, axis)) for _, _, _, off, axis in lamps])
+        self._lamp_key_of = np.array([keys.index((offset, axis)) for _, _, offset, axis in lamps])
         self._lamp_state = [None] * len(keys)
         self._lamp_on = np.array([srgb_to_linear(COLORS[c]) for c in ("red", "amber", "green")], np.float32)
-        self._lamp_off = np.array(srgb_to_linear(COLORS["lampOff"]), np.float32)
-        self._lamps = keep(_Instances(self.ctx, self._lamp, sphere_mesh(0.13, 10, 8), "3f 3f", ("i_pos", "i_color"), 6))
+        self._lamp_off = np.array(off, np.float32)
+        self._lamps = keep(_Instances(self.ctx, self._lamp, sphere_mesh(1.0, 10, 8), "3f 3f 1f",
+                                      ("i_pos", "i_color", "i_radius"), 7))
         self._lamps.set(self._lamp_rows)
 
     # ---- per frame ---------------------------------------------------------------------------------------------------
@@ -620,7 +620,7 @@ class CityRenderer:
         lit = np.array([{"red": 0, "yellow": 1, "green": 2}[s] for s in states])[self._lamp_key_of]
         colors = np.broadcast_to(self._lamp_off, (len(lit), 3, 3)).copy()
         colors[np.arange(len(lit)), lit] = self._lamp_on[lit]
-        self._lamp_rows[:, 3:] = colors.reshape(-1, 3)
+        self._lamp_rows[:, 3:6] = colors.reshape(-1, 3)
         self._lamps.set(self._lamp_rows)
 
     def _update_actors(self, actors) -> None:

@@ -202,3 +202,31 @@ def test_the_bots_wide_resolutions(ctx, world, ego):
             assert tuple(image[2, width // 2]) == SKY
             col, row = pinhole(camera, (ego.x + 2.6, ego.y + 12.0, 0.0), width, height)
             np.testing.assert_allclose(at(image, col, row), lit_up_facing(0x2E3033), atol=2)
+
+
+def test_every_traffic_light_approach_has_a_far_side_head_over_its_lanes_that_a_low_camera_sees(ctx, world):
+    heads = geo.signal_heads(world)
+    lights = [p for p in geo.control_poles(world) if p.control == world_pb2.INTERSECTION_CONTROL_TRAFFIC_LIGHT]
+    assert len(heads) == 2 * len(lights) and sum(h.far for h in heads) == len(lights)
+    far = next(h for h in heads if h.far)
+    near = next(h for h in heads if not h.far and h.road_id == far.road_id and h.intersection_id == far.intersection_id)
+    assert far.lamp_radius > near.lamp_radius and far.size[2] > near.size[2]
+    centre = next(i.position for i in world.intersections if i.id == far.intersection_id)
+    d = (-math.cos(far.facing), -math.sin(far.facing))  # the approach's direction of travel
+    # Over the approach's own half of the road (right of the centre line), beyond the junction.
+    right = (d[1], -d[0])
+    rel = (far.center[0] - centre.x, far.center[1] - centre.y)
+    assert rel[0] * d[0] + rel[1] * d[1] > 0 and rel[0] * right[0] + rel[1] * right[1] > 0
+    # A dash camera on that lane ~30 m before the junction (45 m from the head), at the bots' 640x360 and a 60 degree
+    # vertical field of view: the lit lamp is ~3 px across (a near-side lamp from there: under 2).
+    eye = (far.center[0] - d[0] * 45.0, far.center[1] - d[1] * 45.0, 1.4)
+    camera = CameraPose(*eye, math.atan2(d[1], d[0]), 0.0, 0.0, 60.0, Vec3(eye[0] + d[0] * 10, eye[1] + d[1] * 10, 1.4))
+    offset = {i.id: i.light_offset_s for i in world.intersections}[far.intersection_id]
+    t = next(t for t in np.arange(0.0, 60.0, 0.5) if geo.light_color(world, offset, far.axis, t) == "red")
+    with CityRenderer(world, 640, 360, ctx=ctx) as r:
+        image = r.render(camera, [], float(t)).astype(int)
+    col, row = pinhole(camera, far.lamps[0], 640, 360)
+    assert 0 <= col < 640 and 0 <= row < 360, "the far head is in the frame"
+    red = (image[..., 0] > 200) & (image[..., 1] < 90) & (image[..., 2] < 90)
+    window = red[max(0, int(row) - 6):int(row) + 7, max(0, int(col) - 6):int(col) + 7]
+    assert window.sum() >= 4, f"the lit red lamp covers {window.sum()} pixels around ({col:.0f}, {row:.0f})"

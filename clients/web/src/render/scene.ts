@@ -16,13 +16,14 @@ import {
   groupByTile,
   buildingPrisms,
   controlPoles,
+  signalHeads,
   emptyMesh,
   intersectionBoxes,
   laneMarkings,
   lightColor,
   roadSurfaces,
   squareQuad,
-  type ControlPole,
+  type SignalHead,
   type LightColor,
   type MeshData,
   type Quad,
@@ -104,7 +105,7 @@ function windowTexture(): THREE.Texture | null {
 }
 
 interface Signal {
-  pole: ControlPole;
+  head: SignalHead;
   offsetS: number;
   state: LightColor | null;
   index: number;
@@ -257,31 +258,31 @@ export class WorldRenderer {
 
   private buildSignals(): THREE.InstancedMesh | null {
     const props = emptyMesh();
-    const poles = controlPoles(this.world);
     const offsets = new Map(this.world.intersections.map((i) => [i.id, i.lightOffsetS]));
-    for (const pole of poles) {
+    for (const pole of controlPoles(this.world)) {
+      if (pole.control !== IntersectionControl.STOP_SIGN) continue;
       const p = pole.position;
-      if (pole.control === IntersectionControl.STOP_SIGN) {
-        addBox(props, { x: p.x, y: p.y, z: 1.25 }, { x: 0.08, y: 0.08, z: 2.5 }, 0, COLORS.pole);
-        addUprightPolygon(props, { x: p.x + Math.cos(pole.facing) * 0.06, y: p.y + Math.sin(pole.facing) * 0.06, z: 2.45 }, 0.4, 8, pole.facing, COLORS.stop);
-      } else {
-        addBox(props, { x: p.x, y: p.y, z: 2.2 }, { x: 0.16, y: 0.16, z: 4.4 }, 0, COLORS.pole);
-        addBox(props, { x: p.x, y: p.y, z: 4.5 }, { x: 0.3, y: 0.4, z: 1.1 }, pole.facing, COLORS.head);
-        this.signals.push({ pole, offsetS: offsets.get(pole.intersectionId) ?? 0, state: null, index: this.signals.length });
-      }
+      addBox(props, { x: p.x, y: p.y, z: 1.25 }, { x: 0.08, y: 0.08, z: 2.5 }, 0, COLORS.pole);
+      addUprightPolygon(props, { x: p.x + Math.cos(pole.facing) * 0.06, y: p.y + Math.sin(pole.facing) * 0.06, z: 2.45 }, 0.4, 8, pole.facing, COLORS.stop);
+    }
+    const xyz = ([x, y, z]: [number, number, number]) => ({ x, y, z });
+    for (const head of signalHeads(this.world)) {
+      for (const [centre, size, yaw] of head.mounts) addBox(props, xyz(centre), xyz(size), yaw, COLORS.pole);
+      addBox(props, xyz(head.center), xyz(head.size), head.facing, COLORS.head);
+      this.signals.push({ head, offsetS: offsets.get(head.intersectionId) ?? 0, state: null, index: this.signals.length });
     }
     if (props.indices.length > 0) {
       this.city.add(new THREE.Mesh(toGeometry(props), new THREE.MeshLambertMaterial({ vertexColors: true, side: THREE.DoubleSide })));
     }
     if (this.signals.length === 0) return null;
-    const lamps = new THREE.InstancedMesh(new THREE.SphereGeometry(0.13, 10, 8), new THREE.MeshBasicMaterial(), this.signals.length * 3);
+    // A unit sphere scaled per lamp: the far heads' lamps are larger.
+    const lamps = new THREE.InstancedMesh(new THREE.SphereGeometry(1, 10, 8), new THREE.MeshBasicMaterial(), this.signals.length * 3);
     const m = new THREE.Matrix4();
+    const scale = new THREE.Matrix4();
     for (const s of this.signals) {
-      const { position: p, facing } = s.pole;
-      const fx = Math.cos(facing) * 0.17;
-      const fy = Math.sin(facing) * 0.17;
-      [4.85, 4.5, 4.15].forEach((z, k) => {
-        lamps.setMatrixAt(s.index * 3 + k, m.makeTranslation(p.x + fx, p.y + fy, z));
+      s.head.lamps.forEach(([x, y, z], k) => {
+        const r = s.head.lampRadius;
+        lamps.setMatrixAt(s.index * 3 + k, m.makeTranslation(x, y, z).multiply(scale.makeScale(r, r, r)));
         lamps.setColorAt(s.index * 3 + k, this.color.setHex(COLORS.lampOff));
       });
     }
@@ -337,7 +338,7 @@ export class WorldRenderer {
     if (this.lamps !== null) {
       let dirty = false;
       for (const s of this.signals) {
-        const state = lightColor(this.world, s.offsetS, s.pole.axis, tS);
+        const state = lightColor(this.world, s.offsetS, s.head.axis, tS);
         if (state === s.state) continue;
         s.state = state;
         dirty = true;

@@ -15,6 +15,7 @@ import {
   buildingMesh,
   buildingPrisms,
   controlPoles,
+  signalHeads,
   emptyMesh,
   hashString,
   intersectionBoxes,
@@ -102,6 +103,7 @@ function worldOutputs(world: World, want: Record<string, unknown>) {
     buildingMesh: meshSummary(buildingMesh(prisms), 97, want.buildingMesh as { samples: { index: number }[] }),
     buildingMeshFirst: buildingMesh(prisms.slice(0, 3), 5, 3),
     controlPoles: controlPoles(world),
+    signalHeads: signalHeads(world),
     laneMarkings: laneMarkings(world),
     laneMarkingsShortDashes: laneMarkings(world, 1, 2).length,
   };

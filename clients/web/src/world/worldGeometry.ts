@@ -440,6 +440,84 @@ export function controlPoles(world: World): ControlPole[] {
   return out;
 }
 
+/**
+ * One traffic-light head of an approach and what holds it up (scalediffusion/sim/geometry.py SignalHead, golden-tested).
+ * Every traffic-light approach has two: the near head on its kerb pole, and a larger far-side head hung from a mast arm
+ * over the approach's lanes beyond the junction, where a driver (and a camera low in the car) looks while approaching.
+ * Boxes are [centre, size, yaw] as addBox takes them; lamps top to bottom are red, amber, green.
+ */
+export interface SignalHead {
+  intersectionId: string;
+  roadId: string;
+  axis: LightAxis;
+  facing: number;
+  far: boolean;
+  center: [number, number, number];
+  size: [number, number, number];
+  lampRadius: number;
+  lamps: [number, number, number][];
+  mounts: [[number, number, number], [number, number, number], number][];
+}
+
+const NEAR_HEAD = { z: 4.5, size: [0.3, 0.4, 1.1] as [number, number, number], lampRadius: 0.13, lampStep: 0.35, lampForward: 0.17 };
+const FAR_HEAD = { z: 5.6, size: [0.4, 0.6, 1.6] as [number, number, number], lampRadius: 0.21, lampStep: 0.5, lampForward: 0.22 };
+const MAST_TOP_M = 6.6;
+
+function signalHead(pole: ControlPole, far: boolean, x: number, y: number, mounts: SignalHead["mounts"]): SignalHead {
+  const spec = far ? FAR_HEAD : NEAR_HEAD;
+  const fx = Math.cos(pole.facing);
+  const fy = Math.sin(pole.facing);
+  const lamps = [1, 0, -1].map((k) => [x + fx * spec.lampForward, y + fy * spec.lampForward, spec.z + k * spec.lampStep] as [number, number, number]);
+  return {
+    intersectionId: pole.intersectionId,
+    roadId: pole.roadId,
+    axis: pole.axis,
+    facing: pole.facing,
+    far,
+    center: [x, y, spec.z],
+    size: spec.size,
+    lampRadius: spec.lampRadius,
+    lamps,
+    mounts,
+  };
+}
+
+/** The traffic-light heads of every approach: the near head on the kerb pole, the far head on a mast arm from a pole
+ * at the far right-hand corner, centred over the approach's lanes (a quarter of the road's width right of its centre). */
+export function signalHeads(world: World): SignalHead[] {
+  const roads = roadsById(world);
+  const boxes = new Map(intersectionBoxes(world).map((b) => [b.id, b]));
+  const centres = new Map(world.intersections.map((i) => [i.id, pt(i.position)]));
+  const out: SignalHead[] = [];
+  for (const pole of controlPoles(world)) {
+    if (pole.control !== IntersectionControl.TRAFFIC_LIGHT) continue;
+    const p = pole.position;
+    out.push(signalHead(pole, false, p.x, p.y, [[[p.x, p.y, 2.2], [0.16, 0.16, 4.4], 0]]));
+    const road = roads.get(pole.roadId)!;
+    const c = centres.get(pole.intersectionId)!;
+    const d = { x: -Math.cos(pole.facing), y: -Math.sin(pole.facing) };
+    const right = { x: d.y, y: -d.x };
+    const beyond = (boxes.get(pole.intersectionId)?.halfSize ?? 5) + 1.5;
+    const lane = road.widthM / 4;
+    const kerb = road.widthM / 2 + Math.min(road.sidewalkM, 3) * 0.5;
+    const hx = c.x + d.x * beyond + right.x * lane;
+    const hy = c.y + d.y * beyond + right.y * lane;
+    const bx = c.x + d.x * beyond + right.x * kerb;
+    const by = c.y + d.y * beyond + right.y * kerb;
+    const arm = kerb - lane + 0.3;
+    const armYaw = Math.atan2(-right.y, -right.x);
+    const hanger = MAST_TOP_M - FAR_HEAD.z - FAR_HEAD.size[2] / 2;
+    out.push(
+      signalHead(pole, true, hx, hy, [
+        [[bx, by, MAST_TOP_M / 2], [0.22, 0.22, MAST_TOP_M], 0],
+        [[bx - (right.x * arm) / 2, by - (right.y * arm) / 2, MAST_TOP_M - 0.1], [arm, 0.14, 0.14], armYaw],
+        [[hx, hy, (MAST_TOP_M + FAR_HEAD.z + FAR_HEAD.size[2] / 2) / 2], [0.06, 0.06, hanger], 0],
+      ]),
+    );
+  }
+  return out;
+}
+
 export type LightColor = "green" | "yellow" | "red";
 
 /**
