@@ -30,7 +30,7 @@ import torch
 from torch.nn import functional as F
 
 from scalediffusion.logs import event, get_logger
-from services.diffusion.engine.checkpoint import FAST_VAE_FILE, load_checkpoint, save_checkpoint, save_fast_vae
+from services.diffusion.engine.checkpoint import load_checkpoint, save_checkpoint, save_fast_vae, ships_fast_vae
 from services.diffusion.engine.config import preset
 from services.diffusion.engine.dit import CausalDiT
 from services.diffusion.engine.quality import psnr, ssim
@@ -424,9 +424,9 @@ def main(argv: list[str] | None = None) -> int:
                                                             "dit": [round(x, 5) for x in dit_losses]}))
         if fast_asked:
             model, vae, _ = load_checkpoint(folder, vae_variant="full")
-            shipped = load_checkpoint(folder, vae_variant="fast")[1] if args.fast_only and (
-                folder / FAST_VAE_FILE).exists() and (model.config.fast_encoder_downsample
-                                                      or model.config.fast_decoder_downsample) else None
+            # With --fast-only, a fast part the checkpoint already ships and that is not retrained now is kept.
+            keep = args.fast_only and ships_fast_vae(folder, model.config)
+            shipped = load_checkpoint(folder, vae_variant="fast")[1] if keep else None
             fast, fast_losses = train_fast_vae(vae, shipped, flat, styled, args.fast_encoder, args.fast_decoder,
                                                args.fast_steps, args.fast_batch, args.fast_crop, args.fast_lr,
                                                generator, progress)

@@ -56,13 +56,18 @@ def save_fast_vae(vae: VAE, folder: str | Path, dtype: torch.dtype | None = torc
     return path
 
 
+def ships_fast_vae(folder: str | Path, config) -> bool:
+    """Whether a checkpoint folder carries a fast VAE: the file and at least one fast part in its config."""
+    return bool(config.fast_encoder_downsample or config.fast_decoder_downsample) and (
+        Path(folder) / FAST_VAE_FILE).exists()
+
+
 def resolve_vae_variant(folder: str | Path, config, variant: str) -> str:
     """"full" or "fast". auto: the fast VAE when the checkpoint ships one and takes the output's detail from a blur
     of the input (what its decoder is trained for: it draws the low frequencies only)."""
     if variant not in VAE_VARIANTS:
         raise ValueError(f"the VAE variant must be one of {', '.join(VAE_VARIANTS)}, got {variant!r}")
-    shipped = ((config.fast_encoder_downsample or config.fast_decoder_downsample)
-               and (Path(folder) / FAST_VAE_FILE).exists())
+    shipped = ships_fast_vae(folder, config)
     if variant == "fast" and not shipped:
         raise CheckpointError(f"{folder} ships no fast VAE ({FAST_VAE_FILE} and config fast_encoder_downsample / "
                               f"fast_decoder_downsample); use the full one")
