@@ -99,9 +99,9 @@ def compare(preset_name: str, frames: data.CilrsFrames, steps: int, batch_size: 
             epoch += 1
 
     real_s, real_n = timed_steps(model, optimizer, real_batches(), config, warmup)
-    size = model.config.input_size
+    height, width = model.config.input_hw
     g = torch.Generator().manual_seed(1)
-    bare = [(torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8, generator=g),
+    bare = [(torch.randint(0, 256, (batch_size, 3, height, width), dtype=torch.uint8, generator=g),
              torch.rand(batch_size, 1, generator=g) * 10, torch.randint(1, 5, (batch_size,), generator=g),
              torch.rand(batch_size, 3, generator=g)) for _ in range(steps + warmup)]
     bare_s, bare_n = timed_steps(model, optimizer, bare, config, warmup)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             entries = list(datasets.iter_index(store, "clean", DATASET))
             rows, cache_rows = [], []
             for preset_name in args.presets.split(","):
-                cache = data.FrameCache(store, Path(tmp) / "cache", preset(preset_name).input_size)
+                cache = data.FrameCache(store, Path(tmp) / "cache", preset(preset_name).input_hw)
                 t0 = time.perf_counter()
                 segments = cache.fetch_all(entries)
                 fetch_s = time.perf_counter() - t0

@@ -41,7 +41,9 @@ class CameraSpec:
     height: int = 360
     vertical_fov_deg: float = 60.0
     mode: str = "dash"  # the game's camera: "dash" (driver's eye) or "chase" (behind the car)
-    resize_width: int = 256  # the processor's output frame (aspect not kept: squashed)
+    # The processor's output frame. These defaults describe datasets and policies made before the processor kept the
+    # aspect (a 640x360 frame squashed to 256x256); today's record the real resize (256x144).
+    resize_width: int = 256
     resize_height: int = 256
 
     @classmethod

@@ -85,7 +85,8 @@ class OnnxPolicy:
         meta = self.session.get_modelmeta().custom_metadata_map
         try:
             self.config = json.loads(meta[META_PREFIX + "model_config"])
-            self.input_size = int(self.config["input_size"])
+            self.input_size = int(self.config["input_size"])  # the input's width ...
+            self.input_height = int(self.config.get("input_height") or self.input_size)  # ... and height (older files: square)
         except (KeyError, ValueError, TypeError) as exc:
             raise PolicyError(f"{path}: missing {META_PREFIX}model_config metadata") from exc
         self.kind = str(self.config.get("kind", "cilrs"))
@@ -104,20 +105,20 @@ class OnnxPolicy:
         return self.session.get_providers()
 
     def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
-        """RGB uint8 [H, W, 3] -> float32 [1, 3, S, S] in 0..1, resized as the training data was: a frame of the
-        recorded camera's size first gets the processor's resize (to its 256x256 dataset frame), then the training
-        cache's INTER_AREA resize to the model's input size."""
+        """RGB uint8 [H, W, 3] -> float32 [1, 3, h, w] in 0..1 (the model's input size), resized as the training data
+        was: a frame of the recorded camera's size first gets the processor's resize (to its dataset frame, e.g.
+        256x144), then the training cache's INTER_AREA resize to the model's input size."""
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
             raise ValueError(f"expected an RGB image [H, W, 3], got shape {image_rgb.shape}")
         cam = self.camera
         if image_rgb.shape[:2] == (cam.height, cam.width) and (cam.height, cam.width) != (cam.resize_height, cam.resize_width):
             image_rgb = downscale(image_rgb, cam.resize_width, cam.resize_height)
-        if image_rgb.shape[:2] != (self.input_size, self.input_size):
-            image_rgb = cv2.resize(image_rgb, (self.input_size, self.input_size), interpolation=cv2.INTER_AREA)
+        if image_rgb.shape[:2] != (self.input_height, self.input_size):
+            image_rgb = cv2.resize(image_rgb, (self.input_size, self.input_height), interpolation=cv2.INTER_AREA)
         return (image_rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
 
     def run_batch(self, images: np.ndarray, speeds: np.ndarray, commands: np.ndarray) -> list[np.ndarray]:
-        """images float32 [N,3,S,S], speeds float32 [N,1], commands int64 [N] -> the kind's outputs:
+        """images float32 [N,3,h,w], speeds float32 [N,1], commands int64 [N] -> the kind's outputs:
         cilrs: [control [N,3], speed [N,1]]; waypoints: [waypoints [N,K,2]]."""
         return self.session.run(
             OUTPUTS[self.kind],

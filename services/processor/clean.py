@@ -40,7 +40,7 @@ _LUMA_FIELDS = ("black_max_luma", "blown_min_luma")
 
 @dataclass(frozen=True)
 class CleanThresholds:
-    """Where CLEAN draws its lines. Image values are on 0-255 gray of the 256x256 frames; motion is SI."""
+    """Where CLEAN draws its lines. Image values are on 0-255 gray of the dataset frames (256 wide); motion is SI."""
 
     min_blur: float = 60.0  # variance of the Laplacian of the gray frame; below = blurry (synthetic VP8 frames: ~130-190)
     frozen_max_diff: float = 0.6  # mean |frame - previous| in gray levels; below = frozen/duplicate frame
@@ -159,7 +159,7 @@ def to_gray(frame_bgr: np.ndarray) -> np.ndarray:
 def frame_metrics(gray: np.ndarray, prev_gray: np.ndarray | None) -> FrameMetrics:
     """Metrics of one gray frame against the previous gray frame of the session (None for the first).
 
-    OpenCV does the per-pixel work, so a 256x256 frame takes well under a millisecond.
+    OpenCV does the per-pixel work, so a 256-wide frame takes well under a millisecond.
 
     Raises:
         ValueError: the frame is not 2-D or is empty, or prev_gray has a different shape.

@@ -17,7 +17,9 @@ import numpy as np
 from scalediffusion import imaging
 from scalediffusion.v1 import telemetry_pb2
 
-FRAME_SIZE = 256
+# Dataset frames are FRAME_WIDTH wide and keep the source's aspect (640x360 -> 256x144): squashing a 16:9 frame to a
+# square shrank it 2.5x across and erased what a policy needs to see at a distance (a signal's lamp, a kerb's edge).
+FRAME_WIDTH = 256
 JPEG_QUALITY = 90
 SPEED_BIN_EDGES = (0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 1e9)  # m/s
 TELEMETRY_SCHEMA_VERSIONS = frozenset({1})
@@ -72,15 +74,25 @@ def encode_jpeg(image_bgr: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     return buf.tobytes()
 
 
-def downscale(frame_bgr: np.ndarray, size: int = FRAME_SIZE) -> np.ndarray:
-    """size x size, anti-aliased (scalediffusion.imaging.downscale: the same resize whatever drives a policy applies
-    at run time). It is the largest per-frame cost after decoding, and decoding already uses both cores."""
-    return imaging.downscale(frame_bgr, size, size)
+def frame_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the dataset frame for a source frame: FRAME_WIDTH wide, the height keeping the source's
+    aspect rounded to an even number of pixels (640x360 -> 256x144, 1280x720 -> 256x144, 512x512 -> 256x256)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"frame size {width}x{height} must be positive")
+    return FRAME_WIDTH, max(2, 2 * round(FRAME_WIDTH * height / width / 2))
 
 
-def resize_and_encode(frame_bgr: np.ndarray, size: int = FRAME_SIZE, quality: int = JPEG_QUALITY) -> bytes:
-    """Downscales a decoded frame to size x size and encodes it as JPEG (deterministic)."""
-    return encode_jpeg(downscale(frame_bgr, size), quality)
+def downscale(frame_bgr: np.ndarray) -> np.ndarray:
+    """The dataset frame (frame_size), anti-aliased (scalediffusion.imaging.downscale: the same resize whatever drives
+    a policy applies at run time). It is the largest per-frame cost after decoding, and decoding already uses both
+    cores."""
+    width, height = frame_size(frame_bgr.shape[1], frame_bgr.shape[0])
+    return imaging.downscale(frame_bgr, width, height)
+
+
+def resize_and_encode(frame_bgr: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """Downscales a decoded frame to its dataset size and encodes it as JPEG (deterministic)."""
+    return encode_jpeg(downscale(frame_bgr), quality)
 
 
 def nearest_index(times: list[float], t: float) -> int:
@@ -123,6 +135,7 @@ def camera_info(ticks: Sequence[telemetry_pb2.TelemetryTick], sizes: Sequence[tu
     (width, height) per frame), the median vertical FOV of the ticks that set one, dash or chase by the camera's
     height (majority of `ticks`, one per frame: the tick its image was rendered at), and how frames were resized."""
     width, height = Counter(sizes).most_common(1)[0][0] if sizes else (0, 0)
+    resize_width, resize_height = frame_size(width, height) if width and height else (FRAME_WIDTH, FRAME_WIDTH)
     fovs = [t.camera.fov_deg for t in ticks if t.camera.fov_deg > 0]
     dash = sum(t.camera.position.z < DASH_MAX_HEIGHT_M for t in ticks)
     return {
@@ -130,5 +143,5 @@ def camera_info(ticks: Sequence[telemetry_pb2.TelemetryTick], sizes: Sequence[tu
         "height": int(height),
         "vertical_fov_deg": round(float(statistics.median(fovs)), 3) if fovs else 0.0,
         "mode": "dash" if 2 * dash >= len(ticks) else "chase",  # a tie (or no ticks) counts as dash
-        "resize": {"width": FRAME_SIZE, "height": FRAME_SIZE, "keep_aspect": False, "method": "processor.downscale"},
+        "resize": {"width": resize_width, "height": resize_height, "keep_aspect": True, "method": "processor.downscale"},
     }

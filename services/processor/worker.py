@@ -64,7 +64,7 @@ class WorkerSettings:
 
 @dataclass
 class DecodedFrames:
-    """Per source frame: the decoder's timestamp, the 256x256 JPEG, its CLEAN metrics and its decoded size."""
+    """Per source frame: the decoder's timestamp, the dataset-size JPEG (pipeline.frame_size), its CLEAN metrics and its decoded size."""
 
     times_ms: list[float] = field(default_factory=list)
     jpegs: list[bytes] = field(default_factory=list)
@@ -358,7 +358,8 @@ class SessionWorker:
             i = len(out.jpegs)
             small = pipeline.downscale(frame)
             gray = clean.to_gray(small)
-            out.metrics.append(clean.frame_metrics(gray, prev_gray[0]))
+            prev = prev_gray[0] if prev_gray[0] is not None and prev_gray[0].shape == gray.shape else None  # resized window
+            out.metrics.append(clean.frame_metrics(gray, prev))
             out.jpegs.append(pipeline.encode_jpeg(small))
             out.times_ms.append(t_ms)
             out.sizes.append((frame.shape[1], frame.shape[0]))
@@ -389,7 +390,8 @@ class SessionWorker:
             return None  # not a structure we can judge; the decoder decides whether frames exist
 
     def _decode_labels(self, message: events_pb2.SessionUploaded, tmp: str) -> dict[str, tuple[list[float], list[bytes]]]:
-        """Label streams (semantic classes, depth) as PNGs at 256x256 (nearest neighbour: classes must not blend)."""
+        """Label streams (semantic classes, depth) as PNGs of the dataset frame's size (nearest neighbour: classes must
+        not blend)."""
         out: dict[str, tuple[list[float], list[bytes]]] = {}
         for stream, key in sorted(message.label_keys.items()):
             path = os.path.join(tmp, f"labels-{stream}.webm")
@@ -398,7 +400,7 @@ class SessionWorker:
             self.store.download(message.bucket, key, path)
 
             def per_frame(_t: float, frame: np.ndarray) -> bytes:
-                small = cv2.resize(frame, (pipeline.FRAME_SIZE, pipeline.FRAME_SIZE), interpolation=cv2.INTER_NEAREST)
+                small = cv2.resize(frame, pipeline.frame_size(frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_NEAREST)
                 ok, buf = cv2.imencode(".png", small)
                 return buf.tobytes() if ok else b""
 
@@ -441,8 +443,8 @@ class SessionWorker:
             duration_s=summary.duration_s,
             distance_m=summary.distance_m,
             command_counts=summary.command_counts,
-            width=pipeline.FRAME_SIZE,
-            height=pipeline.FRAME_SIZE,
+            width=camera["resize"]["width"],
+            height=camera["resize"]["height"],
         )
         index_doc = {
             "segment": json_format.MessageToDict(info),

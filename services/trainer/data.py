@@ -153,13 +153,13 @@ def command_weights(commands: np.ndarray) -> np.ndarray:
     return np.array([per_command[c] for c in commands.tolist()], dtype=np.float64)
 
 
-def decode_frame(jpeg: bytes, size: int) -> np.ndarray:
-    """JPEG bytes -> RGB uint8 [size, size, 3]."""
+def decode_frame(jpeg: bytes, height: int, width: int) -> np.ndarray:
+    """JPEG bytes -> RGB uint8 [height, width, 3]."""
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise DatasetError("a frame is not a decodable JPEG")
-    if image.shape[0] != size or image.shape[1] != size:
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    if image.shape[:2] != (height, width):
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -172,20 +172,21 @@ class CachedSegment:
 
 
 class FrameCache:
-    """Segments from S3, decoded once to ``<root>/<bucket>/<dataset>/<segment>/<size>/`` and kept between runs.
+    """Segments from S3, decoded once to ``<root>/<bucket>/<dataset>/<segment>/<width>x<height>/`` and kept between
+    runs.
 
     A segment directory appears by rename only after all its files are written, so a crash mid-download leaves
     no half segment that a later run would trust."""
 
-    def __init__(self, store: ObjectStore, root: str | Path, input_size: int, threads: int = 8) -> None:
+    def __init__(self, store: ObjectStore, root: str | Path, input_hw: tuple[int, int], threads: int = 8) -> None:
         self.store = store
         self.root = Path(root)
-        self.input_size = input_size
+        self.height, self.width = input_hw
         self.threads = threads
 
     def _dir(self, entry: IndexEntry) -> Path:
         seg = entry.segment
-        return self.root / seg.bucket / seg.dataset / seg.segment_id / str(self.input_size)
+        return self.root / seg.bucket / seg.dataset / seg.segment_id / f"{self.width}x{self.height}"
 
     def cached(self, entry: IndexEntry) -> CachedSegment | None:
         path = self._dir(entry)
@@ -206,9 +207,9 @@ class FrameCache:
         if not isinstance(measurements, list) or len(measurements) != seg.frame_count:
             raise DatasetError(f"segment {seg.segment_id}: measurements.json missing or not {seg.frame_count} entries")
         targets, commands = targets_from_measurements(measurements)
-        frames = np.empty((seg.frame_count, self.input_size, self.input_size, 3), dtype=np.uint8)
+        frames = np.empty((seg.frame_count, self.height, self.width, 3), dtype=np.uint8)
         for i in range(seg.frame_count):
-            frames[i] = decode_frame(self.store.get_bytes(seg.bucket, keys.frame_key(seg.dataset, seg.segment_id, i)), self.input_size)
+            frames[i] = decode_frame(self.store.get_bytes(seg.bucket, keys.frame_key(seg.dataset, seg.segment_id, i)), self.height, self.width)
         final = self._dir(entry)
         tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)

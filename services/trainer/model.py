@@ -46,7 +46,8 @@ class ModelConfig:
     kind: str = "cilrs"  # "cilrs" (controls out) or "waypoints" (future ego waypoints out)
     depth: int = 34  # 10, 18 or 34 (BasicBlock ResNets; 10 = one block per stage, for CPUs)
     width: int = 64  # channels of the first stage; 64 is the published ResNet
-    input_size: int = 256  # frames are resized to input_size x input_size
+    input_size: int = 256  # frames are resized to input_size wide ...
+    input_height: int = 0  # ... and this high (0 = input_size: a square input)
     speed_scale: float = 12.0  # m/s; speeds are divided by it so inputs and the speed target are O(1)
     branch_hidden: int = 256
     dropout: float = 0.5
@@ -54,6 +55,11 @@ class ModelConfig:
     waypoints: int = 4  # waypoint model: how many future waypoints (the dataset must have at least as many)
     gru_hidden: int = 64  # waypoint model: the GRU decoder's state
     use_speed: bool = True  # waypoint model: feed the measured speed (off = AIM's image + command only)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """(height, width) of the image the model takes."""
+        return (self.input_height or self.input_size), self.input_size
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,6 +77,11 @@ PRESETS: dict[str, ModelConfig] = {
     "aim-resnet18-small": ModelConfig(kind="waypoints", depth=18, width=16, input_size=128, branch_hidden=128,
                                       dropout=0.0, use_speed=False),
     "aim-resnet18-small-speed": ModelConfig(kind="waypoints", depth=18, width=16, input_size=128, branch_hidden=128, dropout=0.0),
+    # The dataset frame as the processor writes it (256x144 for the game's 16:9 cameras), aspect kept: at 128x128 a
+    # 640x360 frame is squashed 5x across and a traffic light's lamp 45 m ahead is gone (services/trainer/results/value).
+    "aim-resnet18-wide": ModelConfig(kind="waypoints", depth=18, width=16, input_size=256, input_height=144,
+                                     branch_hidden=128, dropout=0.0, use_speed=False),
+    "cilrs-resnet18-wide": ModelConfig(depth=18, width=16, input_size=256, input_height=144, branch_hidden=128, dropout=0.2),
     "aim-resnet34": ModelConfig(kind="waypoints", depth=34, width=64, input_size=256, branch_hidden=256, dropout=0.0),
     "aim-resnet18-tiny": ModelConfig(kind="waypoints", depth=18, width=16, input_size=64, branch_hidden=64, dropout=0.0),
 }

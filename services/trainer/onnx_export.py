@@ -24,8 +24,8 @@ def export_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str] | N
     ``scalediffusion.*`` metadata."""
     path = Path(path)
     model = model.eval()
-    size = model.config.input_size
-    example = (torch.rand(2, 3, size, size), torch.rand(2, 1) * 10.0, torch.tensor([1, 4]))
+    height, width = model.config.input_hw
+    example = (torch.rand(2, 3, height, width), torch.rand(2, 1) * 10.0, torch.tensor([1, 4]))
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter about torchvision ops and pytree internals
@@ -53,8 +53,8 @@ def parity_max_abs_diff(model: nn.Module, onnx_path: str | Path, batch: int = 8,
     """Largest |PyTorch - onnxruntime| over every output for random inputs covering every command."""
     model = model.eval()
     g = torch.Generator().manual_seed(seed)
-    size = model.config.input_size
-    images = torch.rand(batch, 3, size, size, generator=g)
+    height, width = model.config.input_hw
+    images = torch.rand(batch, 3, height, width, generator=g)
     speeds = torch.rand(batch, 1, generator=g) * 15.0
     commands = torch.arange(batch) % 7
     with torch.no_grad():

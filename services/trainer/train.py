@@ -368,7 +368,7 @@ class TrainingRun:
         entries = self.train_entries + self.val_entries
         self.camera = data.dataset_camera(entries)
         self.waypoint_step_s = data.waypoint_step(entries)
-        cache = data.FrameCache(self.store, self.cache_dir, self.model_config.input_size)
+        cache = data.FrameCache(self.store, self.cache_dir, self.model_config.input_hw)
         task = self.bar.add_task("fetch + decode", total=sum(e.segment.frame_count for e in entries))
         if self.dist.local_rank == 0:  # one download per node; the other ranks read the node's cache
             cache.fetch_all(entries, on_done=lambda n: self.bar.advance(task, n))

@@ -59,7 +59,8 @@ def test_session_travels_from_start_session_to_a_listed_segment(stack, ingest, p
         assert jpeg_keys[0].endswith("rgb_front/00000.jpg")
         for key in jpeg_keys[:: max(1, len(jpeg_keys) // 10)]:
             image = cv2.imdecode(np.frombuffer(store.get_bytes(seg.bucket, key), np.uint8), cv2.IMREAD_COLOR)
-            assert image.shape == (256, 256, 3)
+            assert image.shape == (144, 256, 3), "256 wide, the 640x360 camera's aspect kept"
+        assert (seg.width, seg.height) == (256, 144)
         for m in measurements:
             assert set(m) >= {"x", "y", "theta", "speed", "steer", "throttle", "brake", "command", "timestamp_ms"}
         # The scripted controls reach the right frames: hard right 2-4 s, straight before.

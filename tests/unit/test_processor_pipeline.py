@@ -36,13 +36,20 @@ def test_backwards_tick_times_are_refused():
         pipeline.parse_telemetry(telemetry.SerializeToString())
 
 
-def test_frames_are_resized_to_256_and_encoding_is_deterministic():
+def test_frames_are_resized_to_256_wide_keeping_the_aspect_and_encoding_is_deterministic():
     frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
     a, b = pipeline.resize_and_encode(frame), pipeline.resize_and_encode(frame)
     assert a == b and a[:2] == b"\xff\xd8"
     import cv2
 
-    assert cv2.imdecode(np.frombuffer(a, np.uint8), cv2.IMREAD_COLOR).shape == (256, 256, 3)
+    assert cv2.imdecode(np.frombuffer(a, np.uint8), cv2.IMREAD_COLOR).shape == (144, 256, 3)
+    assert pipeline.frame_size(640, 360) == (256, 144)
+    assert pipeline.frame_size(512, 512) == (256, 256)
+    assert pipeline.frame_size(640, 480) == (256, 192)
+    assert pipeline.frame_size(1366, 768) == (256, 144)  # 143.9 -> the nearest even height
+    assert pipeline.frame_size(360, 640) == (256, 456)  # a phone held upright: taller than wide, nothing cropped
+    with pytest.raises(ValueError):
+        pipeline.frame_size(0, 360)
 
 
 def test_summary_counts_commands_distance_and_speed_bins():
@@ -69,7 +76,7 @@ def test_camera_info_records_size_fov_and_dash_or_chase():
         "height": 720,
         "vertical_fov_deg": 70.0,  # the median
         "mode": "dash",  # two of three frames from 1.3 m
-        "resize": {"width": 256, "height": 256, "keep_aspect": False, "method": "processor.downscale"},
+        "resize": {"width": 256, "height": 144, "keep_aspect": True, "method": "processor.downscale"},
     }
     chase = pipeline.camera_info(camera_ticks([3.0, 3.0, 1.3], [0.0, 50.0, 0.0]), [(640, 360), (640, 360), (320, 180)])
     assert (chase["mode"], chase["vertical_fov_deg"]) == ("chase", 50.0), "ticks without a FOV are left out"

@@ -88,6 +88,8 @@ def test_onnx_export_matches_pytorch(tmp_path, name):
     policy = OnnxPolicy(path)
     assert policy.input_size == PRESETS[name].input_size and policy.metadata["run_id"] == "r1"
     assert "CPUExecutionProvider" in policy.providers
+    # A frame of the camera's size reaches the model at the model's own (height, width): square or aspect-kept.
+    assert policy.preprocess(np.zeros((360, 640, 3), np.uint8)).shape == (1, 3, *PRESETS[name].input_hw)
 
 
 def test_a_perturbed_export_fails_parity(tmp_path):
