@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+# Attributes every LogRecord has: not copied into the JSON, and logging refuses `extra` keys that would overwrite them.
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -52,5 +53,8 @@ def get_logger(name: str) -> logging.Logger:
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Logs a named event with fields as top-level JSON keys (`{"msg": name, "event": name, ...}`)."""
-    logger.log(level, name, extra={"event": name, **fields})
+    """Logs a named event with fields as top-level JSON keys (`{"msg": name, "event": name, ...}`). A field named
+    like a LogRecord attribute (`message`, `name`, `args`, ...) is written with a trailing underscore (`message_`)
+    instead of making logging raise in the middle of the caller's work."""
+    extra = {(f"{k}_" if k in _RESERVED else k): v for k, v in fields.items()}
+    logger.log(level, name, extra={"event": name, **extra})

@@ -13,6 +13,7 @@ CompleteSession exactly as the game does (scalediffusion/uploader.py).
 from __future__ import annotations
 
 import random
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,7 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     telemetry = telemetry_pb2.Telemetry(schema_version=1, video_width=config.width, video_height=config.height,
                                         video_fps=config.fps, world_id=world.world_id, client_info=CLIENT_INFO,
                                         recording_start_t_ms=PREROLL_MS)
+    own_dir = work_dir is None  # a folder made here is removed again once the video is read back
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="sd-bot-"))
     video_path = work_dir / f"bot-{seed}.webm"
     writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"VP80"), config.fps, (config.width, config.height))
@@ -140,10 +142,14 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
                 episode.t += 1.0 / physics_hz
             distance += ((episode.ego.x - before[0]) ** 2 + (episode.ego.y - before[1]) ** 2) ** 0.5
             tick += 1
+        writer.release()
+        video = video_path.read_bytes()
     finally:
         writer.release()
+        if own_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
     telemetry.recording_stop_t_ms = total_ms
-    return BotSession(video_path.read_bytes(), telemetry, frames, distance, nodes)
+    return BotSession(video, telemetry, frames, distance, nodes)
 
 
 def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode, control, config: BotConfig, expert=None) -> None:

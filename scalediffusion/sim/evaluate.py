@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -251,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         s3 = S3Settings.from_env()
         store = ObjectStore(s3)
         progress_key = keys.eval_key(args.eval_id, "progress.json")
+    own_dir = s3_mode and not args.out  # a scratch folder for the downloaded model and the plots, removed at the end
     out_dir = Path(args.out or (tempfile.mkdtemp(prefix="sd-eval-") if s3_mode else "eval"))
 
     def progress(state: str, value: float, message: str, metrics: dict | None = None) -> None:
@@ -290,12 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         progress("FAILED", 0.0, f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        if own_dir:
+            shutil.rmtree(out_dir, ignore_errors=True)
     from rich.console import Console
 
     Console(width=140).print(summary_table(report))
     print(json.dumps({"eval_id": report.eval_id, "suite": report.suite, "driving_score": report.driving_score,
                       "route_completion": report.route_completion, "infraction_penalty": report.infraction_penalty,
-                      "out": str(out_dir)}))
+                      "out": "" if own_dir else str(out_dir)}))
     return 0
 
 

@@ -23,6 +23,10 @@ LEFT = common_pb2.ROAD_OPTION_LEFT
 RIGHT = common_pb2.ROAD_OPTION_RIGHT
 STRAIGHT = common_pb2.ROAD_OPTION_STRAIGHT
 LANEFOLLOW = common_pb2.ROAD_OPTION_LANEFOLLOW
+# How far past an intersection its manoeuvre is still announced (the game's NAV_EXIT_M): a turn from an avenue's
+# right lane ends ~20 m past the junction's centre. At 10 m the command went back to LANEFOLLOW halfway through the
+# turn, and a policy trained on those labels straightened out into the kerb (services/trainer/results/value).
+NAV_EXIT_M = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +213,7 @@ def _project(p: Vec2, a: Vec2, b: Vec2) -> tuple[float, float, float]:
     return t, js_hypot(p.x - qx, p.y - qy), math.sqrt(len2)
 
 
-def navigate(route: Route, pos: object, segment_hint: int = 0, approach_m: float = 40.0, exit_m: float = 10.0) -> Nav:
+def navigate(route: Route, pos: object, segment_hint: int = 0, approach_m: float = 40.0, exit_m: float = NAV_EXIT_M) -> Nav:
     """Where `pos` is along `route` and what the driver should do next: the manoeuvre at an intersection from
     approach_m before it until exit_m past it, LANEFOLLOW otherwise. `segment_hint` (the previous result's segment)
     keeps progress monotonic on routes that pass near themselves; only segments hint-1 .. hint+3 are searched."""
@@ -345,7 +349,7 @@ class RoutePlanner:
     """Keeps a route ahead of the car: picks random destinations (seeded), extends the route before the car reaches
     its end, and re-plans from the road the car is on when it leaves the route."""
 
-    def __init__(self, world: world_pb2.World, *, approach_m: float = 40.0, exit_m: float = 10.0, min_leg_m: float = 400.0,
+    def __init__(self, world: world_pb2.World, *, approach_m: float = 40.0, exit_m: float = NAV_EXIT_M, min_leg_m: float = 400.0,
                  extend_below_m: float = 160.0, reroute_above_m: float = 25.0, seed: float = 1) -> None:
         self.world = world
         self.graph = build_road_graph(world)

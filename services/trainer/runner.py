@@ -278,7 +278,7 @@ class JobManager:
                               trainer_pb2.JobState.Name(job.state)).inc()
             self._count_active()
             event(log, "job_ended", job_id=record.job.job_id, state=trainer_pb2.JobState.Name(record.job.state),
-                  message=record.job.message)
+                  job_message=record.job.message)
         condition = self._changed.setdefault(record.job.job_id, asyncio.Condition())
         async with condition:
             condition.notify_all()

@@ -4,6 +4,7 @@ recordings that are never rendered twice."""
 from __future__ import annotations
 
 import random
+import tempfile
 
 import pytest
 
@@ -27,9 +28,12 @@ def test_a_bot_records_the_experts_clean_action_beside_the_applied_noisy_one(ses
     assert session.frames == 30  # 3 s at 10 fps
 
 
-def test_without_record_expert_no_expert_field_is_written():
+def test_without_record_expert_no_expert_field_is_written_and_no_scratch_folder_is_left(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where play_session's scratch folder goes
     quiet = play_session(11, BotConfig(seconds=1.0, width=160, height=90, fps=10, npc_vehicles=0, pedestrians=0, record_expert=False))
     assert not any(t.HasField("expert_controls") for t in quiet.telemetry.ticks)
+    assert quiet.video[:4] == b"\x1a\x45\xdf\xa3"  # the WebM (EBML) header: the video was read before its folder went
+    assert list(tmp_path.iterdir()) == [], "a bot session leaves no scratch folder behind"
 
 
 def test_traffic_varies_per_session_within_the_configured_range():

@@ -206,10 +206,16 @@ export function extendRoute(graph: RoadGraph, route: Route, more: readonly strin
   return makeRoute(graph, [...ids, ...tail], start, turnThresholdDeg);
 }
 
+/** How far past an intersection its manoeuvre is still announced (NavOptions.exitM). */
+export const NAV_EXIT_M = 20;
+
 export interface NavOptions {
   /** Announce the manoeuvre this far before an intersection (m). */
   approachM?: number;
-  /** Keep announcing it this far past the intersection, while still crossing it (m). */
+  /** Keep announcing it this far past the intersection, while still crossing it and straightening out (m). 20 m:
+   *  a turn from an avenue's right lane ends ~20 m past the junction's centre (the avenue is 30 m wide); announced only
+   *  10 m past, the command went back to "follow the lane" halfway through the turn, and policies trained on those
+   *  labels straightened out into the kerb. */
   exitM?: number;
 }
 
@@ -245,7 +251,7 @@ function project(p: Vec2, a: Vec2, b: Vec2): { t: number; d: number; len: number
  */
 export function navigate(route: Route, pos: Vec2, segmentHint = 0, options: NavOptions = {}): Nav {
   const approachM = options.approachM ?? 40;
-  const exitM = options.exitM ?? 10;
+  const exitM = options.exitM ?? NAV_EXIT_M;
   const n = route.points.length;
   if (n < 2) {
     return {
@@ -404,7 +410,7 @@ export class RoutePlanner {
     this.rng = mulberry32(options.seed ?? 1);
     this.opts = {
       approachM: options.approachM ?? 40,
-      exitM: options.exitM ?? 10,
+      exitM: options.exitM ?? NAV_EXIT_M,
       minLegM: options.minLegM ?? 400,
       extendBelowM: options.extendBelowM ?? 160,
       rerouteAboveM: options.rerouteAboveM ?? 25,
