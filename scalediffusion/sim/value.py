@@ -35,7 +35,7 @@ ACCEPT_GUESS = 0.85  # share of a bot session's minutes the processor keeps, for
 @dataclass(frozen=True)
 class ValueConfig:
     minutes: tuple[float, ...] = (5.0, 15.0, 30.0, 60.0)  # slices of accepted driving, smallest first
-    presets: tuple[str, ...] = ("cilrs-resnet18-small", "aim-resnet18-small")  # the models, side by side
+    presets: tuple[str, ...] = ("cilrs-resnet18-wide", "aim-resnet18-wide")  # the models, side by side
     suite: str = "traffic@1"
     seeds: tuple[int, ...] = (1, 2, 3)  # evaluation seeds (traffic differs per seed)
     epochs: int = 8

@@ -255,14 +255,14 @@ def main(argv: list[str] | None = None) -> int:
                           help="bots -> dataset -> training -> embedded evaluation, with stage timings")
     loop.add_argument("--bots", type=int, default=6)
     loop.add_argument("--epochs", type=int, default=4)
-    loop.add_argument("--preset", default="aim-resnet18-small", help="the model: a waypoint model (aim-*) or CILRS (cilrs-*)")
+    loop.add_argument("--preset", default="aim-resnet18-wide", help="the model: a waypoint model (aim-*) or CILRS (cilrs-*)")
     loop.add_argument("--suite", default="easy@1")
     loop.set_defaults(fn=cmd_loop)
     value = sub.add_parser("value", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                            help="the data-value experiment: bots -> dataset -> models trained on growing slices -> "
                                 "evaluation per seed -> value.json + value.png")
     value.add_argument("--minutes", type=float, nargs="+", default=[5.0, 15.0, 30.0, 60.0], help="slices of accepted driving")
-    value.add_argument("--presets", nargs="+", default=["cilrs-resnet18-small", "aim-resnet18-small"], help="models side by side")
+    value.add_argument("--presets", nargs="+", default=["cilrs-resnet18-wide", "aim-resnet18-wide"], help="models side by side")
     value.add_argument("--suite", default="traffic@1")
     value.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="evaluation seeds")
     value.add_argument("--epochs", type=int, default=8)
