@@ -23,10 +23,10 @@ LEFT = common_pb2.ROAD_OPTION_LEFT
 RIGHT = common_pb2.ROAD_OPTION_RIGHT
 STRAIGHT = common_pb2.ROAD_OPTION_STRAIGHT
 LANEFOLLOW = common_pb2.ROAD_OPTION_LANEFOLLOW
-# How far past an intersection its manoeuvre is still announced (the game's NAV_EXIT_M): a turn from an avenue's
-# right lane ends ~20 m past the junction's centre. At 10 m the command went back to LANEFOLLOW halfway through the
-# turn, and a policy trained on those labels straightened out into the kerb (services/trainer/results/value).
-NAV_EXIT_M = 20.0
+# How far past an intersection its manoeuvre is still announced (the game's NAV_EXIT_M). A turn from an avenue ends
+# ~20 m past the centre, so the command is LANEFOLLOW for its last part; holding it 20 m was tried on the bots' data
+# and the waypoint policy trained on it drove worse (services/trainer/results/value).
+NAV_EXIT_M = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,11 +115,10 @@ def test_says_lanefollow_between_intersections_and_the_turn_within_40_m(route):
     # Just through the junction the right turn still holds, then it is lane following again.
     through = routing.navigate(route, Vec2(5, 100), near.segment)
     assert through.command == RIGHT and through.next_intersection_id == "i1_1"
-    # Until the car has straightened out on the new road: 15 m past the junction's centre a turn from an avenue's
-    # lane is still turning (NAV_EXIT_M 20 m; at 10 m the command went back to lane following mid-turn).
-    straightening = routing.navigate(route, Vec2(15, 97), through.segment)
-    assert straightening.command == RIGHT
-    assert routing.navigate(route, Vec2(21, 97), straightening.segment).command == LANEFOLLOW
+    # Announced until NAV_EXIT_M (10 m) past the junction's centre, lane following after it.
+    crossing = routing.navigate(route, Vec2(8, 97), through.segment)
+    assert crossing.command == RIGHT
+    assert routing.navigate(route, Vec2(12, 97), crossing.segment).command == LANEFOLLOW
     mid = routing.navigate(route, Vec2(50, 101), through.segment)
     assert mid.command == LANEFOLLOW and mid.distance_to_next_m == pytest.approx(50)
     assert mid.next_turn.command == LEFT and mid.next_turn.distance_m == pytest.approx(50, abs=1e-5)

@@ -207,15 +207,14 @@ export function extendRoute(graph: RoadGraph, route: Route, more: readonly strin
 }
 
 /** How far past an intersection its manoeuvre is still announced (NavOptions.exitM). */
-export const NAV_EXIT_M = 20;
+export const NAV_EXIT_M = 10;
 
 export interface NavOptions {
   /** Announce the manoeuvre this far before an intersection (m). */
   approachM?: number;
-  /** Keep announcing it this far past the intersection, while still crossing it and straightening out (m). 20 m:
-   *  a turn from an avenue's right lane ends ~20 m past the junction's centre (the avenue is 30 m wide); announced only
-   *  10 m past, the command went back to "follow the lane" halfway through the turn, and policies trained on those
-   *  labels straightened out into the kerb. */
+  /** Keep announcing it this far past the intersection, while still crossing it (m). The command returns to
+   *  "follow the lane" before a turn from an avenue is finished (it ends ~20 m past the centre); holding it 20 m was
+   *  tried on the bots' data and the waypoint policy drove worse (services/trainer/results/value). */
   exitM?: number;
 }
 
