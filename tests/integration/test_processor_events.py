@@ -175,7 +175,7 @@ def test_measurements_carry_driving_targets_and_the_index_records_the_camera(sta
         "height": 180,
         "vertical_fov_deg": 60.0,
         "mode": "dash",
-        "resize": {"width": 256, "height": 256, "keep_aspect": False, "method": "processor.downscale"},
+        "resize": {"width": 256, "height": 144, "keep_aspect": True, "method": "processor.downscale"},
         "aligned_by": "clock_and_rtt",
     }
     assert index["targets"] == {"waypoint_count": 4, "waypoint_step_s": 0.5, "target_speed_horizon_s": 1.0, "frame": "ego: x forward, y right, metres"}
