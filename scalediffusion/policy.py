@@ -80,8 +80,9 @@ class OnnxPolicy:
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
             raise PolicyError(f"{path}: not a loadable ONNX model ({exc})") from exc
         names = {i.name for i in self.session.get_inputs()}
-        if names != {"image", "speed", "command"}:
-            raise PolicyError(f"{path}: inputs {sorted(names)} are not a policy's (image, speed, command)")
+        if names not in ({"image", "speed", "command"}, {"image", "speed", "command", "target"}):
+            raise PolicyError(f"{path}: inputs {sorted(names)} are not a policy's (image, speed, command[, target])")
+        self.uses_target = "target" in names  # the route's target point, ego frame (services/trainer/model.py)
         meta = self.session.get_modelmeta().custom_metadata_map
         try:
             self.config = json.loads(meta[META_PREFIX + "model_config"])
@@ -117,25 +118,34 @@ class OnnxPolicy:
             image_rgb = cv2.resize(image_rgb, (self.input_size, self.input_height), interpolation=cv2.INTER_AREA)
         return (image_rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
 
-    def run_batch(self, images: np.ndarray, speeds: np.ndarray, commands: np.ndarray) -> list[np.ndarray]:
-        """images float32 [N,3,h,w], speeds float32 [N,1], commands int64 [N] -> the kind's outputs:
+    def run_batch(self, images: np.ndarray, speeds: np.ndarray, commands: np.ndarray,
+                  targets: np.ndarray | None = None) -> list[np.ndarray]:
+        """images float32 [N,3,h,w], speeds float32 [N,1], commands int64 [N] (and, for a policy that takes it,
+        targets float32 [N,2]: the route's target point, ego frame metres) -> the kind's outputs:
         cilrs: [control [N,3], speed [N,1]]; waypoints: [waypoints [N,K,2]]."""
-        return self.session.run(
-            OUTPUTS[self.kind],
-            {"image": images.astype(np.float32), "speed": speeds.astype(np.float32), "command": commands.astype(np.int64)},
-        )
+        feed = {"image": images.astype(np.float32), "speed": speeds.astype(np.float32), "command": commands.astype(np.int64)}
+        if self.uses_target:
+            if targets is None:
+                raise PolicyError("this policy takes the route's target point (ego frame): pass target")
+            feed["target"] = np.asarray(targets, np.float32).reshape(-1, 2)
+        return self.session.run(OUTPUTS[self.kind], feed)
 
-    def __call__(self, image_rgb: np.ndarray, speed_mps: float, command: int) -> Control:
+    def _one(self, image_rgb: np.ndarray, speed_mps: float, command: int, target: tuple[float, float] | None) -> list[np.ndarray]:
+        targets = None if target is None else np.array([target], np.float32)
+        return self.run_batch(self.preprocess(image_rgb), np.array([[speed_mps]], np.float32), np.array([command], np.int64), targets)
+
+    def __call__(self, image_rgb: np.ndarray, speed_mps: float, command: int, target: tuple[float, float] | None = None) -> Control:
         """A CILRS policy's controls for one frame."""
         if self.kind != "cilrs":
             raise PolicyError(f"a {self.kind!r} policy predicts waypoints, not controls: drive it with PolicyDriver")
-        control, speed = self.run_batch(self.preprocess(image_rgb), np.array([[speed_mps]], np.float32), np.array([command], np.int64))
+        control, speed = self._one(image_rgb, speed_mps, command, target)
         steer, throttle, brake = (float(v) for v in control[0])
         return Control(steer=steer, throttle=throttle, brake=brake, predicted_speed=float(speed[0, 0]))
 
-    def waypoints(self, image_rgb: np.ndarray, speed_mps: float, command: int) -> list[tuple[float, float]]:
+    def waypoints(self, image_rgb: np.ndarray, speed_mps: float, command: int,
+                  target: tuple[float, float] | None = None) -> list[tuple[float, float]]:
         """A waypoint policy's prediction for one frame: [(x forward, y right), ...] metres."""
-        (wps,) = self.run_batch(self.preprocess(image_rgb), np.array([[speed_mps]], np.float32), np.array([command], np.int64))
+        (wps,) = self._one(image_rgb, speed_mps, command, target)
         return [(float(x), float(y)) for x, y in wps[0]]
 
 
@@ -160,9 +170,11 @@ class PolicyDriver:
         self.last_waypoints: list[tuple[float, float]] = []
 
     def __call__(self, image_rgb: np.ndarray, speed_mps: float, command: int,
-                 front_range_m: float | Callable[[], float] = math.inf) -> Controls:
+                 front_range_m: float | Callable[[], float] = math.inf, target: tuple[float, float] | None = None) -> Controls:
+        """target: the route's target point in the ego frame (x forward, y right, metres); policies that take it
+        need it, the others ignore it."""
         if self.controller is None:
-            out = self.policy(image_rgb, speed_mps, command)
+            out = self.policy(image_rgb, speed_mps, command, target)
             return cilrs_controls(out.steer, out.throttle, out.brake)
-        self.last_waypoints = self.policy.waypoints(image_rgb, speed_mps, command)
+        self.last_waypoints = self.policy.waypoints(image_rgb, speed_mps, command, target)
         return self.controller.step(self.last_waypoints, speed_mps, front_range_m)

@@ -268,7 +268,7 @@ def navigation_samples(route: routing.Route, rng: random.Random, approach_m: flo
         pos = Vec2(a.x + ux * along - uy * off, a.y + uy * along + ux * off)
         for h in ((hint, 0) if k % 8 == 0 else (hint,)):
             nav = routing.navigate(route, pos, h, **options)
-            samples.append({"pos": to_json(pos), "hint": h, "nav": to_json(nav)})
+            samples.append({"pos": to_json(pos), "hint": h, "nav": to_json(nav), "target": to_json(routing.target_point(route, nav))})
         hint = routing.navigate(route, pos, hint, **options).segment
         s += 20.0 + rng.uniform(-3, 3)
         k += 1

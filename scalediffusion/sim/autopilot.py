@@ -41,6 +41,8 @@ class Observation:
     # The front range sensor (radar) for drivers that ask: metres to the nearest obstacle ahead, read on demand
     # (a callable: the sweep costs, and a driver needs it only while stuck).
     front_range_m: object = math.inf
+    # The route's target point in the ego frame (x forward, y right, metres): what the game records per tick.
+    target_point: tuple[float, float] | None = None
 
 
 class StandStill:

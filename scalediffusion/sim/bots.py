@@ -156,7 +156,10 @@ def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode,
     from scalediffusion.sim.camera import camera_pose
 
     ego = episode.ego
-    tick = telemetry.ticks.add(t_ms=t_ms, command=episode.command() or common_pb2.ROAD_OPTION_LANEFOLLOW)
+    command, target = episode.navigation()
+    tick = telemetry.ticks.add(t_ms=t_ms, command=command or common_pb2.ROAD_OPTION_LANEFOLLOW)
+    if target is not None:
+        tick.target_point.x, tick.target_point.y = target.x, target.y
     if control is not None:
         tick.controls.steer, tick.controls.throttle, tick.controls.brake = control.steer, control.throttle, control.brake
     if expert is not None:

@@ -15,6 +15,7 @@ from scalediffusion.sim import routing
 from scalediffusion.sim import vehicle as vm
 from scalediffusion.sim.autopilot import Control, Observation
 from scalediffusion.sim.infractions import RouteMonitor
+from scalediffusion.sim.geometry_core import Vec2, ego_frame
 from scalediffusion.sim.lanes import LaneMap
 from scalediffusion.sim.suites import RouteSpec, SuiteSpec
 from scalediffusion.sim.traffic import Actor, Traffic
@@ -45,7 +46,12 @@ class Episode:
         self.monitor = RouteMonitor(route.route_id, self.path, self.lights.color)
         self.collision_world = collision_world or vm.collision_world(world)
         self.graph = graph or routing.build_road_graph(world)
-        self.nav_route = routing.make_route(self.graph, list(route.nodes), {"x": x, "y": y})
+        # The car starts on the road out of the first intersection, past its centre: the game's planner routes from
+        # the intersection ahead of the car (RoutePlanner.plan), so the first intersection is not part of the route.
+        # With it, the route began with a leg back to it: a U-turn command and a target point behind the car for the
+        # first metres of every episode and bot session.
+        nav_nodes = list(route.nodes[1:]) if len(route.nodes) >= 2 else list(route.nodes)
+        self.nav_route = routing.make_route(self.graph, nav_nodes, {"x": x, "y": y})
         self._nav_hint = 0
         self.renderer = renderer
         self.t = config.start_time_s
@@ -57,11 +63,25 @@ class Episode:
     def done(self) -> bool:
         return self.monitor.ended
 
-    def command(self) -> int:
-        """The navigation command the game would show here (the ported routing.navigate)."""
+    def _nav(self) -> routing.Nav:
         nav = routing.navigate(self.nav_route, {"x": self.ego.x, "y": self.ego.y}, self._nav_hint)
         self._nav_hint = nav.segment
-        return int(nav.command)
+        return nav
+
+    def command(self) -> int:
+        """The navigation command the game would show here (the ported routing.navigate)."""
+        return int(self._nav().command)
+
+    def navigation(self) -> tuple[int, Vec2 | None]:
+        """The command and the route's target point (city frame) the game would record here."""
+        nav = self._nav()
+        return int(nav.command), routing.target_point(self.nav_route, nav)
+
+    def target_ego(self, target: Vec2 | None) -> tuple[float, float] | None:
+        """A city-frame point seen from the ego: (x forward, y right) metres, the dataset's convention."""
+        if target is None:
+            return None
+        return ego_frame(self.ego.x, self.ego.y, self.ego.theta, target.x, target.y)
 
     def actor_poses(self, actors: list[Actor]) -> list:
         return [vm.ActorPose(id=a.id, kind=a.kind, x=a.x, y=a.y, heading=a.heading, length_m=a.length, width_m=a.width)
@@ -88,9 +108,11 @@ class Episode:
 
             camera = camera_pose(self.ego, self.config.camera_mode, self.config.fov_deg)
             image = self.renderer.render(camera, self.actor_poses(self.traffic.actors(self.t)), self.t, ego=self.ego)
-        return Observation(t=self.t, speed=self.ego.speed, command=self.command(), image=image, ego=self.ego,
+        command, target = self.navigation()
+        return Observation(t=self.t, speed=self.ego.speed, command=command, image=image, ego=self.ego,
                            route_s=self.monitor.current_s, episode=self,
-                           front_range_m=self.front_range if front_range else math.inf)
+                           front_range_m=self.front_range if front_range else math.inf,
+                           target_point=self.target_ego(target))
 
     def step(self, control: Control) -> None:
         """Applies the driver's control for one control period."""

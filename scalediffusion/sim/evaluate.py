@@ -58,7 +58,7 @@ class OnnxDriver:
         self.name = f"onnx:{Path(model_path).name}"
 
     def __call__(self, obs: Observation) -> Control:
-        out = self.driver(obs.image, obs.speed, obs.command, obs.front_range_m)
+        out = self.driver(obs.image, obs.speed, obs.command, obs.front_range_m, obs.target_point)
         return Control(out.steer, out.throttle, out.brake, reverse=out.reverse)
 
 

@@ -48,6 +48,15 @@ def js_hypot(x: float, y: float) -> float:
     return math.sqrt(total) * largest
 
 
+def ego_frame(x0: float, y0: float, theta: float, x: float, y: float) -> tuple[float, float]:
+    """City point (x, y) seen from pose (x0, y0, theta): (forward, right) in metres, CARLA's vehicle convention. The
+    city frame has theta counter-clockwise from +x, so the right of heading (cos theta, sin theta) is
+    (sin theta, -cos theta)."""
+    dx, dy = x - x0, y - y0
+    c, s = math.cos(theta), math.sin(theta)
+    return dx * c + dy * s, dx * s - dy * c
+
+
 def pt(p: object) -> Vec2:
     """A Vec2 from anything point-like: a Vec2, a proto Point2 (or any object with x and y), a mapping with "x"
     and "y", an (x, y) pair; None is the origin (an unset proto field in the game)."""

@@ -27,6 +27,10 @@ LANEFOLLOW = common_pb2.ROAD_OPTION_LANEFOLLOW
 # ~20 m past the centre, so the command is LANEFOLLOW for its last part; holding it 20 m was tried on the bots' data
 # and the waypoint policy trained on it drove worse (services/trainer/results/value).
 NAV_EXIT_M = 10.0
+# The target point is the route's first point more than this far ahead along it: TransFuser's RoutePlanner
+# min_distance. Route points are intersection centres, so from just before a junction's centre on it is the far end
+# of the road the manoeuvre leads into, and it keeps saying so after the command has gone back to LANEFOLLOW.
+TARGET_MIN_M = 7.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +273,17 @@ def navigate(route: Route, pos: object, segment_hint: int = 0, approach_m: float
         next_turn=next_turn,
         finished=next_index is None,
     )
+
+
+def target_point(route: Route, nav: Nav, min_ahead_m: float = TARGET_MIN_M) -> Vec2 | None:
+    """The point a driver at `nav` heads for (city frame): the first route point more than min_ahead_m ahead of the
+    position's progress, else the route's end. None for an empty route."""
+    if not route.points:
+        return None
+    for k in range(nav.segment + 1, len(route.points)):
+        if route.cumulative[k] - nav.progress_m > min_ahead_m:
+            return route.points[k]
+    return route.points[-1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class ValueConfig:
     seeds: tuple[int, ...] = (1, 2, 3)  # evaluation seeds (traffic differs per seed)
     epochs: int = 8
     max_steps: int = 0  # cap on optimiser steps per epoch (0 = whole epochs): keeps big slices affordable on CPUs
+    turn_weight: float = 0.0  # training draws frames whose path turns more often (TrainingConfig.turn_weight)
     batch_size: int = 64
     learning_rate: float = 3e-4
     val_fraction: float = 0.1
@@ -55,6 +56,8 @@ class ValueConfig:
             raise ValueError("--presets and --seeds must not be empty")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("--epochs and --batch-size must be >= 1")
+        if not 0 <= self.turn_weight <= 100:
+            raise ValueError("--turn-weight must be in [0, 100]")
 
     def sessions_needed(self) -> int:
         return math.ceil(max(self.minutes) * 60.0 / (self.bot.seconds * ACCEPT_GUESS))
@@ -111,6 +114,8 @@ def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: Val
                        minutes: float, progress: Callable[[str, float, float], None] | None = None) -> Point:
     """One point of the curve: train `preset` on the first `minutes`, then evaluate it once per seed."""
     run_id = f"{config.tag}-{preset}-{_slug(minutes)}min-e{config.epochs}-s{config.max_steps}"
+    if config.turn_weight:
+        run_id += f"-tw{_slug(config.turn_weight)}"
     started = time.perf_counter()
     # A finished run with this name is reused (the id carries the settings); one still running (an earlier `value`
     # that was interrupted) is awaited rather than started twice.
@@ -121,7 +126,8 @@ def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: Val
     if trained is None:
         training = trainer_pb2.TrainingConfig(preset=preset, epochs=config.epochs, batch_size=config.batch_size,
                                               learning_rate=config.learning_rate, val_fraction=config.val_fraction,
-                                              seed=1, data_minutes=minutes, max_steps_per_epoch=config.max_steps)
+                                              seed=1, data_minutes=minutes, max_steps_per_epoch=config.max_steps,
+                                              turn_weight=config.turn_weight)
         trainer.StartTraining(trainer_pb2.StartTrainingRequest(dataset=dataset, config=training, run_id=run_id,
                                                                backend=trainer_pb2.BACKEND_LOCAL))
         trained = watch(trainer, run_id, (lambda j: progress(f"train {preset} {minutes:g} min", j.progress, 1.0)) if progress else None)

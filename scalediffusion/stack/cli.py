@@ -206,7 +206,8 @@ def cmd_value(args: argparse.Namespace) -> int:
     bot = BotConfig(seconds=args.seconds, width=args.width, height=args.height, fps=args.fps, camera_mode=args.camera,
                     npc_vehicles=args.npc_max, npc_vehicles_min=0, pedestrians=args.pedestrians_max, pedestrians_min=0)
     config = ValueConfig(minutes=tuple(args.minutes), presets=tuple(args.presets), suite=args.suite, seeds=tuple(args.seeds),
-                         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, bot=bot, tag=args.tag,
+                         epochs=args.epochs, max_steps=args.max_steps, turn_weight=args.turn_weight, batch_size=args.batch_size,
+                         bot=bot, tag=args.tag,
                          eval_tag=args.eval_tag)
     with Progress(console=console) as bar:
         progress = _stage_progress(bar)
@@ -267,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     value.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="evaluation seeds")
     value.add_argument("--epochs", type=int, default=8)
     value.add_argument("--max-steps", type=int, default=0, help="cap on optimiser steps per epoch (0 = whole epochs)")
+    value.add_argument("--turn-weight", type=float, default=0.0,
+                       help="draw frames whose future path turns more often: x (1 + W x turn amount 0..1); 0 = off")
     value.add_argument("--batch-size", type=int, default=64)
     value.add_argument("--fps", type=int, default=10, help="bots' recording frame rate (the processor writes 10 Hz)")
     value.add_argument("--npc-max", type=int, default=20, help="each bot session draws 0..N NPC vehicles")

@@ -23,29 +23,30 @@ _sym_db = _symbol_database.Default()
 
 
 from scalediffusion.v1 import common_pb2 as scalediffusion_dot_v1_dot_common__pb2
+from scalediffusion.v1 import world_pb2 as scalediffusion_dot_v1_dot_world__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!scalediffusion/v1/telemetry.proto\x12\x11scalediffusion.v1\x1a\x1escalediffusion/v1/common.proto\"_\n\x08\x43ontrols\x12\r\n\x05steer\x18\x01 \x01(\x02\x12\x10\n\x08throttle\x18\x02 \x01(\x02\x12\r\n\x05\x62rake\x18\x03 \x01(\x02\x12\x12\n\nhand_brake\x18\x04 \x01(\x08\x12\x0f\n\x07reverse\x18\x05 \x01(\x08\"B\n\x0cVehicleState\x12\t\n\x01x\x18\x01 \x01(\x01\x12\t\n\x01y\x18\x02 \x01(\x01\x12\r\n\x05theta\x18\x03 \x01(\x01\x12\r\n\x05speed\x18\x04 \x01(\x01\"r\n\nCameraPose\x12)\n\x08position\x18\x01 \x01(\x0b\x32\x17.scalediffusion.v1.Vec3\x12\x0b\n\x03yaw\x18\x02 \x01(\x01\x12\r\n\x05pitch\x18\x03 \x01(\x01\x12\x0c\n\x04roll\x18\x04 \x01(\x01\x12\x0f\n\x07\x66ov_deg\x18\x05 \x01(\x01\"\xc5\x02\n\rTelemetryTick\x12\x0c\n\x04t_ms\x18\x01 \x01(\x01\x12-\n\x08\x63ontrols\x18\x02 \x01(\x0b\x32\x1b.scalediffusion.v1.Controls\x12\x30\n\x07vehicle\x18\x03 \x01(\x0b\x32\x1f.scalediffusion.v1.VehicleState\x12-\n\x06\x63\x61mera\x18\x04 \x01(\x0b\x32\x1d.scalediffusion.v1.CameraPose\x12.\n\x07\x63ommand\x18\x05 \x01(\x0e\x32\x1d.scalediffusion.v1.RoadOption\x12\x0e\n\x06paused\x18\x06 \x01(\x08\x12\r\n\x05reset\x18\x07 \x01(\x08\x12\x34\n\x0f\x65xpert_controls\x18\x08 \x01(\x0b\x32\x1b.scalediffusion.v1.Controls\x12\x11\n\tcollision\x18\t \x01(\x08\")\n\tRttSample\x12\x0c\n\x04t_ms\x18\x01 \x01(\x01\x12\x0e\n\x06rtt_ms\x18\x02 \x01(\x01\"k\n\x10VideoFrameRecord\x12\x12\n\nshown_t_ms\x18\x01 \x01(\x01\x12\x13\n\x0brender_t_ms\x18\x02 \x01(\x01\x12.\n\x06source\x18\x03 \x01(\x0e\x32\x1e.scalediffusion.v1.FrameSource\"\xf0\x02\n\tTelemetry\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x13\n\x0bvideo_width\x18\x03 \x01(\r\x12\x14\n\x0cvideo_height\x18\x04 \x01(\r\x12\x11\n\tvideo_fps\x18\x05 \x01(\x01\x12/\n\x05ticks\x18\x06 \x03(\x0b\x32 .scalediffusion.v1.TelemetryTick\x12\x31\n\x0brtt_samples\x18\x07 \x03(\x0b\x32\x1c.scalediffusion.v1.RttSample\x12\x13\n\x0b\x63lient_info\x18\x08 \x01(\t\x12\x10\n\x08world_id\x18\t \x01(\t\x12\x1c\n\x14recording_start_t_ms\x18\n \x01(\x01\x12\x1b\n\x13recording_stop_t_ms\x18\x0b \x01(\x01\x12\x33\n\x06\x66rames\x18\x0c \x03(\x0b\x32#.scalediffusion.v1.VideoFrameRecord*]\n\x0b\x46rameSource\x12\x1c\n\x18\x46RAME_SOURCE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46RAME_SOURCE_RAW\x10\x01\x12\x1a\n\x16\x46RAME_SOURCE_REPAINTED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!scalediffusion/v1/telemetry.proto\x12\x11scalediffusion.v1\x1a\x1escalediffusion/v1/common.proto\x1a\x1dscalediffusion/v1/world.proto\"_\n\x08\x43ontrols\x12\r\n\x05steer\x18\x01 \x01(\x02\x12\x10\n\x08throttle\x18\x02 \x01(\x02\x12\r\n\x05\x62rake\x18\x03 \x01(\x02\x12\x12\n\nhand_brake\x18\x04 \x01(\x08\x12\x0f\n\x07reverse\x18\x05 \x01(\x08\"B\n\x0cVehicleState\x12\t\n\x01x\x18\x01 \x01(\x01\x12\t\n\x01y\x18\x02 \x01(\x01\x12\r\n\x05theta\x18\x03 \x01(\x01\x12\r\n\x05speed\x18\x04 \x01(\x01\"r\n\nCameraPose\x12)\n\x08position\x18\x01 \x01(\x0b\x32\x17.scalediffusion.v1.Vec3\x12\x0b\n\x03yaw\x18\x02 \x01(\x01\x12\r\n\x05pitch\x18\x03 \x01(\x01\x12\x0c\n\x04roll\x18\x04 \x01(\x01\x12\x0f\n\x07\x66ov_deg\x18\x05 \x01(\x01\"\xf6\x02\n\rTelemetryTick\x12\x0c\n\x04t_ms\x18\x01 \x01(\x01\x12-\n\x08\x63ontrols\x18\x02 \x01(\x0b\x32\x1b.scalediffusion.v1.Controls\x12\x30\n\x07vehicle\x18\x03 \x01(\x0b\x32\x1f.scalediffusion.v1.VehicleState\x12-\n\x06\x63\x61mera\x18\x04 \x01(\x0b\x32\x1d.scalediffusion.v1.CameraPose\x12.\n\x07\x63ommand\x18\x05 \x01(\x0e\x32\x1d.scalediffusion.v1.RoadOption\x12\x0e\n\x06paused\x18\x06 \x01(\x08\x12\r\n\x05reset\x18\x07 \x01(\x08\x12\x34\n\x0f\x65xpert_controls\x18\x08 \x01(\x0b\x32\x1b.scalediffusion.v1.Controls\x12\x11\n\tcollision\x18\t \x01(\x08\x12/\n\x0ctarget_point\x18\n \x01(\x0b\x32\x19.scalediffusion.v1.Point2\")\n\tRttSample\x12\x0c\n\x04t_ms\x18\x01 \x01(\x01\x12\x0e\n\x06rtt_ms\x18\x02 \x01(\x01\"k\n\x10VideoFrameRecord\x12\x12\n\nshown_t_ms\x18\x01 \x01(\x01\x12\x13\n\x0brender_t_ms\x18\x02 \x01(\x01\x12.\n\x06source\x18\x03 \x01(\x0e\x32\x1e.scalediffusion.v1.FrameSource\"\xf0\x02\n\tTelemetry\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x13\n\x0bvideo_width\x18\x03 \x01(\r\x12\x14\n\x0cvideo_height\x18\x04 \x01(\r\x12\x11\n\tvideo_fps\x18\x05 \x01(\x01\x12/\n\x05ticks\x18\x06 \x03(\x0b\x32 .scalediffusion.v1.TelemetryTick\x12\x31\n\x0brtt_samples\x18\x07 \x03(\x0b\x32\x1c.scalediffusion.v1.RttSample\x12\x13\n\x0b\x63lient_info\x18\x08 \x01(\t\x12\x10\n\x08world_id\x18\t \x01(\t\x12\x1c\n\x14recording_start_t_ms\x18\n \x01(\x01\x12\x1b\n\x13recording_stop_t_ms\x18\x0b \x01(\x01\x12\x33\n\x06\x66rames\x18\x0c \x03(\x0b\x32#.scalediffusion.v1.VideoFrameRecord*]\n\x0b\x46rameSource\x12\x1c\n\x18\x46RAME_SOURCE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46RAME_SOURCE_RAW\x10\x01\x12\x1a\n\x16\x46RAME_SOURCE_REPAINTED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'scalediffusion.v1.telemetry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FRAMESOURCE']._serialized_start=1220
-  _globals['_FRAMESOURCE']._serialized_end=1313
-  _globals['_CONTROLS']._serialized_start=88
-  _globals['_CONTROLS']._serialized_end=183
-  _globals['_VEHICLESTATE']._serialized_start=185
-  _globals['_VEHICLESTATE']._serialized_end=251
-  _globals['_CAMERAPOSE']._serialized_start=253
-  _globals['_CAMERAPOSE']._serialized_end=367
-  _globals['_TELEMETRYTICK']._serialized_start=370
-  _globals['_TELEMETRYTICK']._serialized_end=695
-  _globals['_RTTSAMPLE']._serialized_start=697
-  _globals['_RTTSAMPLE']._serialized_end=738
-  _globals['_VIDEOFRAMERECORD']._serialized_start=740
-  _globals['_VIDEOFRAMERECORD']._serialized_end=847
-  _globals['_TELEMETRY']._serialized_start=850
-  _globals['_TELEMETRY']._serialized_end=1218
+  _globals['_FRAMESOURCE']._serialized_start=1300
+  _globals['_FRAMESOURCE']._serialized_end=1393
+  _globals['_CONTROLS']._serialized_start=119
+  _globals['_CONTROLS']._serialized_end=214
+  _globals['_VEHICLESTATE']._serialized_start=216
+  _globals['_VEHICLESTATE']._serialized_end=282
+  _globals['_CAMERAPOSE']._serialized_start=284
+  _globals['_CAMERAPOSE']._serialized_end=398
+  _globals['_TELEMETRYTICK']._serialized_start=401
+  _globals['_TELEMETRYTICK']._serialized_end=775
+  _globals['_RTTSAMPLE']._serialized_start=777
+  _globals['_RTTSAMPLE']._serialized_end=818
+  _globals['_VIDEOFRAMERECORD']._serialized_start=820
+  _globals['_VIDEOFRAMERECORD']._serialized_end=927
+  _globals['_TELEMETRY']._serialized_start=930
+  _globals['_TELEMETRY']._serialized_end=1298
 # @@protoc_insertion_point(module_scope)

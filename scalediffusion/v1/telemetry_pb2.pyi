@@ -1,4 +1,5 @@
 from scalediffusion.v1 import common_pb2 as _common_pb2
+from scalediffusion.v1 import world_pb2 as _world_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -58,7 +59,7 @@ class CameraPose(_message.Message):
     def __init__(self, position: _Optional[_Union[_common_pb2.Vec3, _Mapping]] = ..., yaw: _Optional[float] = ..., pitch: _Optional[float] = ..., roll: _Optional[float] = ..., fov_deg: _Optional[float] = ...) -> None: ...
 
 class TelemetryTick(_message.Message):
-    __slots__ = ("t_ms", "controls", "vehicle", "camera", "command", "paused", "reset", "expert_controls", "collision")
+    __slots__ = ("t_ms", "controls", "vehicle", "camera", "command", "paused", "reset", "expert_controls", "collision", "target_point")
     T_MS_FIELD_NUMBER: _ClassVar[int]
     CONTROLS_FIELD_NUMBER: _ClassVar[int]
     VEHICLE_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +69,7 @@ class TelemetryTick(_message.Message):
     RESET_FIELD_NUMBER: _ClassVar[int]
     EXPERT_CONTROLS_FIELD_NUMBER: _ClassVar[int]
     COLLISION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_POINT_FIELD_NUMBER: _ClassVar[int]
     t_ms: float
     controls: Controls
     vehicle: VehicleState
@@ -77,7 +79,8 @@ class TelemetryTick(_message.Message):
     reset: bool
     expert_controls: Controls
     collision: bool
-    def __init__(self, t_ms: _Optional[float] = ..., controls: _Optional[_Union[Controls, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleState, _Mapping]] = ..., camera: _Optional[_Union[CameraPose, _Mapping]] = ..., command: _Optional[_Union[_common_pb2.RoadOption, str]] = ..., paused: _Optional[bool] = ..., reset: _Optional[bool] = ..., expert_controls: _Optional[_Union[Controls, _Mapping]] = ..., collision: _Optional[bool] = ...) -> None: ...
+    target_point: _world_pb2.Point2
+    def __init__(self, t_ms: _Optional[float] = ..., controls: _Optional[_Union[Controls, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleState, _Mapping]] = ..., camera: _Optional[_Union[CameraPose, _Mapping]] = ..., command: _Optional[_Union[_common_pb2.RoadOption, str]] = ..., paused: _Optional[bool] = ..., reset: _Optional[bool] = ..., expert_controls: _Optional[_Union[Controls, _Mapping]] = ..., collision: _Optional[bool] = ..., target_point: _Optional[_Union[_world_pb2.Point2, _Mapping]] = ...) -> None: ...
 
 class RttSample(_message.Message):
     __slots__ = ("t_ms", "rtt_ms")

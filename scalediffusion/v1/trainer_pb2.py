@@ -27,7 +27,7 @@ from scalediffusion.v1 import common_pb2 as scalediffusion_dot_v1_dot_common__pb
 from scalediffusion.v1 import processor_pb2 as scalediffusion_dot_v1_dot_processor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fscalediffusion/v1/trainer.proto\x12\x11scalediffusion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1escalediffusion/v1/common.proto\x1a!scalediffusion/v1/processor.proto\"S\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x02 \x01(\t\x12\x15\n\rsegment_count\x18\x03 \x01(\r\x12\x13\n\x0b\x66rame_count\x18\x04 \x01(\x04\"C\n\x13ListDatasetsRequest\x12,\n\x04page\x18\x01 \x01(\x0b\x32\x1e.scalediffusion.v1.PageRequest\"]\n\x14ListDatasetsResponse\x12,\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1a.scalediffusion.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x13ListSegmentsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12,\n\x04page\x18\x02 \x01(\x0b\x32\x1e.scalediffusion.v1.PageRequest\"a\n\x14ListSegmentsResponse\x12\x30\n\x08segments\x18\x01 \x03(\x0b\x32\x1e.scalediffusion.v1.SegmentInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcf\x01\n\x0eTrainingConfig\x12\x0e\n\x06preset\x18\x01 \x01(\t\x12\x0e\n\x06\x65pochs\x18\x02 \x01(\r\x12\x12\n\nbatch_size\x18\x03 \x01(\r\x12\x15\n\rlearning_rate\x18\x04 \x01(\x01\x12\x14\n\x0cval_fraction\x18\x05 \x01(\x01\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12\x0c\n\x04gpus\x18\x07 \x01(\r\x12\r\n\x05nodes\x18\x08 \x01(\r\x12\x14\n\x0c\x64\x61ta_minutes\x18\t \x01(\x01\x12\x1b\n\x13max_steps_per_epoch\x18\n \x01(\r\"\x97\x01\n\x14StartTrainingRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x31\n\x06\x63onfig\x18\x02 \x01(\x0b\x32!.scalediffusion.v1.TrainingConfig\x12+\n\x07\x62\x61\x63kend\x18\x03 \x01(\x0e\x32\x1a.scalediffusion.v1.Backend\x12\x0e\n\x06run_id\x18\x04 \x01(\t\"n\n\x10\x45valuationConfig\x12\r\n\x05suite\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x16\n\x0emetric_version\x18\x03 \x01(\t\x12\x15\n\rcarla_version\x18\x04 \x01(\t\x12\x0e\n\x06shards\x18\x05 \x01(\r\"\x9e\x01\n\x16StartEvaluationRequest\x12\x11\n\tmodel_run\x18\x01 \x01(\t\x12\x33\n\x06\x63onfig\x18\x02 \x01(\x0b\x32#.scalediffusion.v1.EvaluationConfig\x12+\n\x07\x62\x61\x63kend\x18\x03 \x01(\x0e\x32\x1a.scalediffusion.v1.Backend\x12\x0f\n\x07\x65val_id\x18\x04 \x01(\t\"\xb1\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.scalediffusion.v1.JobKind\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.scalediffusion.v1.JobState\x12+\n\x07\x62\x61\x63kend\x18\x04 \x01(\x0e\x32\x1a.scalediffusion.v1.Backend\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08progress\x18\x07 \x01(\x01\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x34\n\x07metrics\x18\t \x03(\x0b\x32#.scalediffusion.v1.Job.MetricsEntry\x12\x15\n\routput_prefix\x18\n \x01(\t\x12\x17\n\x0fkubernetes_jobs\x18\x0b \x03(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x95\x01\n\x0fListJobsRequest\x12,\n\x04page\x18\x01 \x01(\x0b\x32\x1e.scalediffusion.v1.PageRequest\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.scalediffusion.v1.JobKind\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.scalediffusion.v1.JobState\"Q\n\x10ListJobsResponse\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.scalediffusion.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"=\n\x0eInfractionStat\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x0e\n\x06per_km\x18\x03 \x01(\x01\"\xcd\x01\n\x0bRouteResult\x12\x10\n\x08route_id\x18\x01 \x01(\t\x12\x15\n\rdriving_score\x18\x02 \x01(\x01\x12\x18\n\x10route_completion\x18\x03 \x01(\x01\x12\x1a\n\x12infraction_penalty\x18\x04 \x01(\x01\x12\x17\n\x0froute_length_km\x18\x05 \x01(\x01\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x36\n\x0binfractions\x18\x07 \x03(\x0b\x32!.scalediffusion.v1.InfractionStat\"\xb9\x02\n\x10\x45valuationReport\x12\x0f\n\x07\x65val_id\x18\x01 \x01(\t\x12\x11\n\tmodel_run\x18\x02 \x01(\t\x12\r\n\x05suite\x18\x03 \x01(\t\x12\x16\n\x0emetric_version\x18\x04 \x01(\t\x12\x15\n\rdriving_score\x18\x05 \x01(\x01\x12\x18\n\x10route_completion\x18\x06 \x01(\x01\x12\x1a\n\x12infraction_penalty\x18\x07 \x01(\x01\x12\x36\n\x0binfractions\x18\x08 \x03(\x0b\x32!.scalediffusion.v1.InfractionStat\x12.\n\x06routes\x18\t \x03(\x0b\x32\x1e.scalediffusion.v1.RouteResult\x12\x12\n\nreport_key\x18\n \x01(\t\x12\x11\n\tplot_keys\x18\x0b \x03(\t\"-\n\x1aGetEvaluationReportRequest\x12\x0f\n\x07\x65val_id\x18\x01 \x01(\t*S\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_KIND_TRAINING\x10\x01\x12\x17\n\x13JOB_KIND_EVALUATION\x10\x02*\x9b\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*`\n\x07\x42\x61\x63kend\x12\x17\n\x13\x42\x41\x43KEND_UNSPECIFIED\x10\x00\x12\x11\n\rBACKEND_LOCAL\x10\x01\x12\x16\n\x12\x42\x41\x43KEND_KUBERNETES\x10\x02\x12\x11\n\rBACKEND_CARLA\x10\x03\x32\xc8\x05\n\x0eTrainerService\x12_\n\x0cListDatasets\x12&.scalediffusion.v1.ListDatasetsRequest\x1a\'.scalediffusion.v1.ListDatasetsResponse\x12_\n\x0cListSegments\x12&.scalediffusion.v1.ListSegmentsRequest\x1a\'.scalediffusion.v1.ListSegmentsResponse\x12P\n\rStartTraining\x12\'.scalediffusion.v1.StartTrainingRequest\x1a\x16.scalediffusion.v1.Job\x12T\n\x0fStartEvaluation\x12).scalediffusion.v1.StartEvaluationRequest\x1a\x16.scalediffusion.v1.Job\x12\x42\n\x06GetJob\x12 .scalediffusion.v1.GetJobRequest\x1a\x16.scalediffusion.v1.Job\x12S\n\x08ListJobs\x12\".scalediffusion.v1.ListJobsRequest\x1a#.scalediffusion.v1.ListJobsResponse\x12H\n\x08WatchJob\x12\".scalediffusion.v1.WatchJobRequest\x1a\x16.scalediffusion.v1.Job0\x01\x12i\n\x13GetEvaluationReport\x12-.scalediffusion.v1.GetEvaluationReportRequest\x1a#.scalediffusion.v1.EvaluationReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fscalediffusion/v1/trainer.proto\x12\x11scalediffusion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1escalediffusion/v1/common.proto\x1a!scalediffusion/v1/processor.proto\"S\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x02 \x01(\t\x12\x15\n\rsegment_count\x18\x03 \x01(\r\x12\x13\n\x0b\x66rame_count\x18\x04 \x01(\x04\"C\n\x13ListDatasetsRequest\x12,\n\x04page\x18\x01 \x01(\x0b\x32\x1e.scalediffusion.v1.PageRequest\"]\n\x14ListDatasetsResponse\x12,\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1a.scalediffusion.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x13ListSegmentsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12,\n\x04page\x18\x02 \x01(\x0b\x32\x1e.scalediffusion.v1.PageRequest\"a\n\x14ListSegmentsResponse\x12\x30\n\x08segments\x18\x01 \x03(\x0b\x32\x1e.scalediffusion.v1.SegmentInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe4\x01\n\x0eTrainingConfig\x12\x0e\n\x06preset\x18\x01 \x01(\t\x12\x0e\n\x06\x65pochs\x18\x02 \x01(\r\x12\x12\n\nbatch_size\x18\x03 \x01(\r\x12\x15\n\rlearning_rate\x18\x04 \x01(\x01\x12\x14\n\x0cval_fraction\x18\x05 \x01(\x01\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12\x0c\n\x04gpus\x18\x07 \x01(\r\x12\r\n\x05nodes\x18\x08 \x01(\r\x12\x14\n\x0c\x64\x61ta_minutes\x18\t \x01(\x01\x12\x1b\n\x13max_steps_per_epoch\x18\n \x01(\r\x12\x13\n\x0bturn_weight\x18\x0b \x01(\x01\"\x97\x01\n\x14StartTrainingRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x31\n\x06\x63onfig\x18\x02 \x01(\x0b\x32!.scalediffusion.v1.TrainingConfig\x12+\n\x07\x62\x61\x63kend\x18\x03 \x01(\x0e\x32\x1a.scalediffusion.v1.Backend\x12\x0e\n\x06run_id\x18\x04 \x01(\t\"n\n\x10\x45valuationConfig\x12\r\n\x05suite\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x16\n\x0emetric_version\x18\x03 \x01(\t\x12\x15\n\rcarla_version\x18\x04 \x01(\t\x12\x0e\n\x06shards\x18\x05 \x01(\r\"\x9e\x01\n\x16StartEvaluationRequest\x12\x11\n\tmodel_run\x18\x01 \x01(\t\x12\x33\n\x06\x63onfig\x18\x02 \x01(\x0b\x32#.scalediffusion.v1.EvaluationConfig\x12+\n\x07\x62\x61\x63kend\x18\x03 \x01(\x0e\x32\x1a.scalediffusion.v1.Backend\x12\x0f\n\x07\x65val_id\x18\x04 \x01(\t\"\xb1\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.scalediffusion.v1.JobKind\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.scalediffusion.v1.JobState\x12+\n\x07\x62\x61\x63kend\x18\x04 \x01(\x0e\x32\x1a.scalediffusion.v1.Backend\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08progress\x18\x07 \x01(\x01\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x34\n\x07metrics\x18\t \x03(\x0b\x32#.scalediffusion.v1.Job.MetricsEntry\x12\x15\n\routput_prefix\x18\n \x01(\t\x12\x17\n\x0fkubernetes_jobs\x18\x0b \x03(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x95\x01\n\x0fListJobsRequest\x12,\n\x04page\x18\x01 \x01(\x0b\x32\x1e.scalediffusion.v1.PageRequest\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.scalediffusion.v1.JobKind\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.scalediffusion.v1.JobState\"Q\n\x10ListJobsResponse\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.scalediffusion.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"=\n\x0eInfractionStat\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x0e\n\x06per_km\x18\x03 \x01(\x01\"\xcd\x01\n\x0bRouteResult\x12\x10\n\x08route_id\x18\x01 \x01(\t\x12\x15\n\rdriving_score\x18\x02 \x01(\x01\x12\x18\n\x10route_completion\x18\x03 \x01(\x01\x12\x1a\n\x12infraction_penalty\x18\x04 \x01(\x01\x12\x17\n\x0froute_length_km\x18\x05 \x01(\x01\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x36\n\x0binfractions\x18\x07 \x03(\x0b\x32!.scalediffusion.v1.InfractionStat\"\xb9\x02\n\x10\x45valuationReport\x12\x0f\n\x07\x65val_id\x18\x01 \x01(\t\x12\x11\n\tmodel_run\x18\x02 \x01(\t\x12\r\n\x05suite\x18\x03 \x01(\t\x12\x16\n\x0emetric_version\x18\x04 \x01(\t\x12\x15\n\rdriving_score\x18\x05 \x01(\x01\x12\x18\n\x10route_completion\x18\x06 \x01(\x01\x12\x1a\n\x12infraction_penalty\x18\x07 \x01(\x01\x12\x36\n\x0binfractions\x18\x08 \x03(\x0b\x32!.scalediffusion.v1.InfractionStat\x12.\n\x06routes\x18\t \x03(\x0b\x32\x1e.scalediffusion.v1.RouteResult\x12\x12\n\nreport_key\x18\n \x01(\t\x12\x11\n\tplot_keys\x18\x0b \x03(\t\"-\n\x1aGetEvaluationReportRequest\x12\x0f\n\x07\x65val_id\x18\x01 \x01(\t*S\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_KIND_TRAINING\x10\x01\x12\x17\n\x13JOB_KIND_EVALUATION\x10\x02*\x9b\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*`\n\x07\x42\x61\x63kend\x12\x17\n\x13\x42\x41\x43KEND_UNSPECIFIED\x10\x00\x12\x11\n\rBACKEND_LOCAL\x10\x01\x12\x16\n\x12\x42\x41\x43KEND_KUBERNETES\x10\x02\x12\x11\n\rBACKEND_CARLA\x10\x03\x32\xc8\x05\n\x0eTrainerService\x12_\n\x0cListDatasets\x12&.scalediffusion.v1.ListDatasetsRequest\x1a\'.scalediffusion.v1.ListDatasetsResponse\x12_\n\x0cListSegments\x12&.scalediffusion.v1.ListSegmentsRequest\x1a\'.scalediffusion.v1.ListSegmentsResponse\x12P\n\rStartTraining\x12\'.scalediffusion.v1.StartTrainingRequest\x1a\x16.scalediffusion.v1.Job\x12T\n\x0fStartEvaluation\x12).scalediffusion.v1.StartEvaluationRequest\x1a\x16.scalediffusion.v1.Job\x12\x42\n\x06GetJob\x12 .scalediffusion.v1.GetJobRequest\x1a\x16.scalediffusion.v1.Job\x12S\n\x08ListJobs\x12\".scalediffusion.v1.ListJobsRequest\x1a#.scalediffusion.v1.ListJobsResponse\x12H\n\x08WatchJob\x12\".scalediffusion.v1.WatchJobRequest\x1a\x16.scalediffusion.v1.Job0\x01\x12i\n\x13GetEvaluationReport\x12-.scalediffusion.v1.GetEvaluationReportRequest\x1a#.scalediffusion.v1.EvaluationReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,12 +36,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOB_METRICSENTRY']._loaded_options = None
   _globals['_JOB_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBKIND']._serialized_start=2598
-  _globals['_JOBKIND']._serialized_end=2681
-  _globals['_JOBSTATE']._serialized_start=2684
-  _globals['_JOBSTATE']._serialized_end=2839
-  _globals['_BACKEND']._serialized_start=2841
-  _globals['_BACKEND']._serialized_end=2937
+  _globals['_JOBKIND']._serialized_start=2619
+  _globals['_JOBKIND']._serialized_end=2702
+  _globals['_JOBSTATE']._serialized_start=2705
+  _globals['_JOBSTATE']._serialized_end=2860
+  _globals['_BACKEND']._serialized_start=2862
+  _globals['_BACKEND']._serialized_end=2958
   _globals['_DATASET']._serialized_start=154
   _globals['_DATASET']._serialized_end=237
   _globals['_LISTDATASETSREQUEST']._serialized_start=239
@@ -53,33 +53,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSEGMENTSRESPONSE']._serialized_start=489
   _globals['_LISTSEGMENTSRESPONSE']._serialized_end=586
   _globals['_TRAININGCONFIG']._serialized_start=589
-  _globals['_TRAININGCONFIG']._serialized_end=796
-  _globals['_STARTTRAININGREQUEST']._serialized_start=799
-  _globals['_STARTTRAININGREQUEST']._serialized_end=950
-  _globals['_EVALUATIONCONFIG']._serialized_start=952
-  _globals['_EVALUATIONCONFIG']._serialized_end=1062
-  _globals['_STARTEVALUATIONREQUEST']._serialized_start=1065
-  _globals['_STARTEVALUATIONREQUEST']._serialized_end=1223
-  _globals['_JOB']._serialized_start=1226
-  _globals['_JOB']._serialized_end=1659
-  _globals['_JOB_METRICSENTRY']._serialized_start=1613
-  _globals['_JOB_METRICSENTRY']._serialized_end=1659
-  _globals['_GETJOBREQUEST']._serialized_start=1661
-  _globals['_GETJOBREQUEST']._serialized_end=1692
-  _globals['_LISTJOBSREQUEST']._serialized_start=1695
-  _globals['_LISTJOBSREQUEST']._serialized_end=1844
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1846
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1927
-  _globals['_WATCHJOBREQUEST']._serialized_start=1929
-  _globals['_WATCHJOBREQUEST']._serialized_end=1962
-  _globals['_INFRACTIONSTAT']._serialized_start=1964
-  _globals['_INFRACTIONSTAT']._serialized_end=2025
-  _globals['_ROUTERESULT']._serialized_start=2028
-  _globals['_ROUTERESULT']._serialized_end=2233
-  _globals['_EVALUATIONREPORT']._serialized_start=2236
-  _globals['_EVALUATIONREPORT']._serialized_end=2549
-  _globals['_GETEVALUATIONREPORTREQUEST']._serialized_start=2551
-  _globals['_GETEVALUATIONREPORTREQUEST']._serialized_end=2596
-  _globals['_TRAINERSERVICE']._serialized_start=2940
-  _globals['_TRAINERSERVICE']._serialized_end=3652
+  _globals['_TRAININGCONFIG']._serialized_end=817
+  _globals['_STARTTRAININGREQUEST']._serialized_start=820
+  _globals['_STARTTRAININGREQUEST']._serialized_end=971
+  _globals['_EVALUATIONCONFIG']._serialized_start=973
+  _globals['_EVALUATIONCONFIG']._serialized_end=1083
+  _globals['_STARTEVALUATIONREQUEST']._serialized_start=1086
+  _globals['_STARTEVALUATIONREQUEST']._serialized_end=1244
+  _globals['_JOB']._serialized_start=1247
+  _globals['_JOB']._serialized_end=1680
+  _globals['_JOB_METRICSENTRY']._serialized_start=1634
+  _globals['_JOB_METRICSENTRY']._serialized_end=1680
+  _globals['_GETJOBREQUEST']._serialized_start=1682
+  _globals['_GETJOBREQUEST']._serialized_end=1713
+  _globals['_LISTJOBSREQUEST']._serialized_start=1716
+  _globals['_LISTJOBSREQUEST']._serialized_end=1865
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1867
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1948
+  _globals['_WATCHJOBREQUEST']._serialized_start=1950
+  _globals['_WATCHJOBREQUEST']._serialized_end=1983
+  _globals['_INFRACTIONSTAT']._serialized_start=1985
+  _globals['_INFRACTIONSTAT']._serialized_end=2046
+  _globals['_ROUTERESULT']._serialized_start=2049
+  _globals['_ROUTERESULT']._serialized_end=2254
+  _globals['_EVALUATIONREPORT']._serialized_start=2257
+  _globals['_EVALUATIONREPORT']._serialized_end=2570
+  _globals['_GETEVALUATIONREPORTREQUEST']._serialized_start=2572
+  _globals['_GETEVALUATIONREPORTREQUEST']._serialized_end=2617
+  _globals['_TRAINERSERVICE']._serialized_start=2961
+  _globals['_TRAINERSERVICE']._serialized_end=3673
 # @@protoc_insertion_point(module_scope)

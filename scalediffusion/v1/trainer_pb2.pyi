@@ -90,7 +90,7 @@ class ListSegmentsResponse(_message.Message):
     def __init__(self, segments: _Optional[_Iterable[_Union[_processor_pb2.SegmentInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes", "data_minutes", "max_steps_per_epoch")
+    __slots__ = ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes", "data_minutes", "max_steps_per_epoch", "turn_weight")
     PRESET_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,7 @@ class TrainingConfig(_message.Message):
     NODES_FIELD_NUMBER: _ClassVar[int]
     DATA_MINUTES_FIELD_NUMBER: _ClassVar[int]
     MAX_STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TURN_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     preset: str
     epochs: int
     batch_size: int
@@ -111,7 +112,8 @@ class TrainingConfig(_message.Message):
     nodes: int
     data_minutes: float
     max_steps_per_epoch: int
-    def __init__(self, preset: _Optional[str] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., val_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., gpus: _Optional[int] = ..., nodes: _Optional[int] = ..., data_minutes: _Optional[float] = ..., max_steps_per_epoch: _Optional[int] = ...) -> None: ...
+    turn_weight: float
+    def __init__(self, preset: _Optional[str] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., val_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., gpus: _Optional[int] = ..., nodes: _Optional[int] = ..., data_minutes: _Optional[float] = ..., max_steps_per_epoch: _Optional[int] = ..., turn_weight: _Optional[float] = ...) -> None: ...
 
 class StartTrainingRequest(_message.Message):
     __slots__ = ("dataset", "config", "backend", "run_id")

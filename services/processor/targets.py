@@ -9,6 +9,8 @@ segment still get their future. For a frame whose image shows the game at render
   or reset tick in (r, its time], is not (nor is any after it). Invalid ones are still written, extrapolated at
   constant velocity from the last valid one (or the pose), so every frame has the same JSON shape.
 - target_speed is the recorded speed target_speed_horizon_s after r (clamped at the end of the telemetry).
+- target_point is the route's target point recorded on the tick whose command the frame carries (TelemetryTick.target_point), in
+  the ego frame of the frame's pose; absent when the session did not record one.
 - expert is the scripted expert's action recorded on the tick whose controls the frame got; bot drivers set it,
   human sessions do not.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from scalediffusion.sim.geometry_core import ego_frame
 from services.processor.align import FrameAlignment, TickTimeline
 
 EGO_FRAME = "ego: x forward, y right, metres"
@@ -51,6 +54,7 @@ class FrameTargets:
     waypoints_valid: int
     target_speed: float  # m/s
     expert: tuple[float, float, float] | None  # (steer, throttle, brake); None when no expert was recorded
+    target_point: tuple[float, float] | None = None  # ego frame, metres; None when the session recorded none
 
     def measurement(self) -> dict:
         doc: dict = {
@@ -61,18 +65,13 @@ class FrameTargets:
         if self.expert is not None:
             steer, throttle, brake = self.expert
             doc["expert"] = {"steer": _round(steer, 5), "throttle": _round(throttle, 5), "brake": _round(brake, 5)}
+        if self.target_point is not None:
+            doc["target_point"] = [_round(self.target_point[0], 4), _round(self.target_point[1], 4)]
         return doc
 
 
 def _round(value: float, digits: int) -> float:
     return round(value, digits) + 0.0  # + 0.0 turns -0.0 into 0.0: "0.0" in the JSON, not "-0.0"
-
-
-def to_ego(x0: float, y0: float, theta: float, x: float, y: float) -> tuple[float, float]:
-    """World point (x, y) seen from pose (x0, y0, theta): (forward, right) in metres."""
-    dx, dy = x - x0, y - y0
-    c, s = math.cos(theta), math.sin(theta)
-    return dx * c + dy * s, dx * s - dy * c
 
 
 def frame_targets(frame: FrameAlignment, timeline: TickTimeline, s: TargetSettings) -> FrameTargets:
@@ -93,14 +92,19 @@ def frame_targets(frame: FrameAlignment, timeline: TickTimeline, s: TargetSettin
         else:
             d = aspeed * (t - at) / 1000.0
             x, y = ax + d * math.cos(atheta), ay + d * math.sin(atheta)
-        points.append(to_ego(frame.x, frame.y, frame.theta, x, y))
+        points.append(ego_frame(frame.x, frame.y, frame.theta, x, y))
     target_speed = timeline.state_at(r + s.target_speed_horizon_s * 1000.0)[3]
     tick = timeline.ticks[frame.control_tick]
     expert = None
     if tick.HasField("expert_controls"):
         e = tick.expert_controls
         expert = (e.steer, e.throttle, e.brake)
-    return FrameTargets(waypoints=tuple(points), waypoints_valid=valid, target_speed=target_speed, expert=expert)
+    target = None
+    shown = timeline.ticks[timeline.index_at(frame.display_ms)]  # the tick whose command the frame carries
+    if shown.HasField("target_point"):
+        target = ego_frame(frame.x, frame.y, frame.theta, shown.target_point.x, shown.target_point.y)
+    return FrameTargets(waypoints=tuple(points), waypoints_valid=valid, target_speed=target_speed, expert=expert,
+                        target_point=target)
 
 
 def measurements(frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, s: TargetSettings) -> list[dict]:

@@ -29,6 +29,8 @@ import numpy as np
 
 from scalediffusion.driving import CameraSpec, cilrs_controls
 from scalediffusion.policy import OnnxPolicy, PolicyDriver
+from scalediffusion.sim.geometry_core import ego_frame
+from scalediffusion.sim.routing import TARGET_MIN_M
 
 try:  # the real leaderboard (evaluation image)
     from leaderboard.autoagents.autonomous_agent import AutonomousAgent, Track
@@ -116,6 +118,20 @@ class RouteCommands:
         option = self.options[self.index]
         return option if 1 <= option <= 6 else LANEFOLLOW
 
+    def target(self, lat: float, lon: float, compass: float, min_ahead_m: float = TARGET_MIN_M) -> tuple[float, float]:
+        """The route's target point in the ego frame (x forward, y right, metres), as the game records it: the first
+        plan waypoint from the current one on that is more than min_ahead_m away (TransFuser's RoutePlanner), else
+        the last. compass is CARLA's IMU reading: radians, 0 = north, clockwise; in the projected frame (x east,
+        y north) the heading counter-clockwise from +x is pi/2 - compass. Call command() first: it advances the
+        plan."""
+        ego = self._project(lat, lon)
+        point = self.points[-1]
+        for candidate in self.points[self.index:]:
+            if float(np.linalg.norm(candidate - ego)) > min_ahead_m:
+                point = candidate
+                break
+        return ego_frame(float(ego[0]), float(ego[1]), math.pi / 2 - compass, float(point[0]), float(point[1]))
+
 
 def control_from_policy(steer: float, throttle: float, brake: float) -> carla.VehicleControl:
     """A CILRS policy's outputs as a VehicleControl, post-processed as in every driver (scalediffusion.driving)."""
@@ -144,6 +160,8 @@ class CilrsAgent(AutonomousAgent):
         self.driver = PolicyDriver(self.policy, control_hz=20.0)  # the leaderboard ticks agents at 20 Hz
         self.route: RouteCommands | None = None
         self.last_command = LANEFOLLOW
+        self.last_target: tuple[float, float] | None = None
+        self.compass = 0.0  # the last finite IMU compass reading (CARLA's first readings can be NaN)
 
     def sensors(self) -> list[dict]:
         cam = self.camera
@@ -154,6 +172,8 @@ class CilrsAgent(AutonomousAgent):
             {"type": "sensor.speedometer", "reading_frequency": 20, "id": "speed"},
             {"type": "sensor.other.radar", "x": 2.4, "y": 0.0, "z": 0.7, "roll": 0.0, "pitch": 0.0, "yaw": 0.0,
              "horizontal_fov": 20.0, "vertical_fov": 6.0, "range": RADAR_RANGE_M, "id": "radar_front"},
+            # The compass turns the plan's next waypoint into the ego frame (policies that take the target point).
+            {"type": "sensor.other.imu", "x": 0.0, "y": 0.0, "z": 0.0, "roll": 0.0, "pitch": 0.0, "yaw": 0.0, "id": "imu"},
         ]
 
     def run_step(self, input_data: dict, timestamp: float) -> carla.VehicleControl:
@@ -165,8 +185,11 @@ class CilrsAgent(AutonomousAgent):
         if self.route is not None and "gps" in input_data:
             lat, lon = input_data["gps"][1][:2]
             self.last_command = self.route.command(float(lat), float(lon))
+            if "imu" in input_data and math.isfinite(float(input_data["imu"][1][-1])):
+                self.compass = float(input_data["imu"][1][-1])
+            self.last_target = self.route.target(float(lat), float(lon), self.compass)
         ahead = front_range(input_data["radar_front"][1]) if "radar_front" in input_data else math.inf
-        out = self.driver(rgb, speed, self.last_command, ahead)
+        out = self.driver(rgb, speed, self.last_command, ahead, self.last_target)
         return carla.VehicleControl(throttle=out.throttle, steer=out.steer, brake=out.brake, reverse=out.reverse)
 
     def destroy(self) -> None:

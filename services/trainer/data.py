@@ -34,11 +34,13 @@ from scalediffusion.s3 import ObjectStore
 TARGET_FIELDS = ("steer", "throttle", "brake", "speed")
 # One row of targets per frame: the applied controls and speed (CILRS), the target speed, the expert's clean
 # controls where a bot recorded them (has_expert 1) else the applied ones, how many waypoints are real, then the
-# waypoints (x forward, y right, metres) flattened. Older datasets without waypoints get waypoints_valid 0.
-COLUMNS = TARGET_FIELDS + ("target_speed", "expert_steer", "expert_throttle", "expert_brake", "has_expert", "waypoints_valid")
+# waypoints (x forward, y right, metres) flattened. Older datasets without waypoints get waypoints_valid 0. The route's
+# target point (ego frame) where the session recorded one (has_target 1), else 0, 0.
+COLUMNS = TARGET_FIELDS + ("target_speed", "expert_steer", "expert_throttle", "expert_brake", "has_expert", "waypoints_valid",
+                           "target_x", "target_y", "has_target")
 COL = {name: i for i, name in enumerate(COLUMNS)}
 WAYPOINTS_AT = len(COLUMNS)
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 class DatasetError(ValueError):
@@ -120,6 +122,20 @@ def check_targets(train: CilrsFrames, val: CilrsFrames, model_config) -> None:
                                "reprocess the dataset with a processor that writes waypoints (SD_WAYPOINTS)")
 
 
+def with_target_points(segments: Sequence[CachedSegment]) -> tuple[list[CachedSegment], int]:
+    """(the segments whose every frame has the route's target point, frames dropped): what a model that takes the
+    target point can train on. Sessions recorded before the game and the bots recorded it have none."""
+    kept: list[CachedSegment] = []
+    dropped = 0
+    for s in segments:
+        has = np.load(s.path / "targets.npy", mmap_mode="r")[:, COL["has_target"]]
+        if bool((has > 0.5).all()):
+            kept.append(s)
+        else:
+            dropped += s.frame_count
+    return kept, dropped
+
+
 def targets_from_measurements(measurements: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """[N, len(COLUMNS) + 2K] float32 target rows (see COLUMNS; K = the waypoints per frame, 0 when the dataset has
     none) and [N] int64 commands; DatasetError on a malformed entry."""
@@ -135,7 +151,10 @@ def targets_from_measurements(measurements: list[dict]) -> tuple[np.ndarray, np.
             if len(waypoints) != k:
                 raise ValueError(f"{len(waypoints)} waypoints where the segment's first frame has {k}")
             row += [float(m.get("target_speed", m["speed"]))] + clean + [1.0 if expert else 0.0]
-            row += [float(min(int(m.get("waypoints_valid", k)), k))] + [float(v) for p in waypoints for v in p[:2]]
+            target = m.get("target_point")
+            row += [float(min(int(m.get("waypoints_valid", k)), k))]
+            row += [float(target[0]), float(target[1]), 1.0] if target else [0.0, 0.0, 0.0]
+            row += [float(v) for p in waypoints for v in p[:2]]
             targets[i] = row
             commands[i] = int(m.get("command", 4))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -151,6 +170,22 @@ def command_weights(commands: np.ndarray) -> np.ndarray:
     values, counts = np.unique(commands, return_counts=True)
     per_command = dict(zip(values.tolist(), ((counts.max() / counts) ** 0.5).tolist()))
     return np.array([per_command[c] for c in commands.tolist()], dtype=np.float64)
+
+
+def turn_amounts(rows: np.ndarray) -> np.ndarray:
+    """How much each frame's future path turns, [N] in 0..1: the angle from straight ahead to the last real
+    waypoint, over 45 degrees (capped at 1); 0 when the car moves under 2 m in that time (a wait, not a turn) or the
+    frame has no waypoints. It finds the middle of a turn, where the command is already LANEFOLLOW again."""
+    n = rows.shape[0]
+    k = (rows.shape[1] - WAYPOINTS_AT) // 2
+    if k == 0 or n == 0:
+        return np.zeros(n, dtype=np.float64)
+    waypoints = rows[:, WAYPOINTS_AT:WAYPOINTS_AT + 2 * k].reshape(n, k, 2).astype(np.float64)
+    last = np.clip(rows[:, COL["waypoints_valid"]].astype(np.int64), 1, k) - 1
+    x, y = waypoints[np.arange(n), last, 0], waypoints[np.arange(n), last, 1]
+    angle = np.abs(np.arctan2(y, np.maximum(x, 1e-3)))
+    moving = np.hypot(x, y) >= 2.0
+    return np.where(moving & (rows[:, COL["waypoints_valid"]] > 0), np.minimum(angle / (np.pi / 4), 1.0), 0.0)
 
 
 def decode_frame(jpeg: bytes, height: int, width: int) -> np.ndarray:
@@ -237,7 +272,8 @@ class FrameCache:
 
 
 class CilrsFrames(torch.utils.data.Dataset):
-    """Frames of cached segments as (image uint8 [3,H,W], speed [1], command [], target row [len(COLUMNS) + 2K])."""
+    """Frames of cached segments as (image uint8 [3,H,W], speed [1], command [], target row [len(COLUMNS) + 2K]);
+    the row also carries the route's target point (COL target_x, target_y) for models that take it."""
 
     def __init__(self, segments: Sequence[CachedSegment]) -> None:
         self.segments = list(segments)
@@ -268,6 +304,10 @@ class CilrsFrames(torch.utils.data.Dataset):
 
     def commands(self) -> np.ndarray:
         return np.concatenate([self._load(s)[2] for s in range(len(self.segments))]) if self.segments else np.zeros(0, np.int64)
+
+    def target_rows(self) -> np.ndarray:
+        """Every frame's target row, [N, len(COLUMNS) + 2K]."""
+        return np.concatenate([self._load(s)[1] for s in range(len(self.segments))]) if self.segments else np.zeros((0, WAYPOINTS_AT), np.float32)
 
 
 def to_model_input(images_u8: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,8 @@ dataset records and need no per-command logic of their own.
 Inputs:  image   float32 [N, 3, H, W] RGB in 0..1 (ImageNet normalisation happens inside the model)
          speed   float32 [N, 1] metres per second
          command int64   [N]    RoadOption number (1 LEFT .. 6 CHANGELANERIGHT; 0 / unknown -> LANEFOLLOW)
+         target  float32 [N, 2] only models with use_target (presets *-tp): the route's target point in the ego frame
+                                (x forward, y right, metres), as the dataset's measurements record it
 Outputs: control float32 [N, 3] steer in -1..1, throttle and brake in 0..1
          speed   float32 [N, 1] predicted speed, m/s
 
@@ -37,6 +39,9 @@ COMMAND_TO_BRANCH = {0: 3, 1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5}
 BRANCH_NAMES = ("left", "right", "straight", "follow", "change_left", "change_right")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Target points further than this are fed at this distance in their direction: the next junction may be 200 m away
+# down a straight road, and only which way it lies matters (TransFuser's route planner keeps them within 50 m).
+TARGET_RANGE_M = 50.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,9 @@ class ModelConfig:
     waypoints: int = 4  # waypoint model: how many future waypoints (the dataset must have at least as many)
     gru_hidden: int = 64  # waypoint model: the GRU decoder's state
     use_speed: bool = True  # waypoint model: feed the measured speed (off = AIM's image + command only)
+    # Take the route's target point (TransFuser's): a 4th input, [N, 2] ego frame metres. The command alone goes
+    # back to LANEFOLLOW 10 m past a junction while the car is mid-turn; the target point still says where it leads.
+    use_target: bool = False
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -82,8 +90,15 @@ PRESETS: dict[str, ModelConfig] = {
     "aim-resnet18-wide": ModelConfig(kind="waypoints", depth=18, width=16, input_size=256, input_height=144,
                                      branch_hidden=128, dropout=0.0, use_speed=False),
     "cilrs-resnet18-wide": ModelConfig(depth=18, width=16, input_size=256, input_height=144, branch_hidden=128, dropout=0.2),
+    # The wide pair with the route's target point as a 4th input (the game and the bots record it per tick).
+    "aim-resnet18-wide-tp": ModelConfig(kind="waypoints", depth=18, width=16, input_size=256, input_height=144,
+                                        branch_hidden=128, dropout=0.0, use_speed=False, use_target=True),
+    "cilrs-resnet18-wide-tp": ModelConfig(depth=18, width=16, input_size=256, input_height=144, branch_hidden=128,
+                                          dropout=0.2, use_target=True),
     "aim-resnet34": ModelConfig(kind="waypoints", depth=34, width=64, input_size=256, branch_hidden=256, dropout=0.0),
     "aim-resnet18-tiny": ModelConfig(kind="waypoints", depth=18, width=16, input_size=64, branch_hidden=64, dropout=0.0),
+    "aim-resnet18-tiny-tp": ModelConfig(kind="waypoints", depth=18, width=16, input_size=64, branch_hidden=64, dropout=0.0,
+                                        use_target=True),
 }
 DEFAULT_PRESET = "cilrs-resnet34"
 
@@ -165,6 +180,19 @@ def _register_input_buffers(model: nn.Module) -> None:
     model.register_buffer("command_lut", lut, persistent=False)
 
 
+def target_input(target: torch.Tensor) -> torch.Tensor:
+    """[N, 2] ego-frame metres -> the model's target features: within TARGET_RANGE_M as is, further ones pulled in
+    along their direction, then divided by TARGET_RANGE_M (so O(1))."""
+    norm = target.norm(dim=1, keepdim=True).clamp(min=1e-6)
+    return target * (TARGET_RANGE_M / norm).clamp(max=1.0) / TARGET_RANGE_M
+
+
+def _require_target(config: ModelConfig, target: torch.Tensor | None) -> torch.Tensor | None:
+    if config.use_target and target is None:
+        raise ValueError("this model takes the route's target point: pass target [N, 2]")
+    return target if config.use_target else None
+
+
 @dataclass
 class CilrsOutput:
     control: torch.Tensor  # [N, 3] of the commanded branch
@@ -179,15 +207,21 @@ class Cilrs(nn.Module):
         self.encoder = ResNetEncoder(config.depth, config.width)
         feat = self.encoder.out_features
         self.speed_in = _mlp([1, 128, 128], 0.0)
-        self.join = nn.Sequential(nn.Linear(feat + 128, 512), nn.ReLU(inplace=True))
+        self.target_in = _mlp([2, 64, 64], 0.0) if config.use_target else None
+        self.join = nn.Sequential(nn.Linear(feat + 128 + (64 if config.use_target else 0), 512), nn.ReLU(inplace=True))
         h = config.branch_hidden
         self.branches = nn.ModuleList([_mlp([512, h, h, 3], config.dropout) for _ in BRANCH_NAMES])
         self.speed_head = _mlp([feat, h, h, 1], config.dropout)
         _register_input_buffers(self)
 
-    def forward_all(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor) -> CilrsOutput:
+    def forward_all(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor,
+                    target: torch.Tensor | None = None) -> CilrsOutput:
+        target = _require_target(self.config, target)
         features = self.encoder((image - self.mean) / self.std)
-        joined = self.join(torch.cat([features, self.speed_in(speed / self.config.speed_scale)], dim=1))
+        parts = [features, self.speed_in(speed / self.config.speed_scale)]
+        if target is not None and self.target_in is not None:
+            parts.append(self.target_in(target_input(target)))
+        joined = self.join(torch.cat(parts, dim=1))
         raw = torch.stack([branch(joined) for branch in self.branches], dim=1)  # [N, B, 3]
         branch = self.command_lut[command.clamp(0, self.command_lut.numel() - 1)]
         index = branch.view(-1, 1, 1).expand(-1, 1, 3)
@@ -195,8 +229,9 @@ class Cilrs(nn.Module):
         control = torch.cat([torch.tanh(chosen[:, :1]), torch.sigmoid(chosen[:, 1:])], dim=1)
         return CilrsOutput(control=control, speed=self.speed_head(features) * self.config.speed_scale, all_branches=raw)
 
-    def forward(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.forward_all(image, speed, command)
+    def forward(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor,
+                target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.forward_all(image, speed, command, target)
         return out.control, out.speed
 
 
@@ -211,24 +246,29 @@ class WaypointNet(nn.Module):
         commands = len(BRANCH_NAMES)
         self.speed_in = _mlp([1, 64, 64], 0.0)
         speed_feat = 64 if config.use_speed else 0
-        self.join = nn.Sequential(nn.Linear(feat + speed_feat + commands, config.branch_hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(config.branch_hidden, config.gru_hidden))
-        self.gru = nn.GRUCell(2 + commands, config.gru_hidden)
+        target_feat = 2 if config.use_target else 0
+        self.join = nn.Sequential(nn.Linear(feat + speed_feat + commands + target_feat, config.branch_hidden),
+                                  nn.ReLU(inplace=True), nn.Linear(config.branch_hidden, config.gru_hidden))
+        # Each GRU step sees its last waypoint, the command and (as TransFuser's decoder) the target point.
+        self.gru = nn.GRUCell(2 + commands + target_feat, config.gru_hidden)
         self.delta = nn.Linear(config.gru_hidden, 2)
         _register_input_buffers(self)
         self.register_buffer("one_hot", torch.eye(commands), persistent=False)
 
-    def forward(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+        target = _require_target(self.config, target)
         features = self.encoder((image - self.mean) / self.std)  # (N, feat)
         onehot = self.one_hot[self.command_lut[command.clamp(0, self.command_lut.numel() - 1)]]  # (N, commands)
-        parts = [features, onehot]
+        step_in = [onehot] if target is None else [onehot, target_input(target)]
+        parts = [features, *step_in]
         if self.config.use_speed:
             parts.insert(1, self.speed_in(speed / self.config.speed_scale))
         h = self.join(torch.cat(parts, dim=1))  # (N, gru_hidden)
         x = torch.zeros(image.shape[0], 2, dtype=image.dtype, device=image.device)
         out = []
         for _ in range(self.config.waypoints):
-            h = self.gru(torch.cat([x, onehot], dim=1), h)
+            h = self.gru(torch.cat([x, *step_in], dim=1), h)
             x = x + self.delta(h)
             out.append(x)
         return torch.stack(out, dim=1)  # (N, K, 2) ego frame, metres

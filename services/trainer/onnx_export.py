@@ -19,22 +19,26 @@ OPSET = 18
 
 
 def export_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Writes (image, speed, command) -> the kind's outputs (CILRS: control, speed_pred; waypoints: waypoints) with a
+    """Writes (image, speed, command[, target]) -> the kind's outputs (CILRS: control, speed_pred; waypoints: waypoints) with a
     dynamic batch dimension, and the model config (plus any metadata given: run id, camera, controller) as
     ``scalediffusion.*`` metadata."""
     path = Path(path)
     model = model.eval()
     height, width = model.config.input_hw
-    example = (torch.rand(2, 3, height, width), torch.rand(2, 1) * 10.0, torch.tensor([1, 4]))
+    example: tuple = (torch.rand(2, 3, height, width), torch.rand(2, 1) * 10.0, torch.tensor([1, 4]))
+    names = ["image", "speed", "command"]
+    if model.config.use_target:
+        example += (torch.randn(2, 2) * 30.0,)
+        names.append("target")
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter about torchvision ops and pytree internals
         program = torch.onnx.export(
             model,
             example,
-            input_names=["image", "speed", "command"],
+            input_names=names,
             output_names=OUTPUTS[model.config.kind],
-            dynamic_shapes=({0: batch}, {0: batch}, {0: batch}),
+            dynamic_shapes=tuple({0: batch} for _ in names),
             opset_version=OPSET,
             dynamo=True,
             verbose=False,
@@ -57,9 +61,10 @@ def parity_max_abs_diff(model: nn.Module, onnx_path: str | Path, batch: int = 8,
     images = torch.rand(batch, 3, height, width, generator=g)
     speeds = torch.rand(batch, 1, generator=g) * 15.0
     commands = torch.arange(batch) % 7
+    targets = torch.randn(batch, 2, generator=g) * 60.0 if model.config.use_target else None  # near and far ones
     with torch.no_grad():
-        expected = model(images, speeds, commands)
+        expected = model(images, speeds, commands, targets)
     expected = expected if isinstance(expected, tuple) else (expected,)
     policy = OnnxPolicy(onnx_path, providers=["CPUExecutionProvider"])
-    got = policy.run_batch(images.numpy(), speeds.numpy(), commands.numpy())
+    got = policy.run_batch(images.numpy(), speeds.numpy(), commands.numpy(), None if targets is None else targets.numpy())
     return float(max(np.abs(g - e.numpy()).max() for g, e in zip(got, expected)))

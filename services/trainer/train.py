@@ -74,6 +74,9 @@ class TrainConfig:
     # Draw frames with weight (most common command's count / this command's count) ** 0.5: turns are a few percent of
     # driving but decide most routes. Single-process training only (DDP shards uniformly).
     balance_commands: bool = True
+    # Draw frames whose future path turns more often too: x (1 + turn_weight x data.turn_amounts), 0 = off. The
+    # command weights miss the second half of a turn, where the command is LANEFOLLOW again.
+    turn_weight: float = 0.0
     # Which epoch's weights become the model: "best" (lowest validation loss, CILRS's early stopping), "last" (the
     # final epoch, as AIM/TransFuser ship: on a few validation sessions the best-loss epoch is noise, and a waypoint
     # model is scored closed-loop, not on held-out loss), or "auto" (last for waypoint models, best for CILRS).
@@ -95,6 +98,7 @@ class TrainConfig:
             "nodes": 1 <= self.nodes <= 256,
             "data_minutes": 0 <= self.data_minutes <= 1e7,
             "keep": self.keep in ("auto", "best", "last"),
+            "turn_weight": 0 <= self.turn_weight <= 100,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -118,7 +122,7 @@ class TrainConfig:
         """Zero/empty proto fields keep the defaults."""
         doc: dict[str, Any] = {}
         for name in ("preset", "epochs", "batch_size", "learning_rate", "val_fraction", "seed", "gpus", "nodes", "data_minutes",
-                     "max_steps_per_epoch"):
+                     "max_steps_per_epoch", "turn_weight"):
             value = getattr(config, name)
             if value:
                 doc[name] = value
@@ -164,10 +168,12 @@ def losses(model: nn.Module, images: torch.Tensor, speed: torch.Tensor, command:
     """(total, main L1, auxiliary L1, per-sample main error [N]) for either kind of model. CILRS: control L1 and
     speed L1 (weighted 0.95 / 0.05); waypoints: waypoint L1 in metres, no auxiliary loss."""
     core = model.module if hasattr(model, "module") else model
+    c = data.COL
+    target_point = target_rows[:, c["target_x"]:c["target_y"] + 1] if core.config.use_target else None
     if core.config.kind == "waypoints":
-        l1, per_sample = waypoint_l1(model(images, speed, command), target_rows)
+        l1, per_sample = waypoint_l1(model(images, speed, command, target_point), target_rows)
         return l1, l1, torch.zeros((), device=l1.device), per_sample.detach()
-    control, pred_speed = model(images, speed, command)
+    control, pred_speed = model(images, speed, command, target_point)
     target = control_targets(target_rows, config)
     total, control_l1, speed_l1 = cilrs_loss(control, pred_speed, target, speed, config, core.config.speed_scale)
     return total, control_l1, speed_l1, (control - target).abs().mean(dim=1).detach()
@@ -275,14 +281,22 @@ def _workers(config: TrainConfig) -> int:
     return max(0, min(8, (os.cpu_count() or 1) // max(1, torch.cuda.device_count()) - 1))
 
 
+def sampling_weights(frames: data.CilrsFrames, config: TrainConfig) -> np.ndarray:
+    """Per-frame draw weights [N]: rare commands (balance_commands) and turning paths (turn_weight) more often."""
+    weights = data.command_weights(frames.commands()) if config.balance_commands else np.ones(len(frames))
+    if config.turn_weight:
+        weights = weights * (1.0 + config.turn_weight * data.turn_amounts(frames.target_rows()))
+    return weights
+
+
 def _loader(frames: data.CilrsFrames, config: TrainConfig, shuffle: bool, epoch: int, dist: Distributed):
     sampler = None
     generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
     if dist.world_size > 1:
         sampler = torch.utils.data.DistributedSampler(frames, dist.world_size, dist.rank, shuffle=shuffle, seed=config.seed)
         sampler.set_epoch(epoch)
-    elif shuffle and config.balance_commands and len(frames):
-        weights = data.command_weights(frames.commands())
+    elif shuffle and (config.balance_commands or config.turn_weight) and len(frames):
+        weights = sampling_weights(frames, config)
         sampler = torch.utils.data.WeightedRandomSampler(torch.from_numpy(weights), len(frames), replacement=True, generator=generator)
     return torch.utils.data.DataLoader(
         frames,
@@ -374,8 +388,17 @@ class TrainingRun:
             cache.fetch_all(entries, on_done=lambda n: self.bar.advance(task, n))
         if self.dist.world_size > 1:
             torch.distributed.barrier()
-        train_frames = data.CilrsFrames([cache.fetch(e) for e in self.train_entries])
-        val_frames = data.CilrsFrames([cache.fetch(e) for e in self.val_entries])
+        train_segments = [cache.fetch(e) for e in self.train_entries]
+        val_segments = [cache.fetch(e) for e in self.val_entries]
+        if self.model_config.use_target:
+            train_segments, dropped_train = data.with_target_points(train_segments)
+            val_segments, dropped_val = data.with_target_points(val_segments)
+            if dropped_train or dropped_val:
+                event(log, "frames_without_target_point", run_id=self.run_id, train_frames=dropped_train, val_frames=dropped_val)
+            if not train_segments:
+                raise data.DatasetError(f"preset {self.config.preset!r} takes the route's target point, and no training segment "
+                                        "has one (sessions recorded before TelemetryTick.target_point); use a preset without -tp")
+        train_frames, val_frames = data.CilrsFrames(train_segments), data.CilrsFrames(val_segments)
         data.check_targets(train_frames, val_frames, self.model_config)
         event(log, "dataset_ready", run_id=self.run_id, dataset=self.dataset, train_frames=len(train_frames),
               val_frames=len(val_frames), train_sessions=len({e.segment.session_id for e in self.train_entries}),

@@ -84,6 +84,9 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
     # How many frames fall in the ~2 s turn depends on how fast this machine renders (1-5 fps under load): counts
     # stay low so a busy CI still checks that both kinds of frames are there.
     assert sum(s > 0.2 for s in steers) >= 1 and sum(s < 0.05 for s in steers) >= 5, "both straight and right-turn frames"
+    # The game records its route's target point per tick; the processor writes it in the frame's ego frame.
+    with_target = [m["target_point"] for m, _, _ in frames if "target_point" in m]
+    assert len(with_target) >= 0.9 * len(frames), f"only {len(with_target)} of {len(frames)} frames carry the route's target point"
 
     stamped = [(read_stamp(jpeg), m) for m, jpeg, _ in frames]
     readable = [(stamp, m) for stamp, m in stamped if stamp is not None]

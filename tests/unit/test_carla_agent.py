@@ -53,7 +53,7 @@ def test_run_step_returns_a_valid_vehicle_control(agent):
 
 def test_sensors_are_a_leaderboard_sensor_suite_matching_the_game_camera(agent):
     sensors = {s["id"]: s for s in agent.sensors()}
-    assert set(sensors) == {"rgb_front", "gps", "speed", "radar_front"}
+    assert set(sensors) == {"rgb_front", "gps", "speed", "radar_front", "imu"}
     cam = sensors["rgb_front"]
     assert cam["type"] == "sensor.camera.rgb" and (cam["width"], cam["height"]) == (640, 360)
     # 60 degrees vertical on 16:9 is 91.5 degrees horizontal (CARLA's fov is horizontal).
@@ -69,6 +69,34 @@ def test_the_command_follows_the_global_plan(agent):
     assert agent.last_command == 1  # the next waypoint is where the left turn is
     agent.run_step(sensor_input(4.0, 30.0, 12.0), 0.3)
     assert agent.last_command == 4
+
+
+def test_the_target_point_is_the_next_plan_waypoint_beyond_reach_in_the_ego_frame():
+    route = carla_agent.RouteCommands([(gps(0, 0), 4), (gps(20, 0), 4), (gps(30, 0), 1), (gps(30, 20), 4)])
+    east = math.pi / 2  # compass: 0 = north, clockwise
+    lat, lon = gps(2, 0)["lat"], gps(2, 0)["lon"]
+    route.command(lat, lon)
+    assert route.target(lat, lon, east) == pytest.approx((18.0, 0.0), abs=1e-3)  # straight ahead
+    lat, lon = gps(25, 0)["lat"], gps(25, 0)["lon"]
+    route.command(lat, lon)  # (30, 0) is 5 m away, within reach: the target is the waypoint after the left turn
+    assert route.target(lat, lon, east) == pytest.approx((5.0, -20.0), abs=1e-3)  # ahead and to the left
+    assert route.target(lat, lon, 0.0) == pytest.approx((20.0, 5.0), abs=1e-3)  # facing north it is ahead, right
+
+
+def test_a_target_point_policy_is_fed_the_plan_target(tmp_path):
+    torch.manual_seed(0)
+    path = export_onnx(build_model(preset("aim-resnet18-tiny-tp")).eval(), tmp_path / "tp.onnx")
+    a = carla_agent.CilrsAgent("127.0.0.1", 2000)
+    a.setup(str(path))
+    plan = [(gps(0, 0), 4), (gps(20, 0), 4), (gps(30, 0), 1), (gps(30, 20), 4)]
+    a.set_global_plan(plan, [(None, o) for _, o in plan])
+    data = sensor_input(4.0, 2.0, 0.0) | {"imu": (10, np.array([0, 0, 9.8, 0, 0, 0, math.pi / 2]))}
+    control = a.run_step(data, 0.1)
+    assert a.last_target == pytest.approx((18.0, 0.0), abs=1e-3)
+    assert isinstance(control, carla.VehicleControl)
+    nan_compass = sensor_input(4.0, 3.0, 0.0) | {"imu": (10, np.array([0, 0, 9.8, 0, 0, 0, math.nan]))}
+    a.run_step(nan_compass, 0.2)  # the first readings in CARLA can be NaN: the last good one is kept
+    assert a.last_target == pytest.approx((17.0, 0.0), abs=1e-3)
 
 
 def test_route_commands_skip_waypoints_the_ego_passed_without_touching():

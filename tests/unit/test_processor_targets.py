@@ -127,6 +127,16 @@ def test_expert_action_comes_from_the_tick_whose_controls_the_frame_got():
     assert "expert" not in without
 
 
+def test_the_route_target_point_is_written_in_the_ego_frame_where_recorded():
+    tel = drive(4.0, east)
+    for tick in tel.ticks:
+        if tick.t_ms <= 2000.0:
+            tick.target_point.x, tick.target_point.y = 60.0, -5.0  # the next junction, 5 m to the south: right
+    (m,), (later,) = entries(tel, [1000.0]), entries(tel, [3000.0])
+    assert m["target_point"] == [50.0, 5.0]  # seen from (10, 0) heading east
+    assert "target_point" not in later, "no target recorded (older game builds): none written"
+
+
 def test_the_number_of_waypoints_and_their_spacing_are_settings():
     (m,) = entries(drive(4.0, east), [0.0], TargetSettings(waypoint_count=2, waypoint_step_s=1.0))
     assert m["waypoints"] == [[10.0, 0.0], [20.0, 0.0]] and m["waypoints_valid"] == 2
@@ -140,9 +150,9 @@ def test_entries_are_byte_deterministic_and_have_no_negative_zero():
 
 
 def test_to_ego():
-    assert targets.to_ego(1.0, 1.0, math.pi / 2, 1.0, 3.0) == pytest.approx((2.0, 0.0))  # straight ahead
-    assert targets.to_ego(0.0, 0.0, math.pi / 2, 3.0, 0.0) == pytest.approx((0.0, 3.0))  # east of a car facing north: right
-    assert targets.to_ego(0.0, 0.0, 0.0, 0.0, 2.0) == pytest.approx((0.0, -2.0))  # north of a car facing east: left
+    assert targets.ego_frame(1.0, 1.0, math.pi / 2, 1.0, 3.0) == pytest.approx((2.0, 0.0))  # straight ahead
+    assert targets.ego_frame(0.0, 0.0, math.pi / 2, 3.0, 0.0) == pytest.approx((0.0, 3.0))  # east of a car facing north: right
+    assert targets.ego_frame(0.0, 0.0, 0.0, 0.0, 2.0) == pytest.approx((0.0, -2.0))  # north of a car facing east: left
 
 
 def test_settings_are_validated_and_described():

@@ -126,3 +126,20 @@ def test_a_scripted_drive_gets_exactly_its_infractions():
     assert score.infraction_penalty == pytest.approx(0.7 * 0.6)  # red light 0.7 x vehicle 0.6; route_dev has none
     assert 0 < score.route_completion < 100
     assert score.driving_score == pytest.approx(score.route_completion * 0.42)
+
+
+def test_an_episode_starts_with_the_route_ahead_and_its_target_point_in_front():
+    """The ego starts on the road out of the route's first intersection: the command and the target point it sees
+    are those of the road ahead (the game's planner routes from the intersection ahead), not a U-turn back to it."""
+    spec = suite("easy@1")
+    world = manhattan_grid(spec.world)
+    route = RouteSpec("starts", ("i1_1", "i1_2", "i2_2"))  # north to i1_2, then right (east)
+    episode = Episode(world, LaneMap(world), route, spec, seed=1)
+    first = episode.observe()
+    assert first.command in (4, 3)  # lane following, or already the junction ahead's manoeuvre; never a turn back
+    forward, right = first.target_point
+    assert forward > 0 and abs(right) < 10, first.target_point  # i1_2's centre, ahead
+    while episode.nav_route.points[1].y - episode.ego.y > 5.0:  # drive up to 5 m before i1_2's centre
+        episode.step(Control(0.0, 0.4, 0.0))
+    forward, right = episode.observe().target_point
+    assert right > 20, "inside the right turn the target is down the road it leads into"

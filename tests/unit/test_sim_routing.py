@@ -97,6 +97,21 @@ def route(g):
     return routing.make_route(g, ["i0_1", "i1_1", "i1_2"], {"x": 2.5, "y": 25})
 
 
+def test_the_target_point_is_the_next_route_point_beyond_7_5_m(route):
+    """TransFuser's target point: the next intersection centre until 7.5 m before it, then the one after it; inside a
+    turn it points down the road the turn leads into, also once the command is LANEFOLLOW again."""
+    def target(pos, hint=0):
+        return routing.target_point(route, routing.navigate(route, pos, hint))
+
+    assert target(Vec2(2.5, 30)) == Vec2(0, 100)  # approaching the right turn at i0_1
+    assert target(Vec2(2.5, 92)) == Vec2(0, 100)  # 8 m before its centre
+    assert target(Vec2(2.5, 93)) == Vec2(100, 100)  # 7 m before: the far end of the road east
+    after_turn = routing.navigate(route, Vec2(12, 97), 1)
+    assert after_turn.command == LANEFOLLOW and routing.target_point(route, after_turn) == Vec2(100, 100)
+    assert target(Vec2(101, 195), 2) == Vec2(100, 200)  # nothing beyond the end: the destination
+    assert routing.TARGET_MIN_M == 7.5
+
+
 def test_marks_manoeuvres_per_intersection(route):
     assert route.maneuvers == (LANEFOLLOW, RIGHT, LEFT, LANEFOLLOW)
     assert route.node_ids == (None, "i0_1", "i1_1", "i1_2")

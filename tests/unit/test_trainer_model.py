@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 from scalediffusion.datasets import IndexEntry
 from scalediffusion.policy import OnnxPolicy, PolicyError
-from scalediffusion.v1 import processor_pb2
+from scalediffusion.v1 import processor_pb2, trainer_pb2
 from services.trainer import data
 from services.trainer.model import BRANCH_NAMES, PRESETS, build_model, preset
 from services.trainer.onnx_export import PARITY_TOLERANCE, export_onnx, parity_max_abs_diff
@@ -245,3 +247,104 @@ def test_the_training_config_from_the_contract_carries_slices_and_step_caps():
     assert (config.data_minutes, config.max_steps_per_epoch) == (3.5, 7)
     with pytest.raises(ConfigError, match="data_minutes"):
         TrainConfig.from_proto(trainer_pb2.TrainingConfig(data_minutes=-1))
+
+
+# ---------------------------------------------------------------- the route's target point (presets *-tp)
+
+
+def test_a_target_point_model_needs_the_target_and_reads_it():
+    from services.trainer.model import TARGET_RANGE_M, target_input
+
+    torch.manual_seed(0)
+    model = build_model(preset("aim-resnet18-tiny-tp")).eval()
+    image, speed, command = torch.rand(1, 3, 64, 64).repeat(2, 1, 1, 1), torch.full((2, 1), 4.0), torch.tensor([4, 4])
+    with pytest.raises(ValueError, match="target point"):
+        model(image, speed, command)
+    with torch.no_grad():
+        wps = model(image, speed, command, torch.tensor([[30.0, -20.0], [30.0, 20.0]]))
+    assert not torch.allclose(wps[0], wps[1])  # same image, speed and command; the target lies left vs right
+    far = target_input(torch.tensor([[300.0, 400.0], [30.0, 40.0], [3.0, 4.0]]))
+    assert far[0].tolist() == pytest.approx(far[1].tolist())  # beyond the range only the direction counts
+    assert far[2].tolist() == pytest.approx([3.0 / TARGET_RANGE_M, 4.0 / TARGET_RANGE_M])
+    cilrs = build_model(preset("cilrs-resnet18-wide-tp")).eval()
+    with torch.no_grad():
+        a = cilrs(torch.rand(1, 3, 144, 256), torch.ones(1, 1), torch.tensor([4]), torch.tensor([[20.0, 0.0]]))[0]
+    assert a.shape == (1, 3)
+
+
+def test_a_target_point_policy_file_takes_a_fourth_input(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(preset("aim-resnet18-tiny-tp")).eval()
+    path = export_onnx(model, tmp_path / "tp.onnx")
+    assert parity_max_abs_diff(model, path) <= PARITY_TOLERANCE
+    policy = OnnxPolicy(path)
+    assert policy.uses_target and {i.name for i in policy.session.get_inputs()} == {"image", "speed", "command", "target"}
+    with pytest.raises(PolicyError, match="target point"):
+        policy.waypoints(np.zeros((64, 64, 3), np.uint8), 3.0, 4)
+    left = policy.waypoints(np.zeros((64, 64, 3), np.uint8), 3.0, 4, (20.0, -15.0))
+    right = policy.waypoints(np.zeros((64, 64, 3), np.uint8), 3.0, 4, (20.0, 15.0))
+    assert left != right
+    assert not OnnxPolicy(export_onnx(tiny(), tmp_path / "plain.onnx")).uses_target
+
+
+def test_target_rows_carry_the_target_point_and_models_that_need_it_drop_segments_without():
+    from services.trainer.train import losses
+
+    with_tp = [_measurement(4, 4, True) | {"target_point": [25.0, -3.5]} for _ in range(3)]
+    rows, _ = data.targets_from_measurements(with_tp)
+    c = data.COL
+    assert rows[0, c["target_x"]] == 25.0 and rows[0, c["target_y"]] == -3.5 and rows[0, c["has_target"]] == 1
+    without, _ = data.targets_from_measurements([_measurement(4, 4, True)])
+    assert without[0, c["has_target"]] == 0 and without[0, c["target_x"]] == 0
+    assert rows.shape[1] == without.shape[1]  # one row shape either way
+
+    torch.manual_seed(0)
+    model = build_model(preset("aim-resnet18-tiny-tp")).eval()
+    images, speed, command = torch.rand(3, 3, 64, 64), torch.full((3, 1), 3.0), torch.tensor([4, 4, 4])
+    target = torch.from_numpy(rows)
+    moved = target.clone()
+    moved[:, c["target_y"]] = 30.0
+    with torch.no_grad():
+        assert losses(model, images, speed, command, target, TrainConfig())[0] != losses(model, images, speed, command, moved, TrainConfig())[0]
+
+
+def test_segments_without_target_points_are_left_out(tmp_path):
+    segments = []
+    for name, has in (("a", [1, 1]), ("b", [1, 0]), ("c", [0, 0])):
+        rows = np.zeros((2, data.WAYPOINTS_AT), np.float32)
+        rows[:, data.COL["has_target"]] = has
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "targets.npy", rows)
+        segments.append(data.CachedSegment(name, "s", tmp_path / name, 2))
+    kept, dropped = data.with_target_points(segments)
+    assert [s.segment_id for s in kept] == ["a"] and dropped == 4
+
+
+def test_turning_paths_are_drawn_more_often_with_a_turn_weight(tmp_path):
+    from services.trainer.train import sampling_weights
+
+    def rows(paths: list[list[list[float]]], valid: int = 4) -> np.ndarray:
+        out = np.zeros((len(paths), data.WAYPOINTS_AT + 8), np.float32)
+        out[:, data.COL["waypoints_valid"]] = valid
+        out[:, data.WAYPOINTS_AT:] = np.array(paths, np.float32).reshape(len(paths), 8)
+        return out
+
+    straight = [[2, 0], [4, 0], [6, 0], [8, 0]]
+    quarter = [[2, 0.5], [4, 2], [5, 4], [5, 6]]  # a right turn: the last point 50 degrees right
+    slight = [[2, 0], [4, 0.3], [6, 0.8], [8, 1.6]]  # 11 degrees
+    standing = [[0.1, 0.3], [0.1, 0.4], [0.2, 0.5], [0.2, 0.6]]  # under 2 m: a wait, whatever the noise
+    amounts = data.turn_amounts(rows([straight, quarter, slight, standing]))
+    assert amounts[0] == 0 and amounts[1] == 1.0 and 0.2 < amounts[2] < 0.3 and amounts[3] == 0
+    # Only the real waypoints count: with 2 valid, the quarter turn has barely started.
+    assert data.turn_amounts(rows([quarter], valid=2))[0] == pytest.approx(math.atan2(2, 4) / (math.pi / 4))
+
+    (tmp_path / "s").mkdir()
+    np.save(tmp_path / "s" / "targets.npy", rows([straight, quarter]))
+    np.save(tmp_path / "s" / "commands.npy", np.array([4, 4], np.int64))
+    np.save(tmp_path / "s" / "frames.npy", np.zeros((2, 8, 8, 3), np.uint8))
+    frames = data.CilrsFrames([data.CachedSegment("s", "s", tmp_path / "s", 2)])
+    assert sampling_weights(frames, TrainConfig()).tolist() == [1.0, 1.0]  # one command, no turn weight
+    assert sampling_weights(frames, TrainConfig(turn_weight=2.0)).tolist() == [1.0, 3.0]
+    with pytest.raises(ConfigError, match="turn_weight"):
+        TrainConfig(turn_weight=-1.0).validate()
+    assert TrainConfig.from_proto(trainer_pb2.TrainingConfig(turn_weight=1.5)).turn_weight == 1.5

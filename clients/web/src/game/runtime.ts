@@ -18,7 +18,7 @@ import { cameraPose, lerpAngle, type CameraMode } from "../sim/camera";
 import { controlsFrom, GAME_KEYS, mergeControls, NEUTRAL, padControls, toggleReverse, type Controls } from "../sim/input";
 import { collisionWorld, stepWithCollisions, type CollisionWorld, type VehicleState } from "../sim/vehicle";
 import { actorPoses } from "../world/actors";
-import { RoutePlanner, type Nav } from "../world/routing";
+import { RoutePlanner, targetPoint, type Nav } from "../world/routing";
 import { spawnState } from "../world/spawn";
 
 export type RuntimePhase = "idle" | "starting" | "driving" | "finished";
@@ -438,7 +438,7 @@ export class GameRuntime {
     this.recordTick(tMs);
   }
 
-  /** One telemetry tick with the current state, controls, camera and command. */
+  /** One telemetry tick with the current state, controls, camera, command and the route's target point. */
   private recordTick(tMs: number): void {
     const pose = cameraPose(this.state, this.cameraMode, this.opts.config.fovDeg, this.cameraMode === "chase" ? this.camYaw : this.state.theta);
     this.telemetry?.addTick({
@@ -447,6 +447,7 @@ export class GameRuntime {
       vehicle: this.state,
       camera: pose,
       command: this.nav?.command ?? RoadOption.LANEFOLLOW,
+      targetPoint: this.nav && this.planner.route ? targetPoint(this.planner.route, this.nav) : null,
       paused: this.paused,
       reset: this.resetPending,
       collision: this.collisionPending,

@@ -63,6 +63,18 @@ describe("TelemetryRecorder", () => {
     for (let i = 1; i < ticks.length; i++) expect(ticks[i]!.tMs).toBeGreaterThan(ticks[i - 1]!.tMs);
   });
 
+  it("records the route's target point where the game has one, and leaves it unset otherwise", () => {
+    const rec = new TelemetryRecorder(meta);
+    const tick = (tMs: number, targetPoint?: { x: number; y: number } | null): TickInput => ({ tMs, controls: { steer: 0, throttle: 0, brake: 0 }, vehicle: { x: 0, y: 0, theta: 0, speed: 0 }, camera: cam, command: RoadOption.LANEFOLLOW, targetPoint });
+    rec.addTick(tick(10, { x: 100, y: -2.5 }));
+    rec.addTick(tick(20, null));
+    rec.addTick(tick(30));
+    rec.addTick(tick(40, { x: NaN, y: 1 }));
+    const back = fromBinary(TelemetrySchema, rec.encode());
+    expect(back.ticks[0]!.targetPoint).toMatchObject({ x: 100, y: -2.5 });
+    expect(back.ticks.slice(1).map((t) => t.targetPoint)).toEqual([undefined, undefined, undefined]);
+  });
+
   it("drops a warm-up before a given time", () => {
     const rec = new TelemetryRecorder(meta);
     drive(rec, 1, 0);

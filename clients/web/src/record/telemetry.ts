@@ -18,6 +18,8 @@ export interface TickInput {
   reset?: boolean;
   /** The car hit something on this tick and was stopped where it was. */
   collision?: boolean;
+  /** The route's target point (city frame, routing.targetPoint); absent without a route. */
+  targetPoint?: { x: number; y: number } | null;
 }
 
 export interface TelemetryMeta {
@@ -48,6 +50,7 @@ interface Tick {
   paused: boolean;
   reset: boolean;
   collision: boolean;
+  target: { x: number; y: number } | null;
 }
 
 export class TelemetryRecorder {
@@ -103,6 +106,8 @@ export class TelemetryRecorder {
       paused: t.paused ?? false,
       reset: t.reset ?? false,
       collision: t.collision ?? false,
+      target: t.targetPoint && Number.isFinite(t.targetPoint.x) && Number.isFinite(t.targetPoint.y)
+        ? { x: t.targetPoint.x, y: t.targetPoint.y } : null,
     });
     return true;
   }
@@ -164,6 +169,7 @@ export class TelemetryRecorder {
         paused: t.paused,
         reset: t.reset,
         collision: t.collision,
+        ...(t.target ? { targetPoint: { x: t.target.x, y: t.target.y } } : {}),
       })),
       rttSamples: this.rtt.map((s) => ({ tMs: s.tMs, rttMs: s.rttMs })),
       frames: this.frames.map((f) => ({

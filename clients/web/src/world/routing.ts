@@ -209,6 +209,11 @@ export function extendRoute(graph: RoadGraph, route: Route, more: readonly strin
 /** How far past an intersection its manoeuvre is still announced (NavOptions.exitM). */
 export const NAV_EXIT_M = 10;
 
+/** The target point is the route's first point more than this far ahead along it: TransFuser's RoutePlanner
+ *  min_distance. Route points are intersection centres, so from just before a junction's centre on it is the far end
+ *  of the road the manoeuvre leads into, and it keeps saying so after the command is back to "follow the lane". */
+export const TARGET_MIN_M = 7.5;
+
 export interface NavOptions {
   /** Announce the manoeuvre this far before an intersection (m). */
   approachM?: number;
@@ -312,6 +317,16 @@ export function navigate(route: Route, pos: Vec2, segmentHint = 0, options: NavO
     nextTurn,
     finished: nextIndex === null,
   };
+}
+
+/** The point a driver at `nav` heads for (city frame): the first route point more than minAheadM ahead of the
+ *  position's progress, else the route's end; null for an empty route. Recorded per tick (TelemetryTick.target_point). */
+export function targetPoint(route: Route, nav: Nav, minAheadM = TARGET_MIN_M): Vec2 | null {
+  if (route.points.length === 0) return null;
+  for (let k = nav.segment + 1; k < route.points.length; k++) {
+    if (route.cumulative[k]! - nav.progressM > minAheadM) return route.points[k]!;
+  }
+  return route.points[route.points.length - 1]!;
 }
 
 export interface RoadLocation {
