@@ -250,6 +250,12 @@ def graph_json(graph: routing.RoadGraph) -> dict:
     return {"nodeOrder": list(graph.nodes), "nodes": to_json(graph.nodes), "edges": to_json(graph.edges)}
 
 
+def edge_sample(route: routing.Route, hint: int) -> dict:
+    """Navigation and target point at (3, 4) on a one-point or empty route (target: that point, or None)."""
+    nav = routing.navigate(route, Vec2(3.0, 4.0), hint)
+    return {"pos": {"x": 3.0, "y": 4.0}, "hint": hint, "nav": to_json(nav), "target": to_json(routing.target_point(route, nav))}
+
+
 def navigation_samples(route: routing.Route, rng: random.Random, approach_m: float | None, exit_m: float | None) -> list:
     """Positions about every 20 m along the route, pushed off it by varied amounts, tracked with the previous segment as
     the hint (as a driver would), and some cold (hint 0 or far off)."""
@@ -336,8 +342,8 @@ def routing_section(world: world_pb2.World) -> dict:
     navigation = [{"route": 0, "options": {}, "samples": navigation_samples(routes[0], rng, None, None)},
                   {"route": 1, "options": {"approachM": 25.0, "exitM": 5.0}, "samples": navigation_samples(routes[1], rng, 25.0, 5.0)},
                   {"route": 3, "options": {}, "samples": navigation_samples(routes[3], rng, None, None)},
-                  {"route": 4, "options": {}, "samples": [{"pos": {"x": 3.0, "y": 4.0}, "hint": 0, "nav": to_json(routing.navigate(routes[4], Vec2(3.0, 4.0)))}]},
-                  {"route": 5, "options": {}, "samples": [{"pos": {"x": 3.0, "y": 4.0}, "hint": 2, "nav": to_json(routing.navigate(routes[5], Vec2(3.0, 4.0), 2))}]}]
+                  {"route": 4, "options": {}, "samples": [edge_sample(routes[4], 0)]},
+                  {"route": 5, "options": {}, "samples": [edge_sample(routes[5], 2)]}]
     locate_inputs = [(Vec2(i.position.x, i.position.y), h) for i in list(world.intersections)[::5] for h in (0.0, math.pi / 2)]
     locate_inputs += [(Vec2(rng.uniform(world.min.x, world.max.x), rng.uniform(world.min.y, world.max.y)), rng.uniform(-math.pi, math.pi)) for _ in range(150)]
     locate_inputs += [(Vec2(r.start.x + (r.end.x - r.start.x) * 0.3 + rng.uniform(-12, 12), r.start.y + (r.end.y - r.start.y) * 0.3 + rng.uniform(-12, 12)),

@@ -84,7 +84,7 @@ interface Golden {
     turns: { a: Vec2; b: Vec2; c: Vec2; angle: number; option: number; option20: number }[];
     makeRoute: { nodes: string[]; start: Vec2 | null; turnThresholdDeg: number; route: unknown }[];
     extendRoute: { route: number; more: string[]; extended: unknown }[];
-    navigate: { route: number; options: NavOptions; samples: { pos: Vec2; hint: number; nav: unknown; target?: Vec2 | null }[] }[];
+    navigate: { route: number; options: NavOptions; samples: { pos: Vec2; hint: number; nav: unknown; target: Vec2 | null }[] }[];
     locateOnRoad: { pos: Vec2; heading: number; location: unknown }[];
     nearestNode: { pos: Vec2; node: string | null }[];
     mulberry32: { seed: number; values: number[] }[];
@@ -243,7 +243,7 @@ describe("sim golden (Python simulator <-> game)", () => {
         for (const s of group.samples) {
           const nav = navigate(routes[group.route]!, s.pos, s.hint, group.options);
           expectClose(nav, s.nav, `navigate route #${group.route} at ${JSON.stringify(s.pos)} hint ${s.hint}`);
-          if (s.target !== undefined) expectClose(targetPoint(routes[group.route]!, nav), s.target, `targetPoint route #${group.route} at ${JSON.stringify(s.pos)}`);
+          expectClose(targetPoint(routes[group.route]!, nav), s.target, `targetPoint route #${group.route} at ${JSON.stringify(s.pos)} hint ${s.hint}`);
         }
       }
     });
