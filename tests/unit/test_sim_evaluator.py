@@ -143,3 +143,24 @@ def test_an_episode_starts_with_the_route_ahead_and_its_target_point_in_front():
         episode.step(Control(0.0, 0.4, 0.0))
     forward, right = episode.observe().target_point
     assert right > 20, "inside the right turn the target is down the road it leads into"
+
+
+def test_a_trace_shows_what_a_target_point_policy_saw_and_predicted(tmp_path, capsys):
+    import torch
+
+    from scalediffusion.sim import trace
+    from services.trainer.model import build_model, preset
+    from services.trainer.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    path = export_onnx(build_model(preset("aim-resnet18-tiny-tp")).eval(), tmp_path / "tp.onnx",
+                       {"camera": '{"width": 160, "height": 90, "vertical_fov_deg": 60.0, "mode": "dash"}'})
+    rows, status = trace.trace_route(str(path), "easy@1", 0, seed=1, every=5, max_steps=30)
+    assert [r.t for r in rows] == pytest.approx([0.05, 0.3, 0.55, 0.8, 1.05, 1.3])  # every 5th of 30 steps at 20 Hz
+    assert all(r.target is not None and r.target[0] > 0 for r in rows)  # the route's target point, ahead at the start
+    assert all(r.last_waypoint is not None for r in rows) and status
+    with pytest.raises(ValueError, match="routes 0.."):
+        trace.trace_route(str(path), "easy@1", 99, seed=1)
+    assert trace.main(["--model", str(path), "--suite", "easy@1", "--max-steps", "10", "--every", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "target (fwd, right)" in out and len(out.strip().splitlines()) == 4  # header, 2 rows, status
