@@ -165,6 +165,59 @@ class Autopilot:
         return Control(steer, 0.0, brake)
 
 
+@dataclass(frozen=True)
+class TurnLapseParams:
+    """A driver's lapse inside a turn: now and then the steering is held short of what the turn needs (or, less
+    often, past it) for a moment, so the car ends up late and wide (or cutting in) and the autopilot has to recover.
+    Codevilla et al.'s noise injection, placed where a policy fails: without it a policy never sees a turn it has
+    fallen behind in. The clean action stays the expert label (TelemetryTick.expert_controls)."""
+
+    probability: float = 0.0  # chance that a turn gets a lapse; 0 = never
+    turn_heading_rad: float = 0.3  # the route's heading changes this much over the next turn_ahead_m: "in a turn"
+    turn_ahead_m: float = 8.0
+    delay_s: tuple[float, float] = (0.0, 0.8)  # from the turn's start to the lapse
+    duration_s: tuple[float, float] = (0.4, 1.2)
+    under_factor: tuple[float, float] = (0.0, 0.3)  # the clean steer is scaled by this while the lapse lasts
+    over_factor: tuple[float, float] = (1.4, 1.8)
+    over_share: float = 0.2  # share of lapses that oversteer
+    # A lapse moves the steer at least this far from the clean one, so the processor (its off_expert_steer, 0.35)
+    # tells a lapse from the steering wander (stationary sigma 0.08, rarely past 0.3) in every turn, gentle ones too.
+    min_gap: float = 0.5
+    cooldown_s: float = 3.0  # a new turn counts only this long after the last lapse ended
+
+    def validate(self) -> TurnLapseParams:
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"turn lapse probability must be within [0, 1], not {self.probability}")
+        return self
+
+
+class TurnLapse:
+    """When the lapses of TurnLapseParams happen and what they do to the steer. Pure and seeded."""
+
+    def __init__(self, params: TurnLapseParams, rng: random.Random) -> None:
+        self.p, self.rng = params.validate(), rng
+        self._in_turn = False
+        self._start = self._end = -math.inf
+        self._factor = 1.0
+        self._quiet_until = -math.inf
+
+    def steer(self, t: float, turning: bool, clean: float) -> float:
+        """The steer applied at time t, given whether the route turns here and the expert's clean steer."""
+        if turning and not self._in_turn and t >= self._quiet_until and self.p.probability > 0:
+            if self.rng.random() < self.p.probability:
+                self._start = t + self.rng.uniform(*self.p.delay_s)
+                self._end = self._start + self.rng.uniform(*self.p.duration_s)
+                over = self.rng.random() < self.p.over_share
+                self._factor = self.rng.uniform(*(self.p.over_factor if over else self.p.under_factor))
+                self._quiet_until = self._end + self.p.cooldown_s
+        self._in_turn = turning
+        if not self._start <= t < self._end:
+            return clean
+        direction = 1.0 if clean >= 0 else -1.0
+        gap = max(abs(clean * (self._factor - 1.0)), self.p.min_gap)
+        return clean + (gap if self._factor > 1.0 else -gap) * direction
+
+
 class NoisyAutopilot(Autopilot):
     """The autopilot driving like a person: steering wanders (an Ornstein-Uhlenbeck process) and is corrected,
     the cruise speed differs per driver, reactions to the throttle lag a little. Seeded: the same seed drives the
@@ -172,7 +225,8 @@ class NoisyAutopilot(Autopilot):
 
     name = "noisy-autopilot"
 
-    def __init__(self, seed: int, steer_noise: float = 0.08, params: AutopilotParams | None = None) -> None:
+    def __init__(self, seed: int, steer_noise: float = 0.08, params: AutopilotParams | None = None,
+                 lapses: TurnLapseParams = TurnLapseParams()) -> None:
         rng = random.Random(seed)
         base = params or AutopilotParams()
         cruise = base.cruise_speed * rng.uniform(0.8, 1.15)
@@ -187,10 +241,19 @@ class NoisyAutopilot(Autopilot):
         # The clean action of the last call (what the autopilot itself would have applied): recorded beside the
         # applied, noisy controls so training can use noise injection with expert labels (Codevilla et al.).
         self.last_expert: Control | None = None
+        # Its own generator: a fleet recorded without lapses drives exactly as before they existed.
+        self.lapses = TurnLapse(lapses, random.Random(f"lapse-{seed}"))
 
     def __call__(self, obs: Observation) -> Control:
         control = super().__call__(obs)
         self.last_expert = control
         self._wander += -0.5 * self._wander * 0.05 + self.steer_noise * math.sqrt(0.05) * self.rng.gauss(0, 1)
         self._throttle += 0.3 * (control.throttle - self._throttle)
-        return Control(max(-1.0, min(1.0, control.steer + self._wander)), self._throttle if control.brake == 0 else 0.0, control.brake)
+        steer = self.lapses.steer(obs.t, self._route_turns(obs), control.steer) if self.lapses.p.probability > 0 else control.steer
+        return Control(max(-1.0, min(1.0, steer + self._wander)), self._throttle if control.brake == 0 else 0.0, control.brake)
+
+    def _route_turns(self, obs: Observation) -> bool:
+        line = obs.episode.path.line
+        _, _, h0 = line.point_at(obs.route_s)
+        _, _, h1 = line.point_at(obs.route_s + self.lapses.p.turn_ahead_m)
+        return abs(math.atan2(math.sin(h1 - h0), math.cos(h1 - h0))) > self.lapses.p.turn_heading_rad

@@ -22,7 +22,7 @@ import cv2
 
 from scalediffusion.city.grid import manhattan_grid
 from scalediffusion.sim import vehicle as vm
-from scalediffusion.sim.autopilot import NoisyAutopilot
+from scalediffusion.sim.autopilot import NoisyAutopilot, TurnLapseParams
 from scalediffusion.sim.episode import Episode, EpisodeConfig
 from scalediffusion.sim.lanes import LaneMap
 from scalediffusion.sim.suites import RouteSpec, SuiteSpec
@@ -48,6 +48,10 @@ class BotConfig:
     pedestrians_min: int | None = None  # None = pedestrians
     steer_noise: float = 0.08  # the noisy driver's steering wander (Ornstein-Uhlenbeck sigma)
     record_expert: bool = True  # record the autopilot's clean action in TelemetryTick.expert_controls
+    # Chance that a turn gets a steering lapse (autopilot.TurnLapseParams): the states a policy that falls behind in
+    # a turn ends up in, with the clean action recorded as the label. The processor ends a frame's waypoints where
+    # the applied steering leaves the expert's (services/processor/targets.py).
+    turn_lapses: float = 0.6
 
     def traffic(self, rng: random.Random) -> tuple[int, int]:
         """(NPC vehicles, pedestrians) for one session."""
@@ -102,7 +106,7 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
         start_time_s=rng.uniform(0, 60)))
     episode.monitor.timeout_s = float("inf")  # a bot drives until its session ends, whatever happens
     renderer = renderer or CityRenderer(world, config.width, config.height, vertical_fov_deg=config.fov_deg)
-    driver = NoisyAutopilot(seed, steer_noise=config.steer_noise)
+    driver = NoisyAutopilot(seed, steer_noise=config.steer_noise, lapses=TurnLapseParams(probability=config.turn_lapses))
     telemetry = telemetry_pb2.Telemetry(schema_version=1, video_width=config.width, video_height=config.height,
                                         video_fps=config.fps, world_id=world.world_id, client_info=CLIENT_INFO,
                                         recording_start_t_ms=PREROLL_MS)

@@ -130,7 +130,8 @@ def _channels(state: StackState) -> dict:
 def _bot_config(args: argparse.Namespace):
     from scalediffusion.sim.bots import BotConfig
 
-    return BotConfig(seconds=args.seconds, width=args.width, height=args.height, camera_mode=args.camera)
+    return BotConfig(seconds=args.seconds, width=args.width, height=args.height, camera_mode=args.camera,
+                     turn_lapses=args.turn_lapses)
 
 
 def _stage_progress(bar):
@@ -204,7 +205,8 @@ def cmd_value(args: argparse.Namespace) -> int:
 
     _, state = _running(args)
     bot = BotConfig(seconds=args.seconds, width=args.width, height=args.height, fps=args.fps, camera_mode=args.camera,
-                    npc_vehicles=args.npc_max, npc_vehicles_min=0, pedestrians=args.pedestrians_max, pedestrians_min=0)
+                    npc_vehicles=args.npc_max, npc_vehicles_min=0, pedestrians=args.pedestrians_max, pedestrians_min=0,
+                    turn_lapses=args.turn_lapses)
     config = ValueConfig(minutes=tuple(args.minutes), presets=tuple(args.presets), suite=args.suite, seeds=tuple(args.seeds),
                          epochs=args.epochs, max_steps=args.max_steps, turn_weight=args.turn_weight, batch_size=args.batch_size,
                          bot=bot, tag=args.tag,
@@ -287,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--camera", choices=("dash", "chase"), default="dash")
         p.add_argument("--workers", type=int, default=2, help="bot sessions rendered at once (processes)")
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--turn-lapses", type=float, default=0.6,
+                       help="chance that a bot's turn gets a steering lapse it recovers from (labels stay the expert's)")
     # Allow --state-dir after the subcommand too.
     for p in (up, status, sub.choices["down"], bots, loop, value):
         p.add_argument("--state-dir", default=argparse.SUPPRESS)

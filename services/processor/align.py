@@ -125,6 +125,7 @@ class TickTimeline:
         # Times of ticks where driving stops being continuous (paused or reset), for "what happens next" queries.
         self.stop_times = [t.t_ms for t in self.ticks if t.paused or t.reset]
         self.collision_times = [t.t_ms for t in self.ticks if t.collision]
+        self._off_expert: dict[float, list[float]] = {}  # steer gap -> times of ticks off the expert's action
 
     @property
     def first_ms(self) -> float:
@@ -164,6 +165,21 @@ class TickTimeline:
         """Time of the first paused or reset tick strictly after t_ms (inf when none)."""
         i = bisect.bisect_right(self.stop_times, t_ms)
         return self.stop_times[i] if i < len(self.stop_times) else math.inf
+
+    def next_off_expert_from(self, t_ms: float, steer_gap: float) -> float:
+        """Time of the first tick in effect at or after t_ms whose applied steering differs from its recorded expert
+        action (TelemetryTick.expert_controls) by more than steer_gap: from there on the poses show the driver's
+        lapse, not the expert's path (inf when none; ticks without an expert action never count)."""
+        times = self._off_expert.get(steer_gap)
+        if times is None:
+            times = self._off_expert[steer_gap] = [
+                t.t_ms for t in self.ticks if t.HasField("expert_controls") and abs(t.controls.steer - t.expert_controls.steer) > steer_gap]
+        if not times:
+            return math.inf
+        i = bisect.bisect_right(times, t_ms)
+        if i > 0 and times[i - 1] == self.times[self.index_at(t_ms)]:
+            return t_ms  # the tick in effect at t_ms is itself off the expert's action
+        return times[i] if i < len(times) else math.inf
 
     def collided_between(self, after_ms: float, until_ms: float) -> bool:
         """Whether the car hit something at a tick in (after_ms, until_ms]."""

@@ -68,6 +68,7 @@ def worker_settings_from_env() -> WorkerSettings:
     target_settings = TargetSettings(
         waypoint_count=env_int("SD_WAYPOINTS", TargetSettings.waypoint_count),
         waypoint_step_s=env_float("SD_WAYPOINT_STEP_S", TargetSettings.waypoint_step_s),
+        off_expert_steer=env_float("SD_OFF_EXPERT_STEER", TargetSettings.off_expert_steer),
     )
     try:
         splice.validate()

@@ -6,7 +6,10 @@ segment still get their future. For a frame whose image shows the game at render
   convention: x forward, y to the right, metres. The world frame has theta counter-clockwise from +x, so the right
   of heading (cos theta, sin theta) is (sin theta, -cos theta).
 - waypoints_valid counts the leading waypoints that are real: one past the end of the telemetry, or with a paused
-  or reset tick in (r, its time], is not (nor is any after it). Invalid ones are still written, extrapolated at
+  or reset tick in (r, its time], is not (nor is any after it). Neither is one after a tick whose applied steering
+  left the recorded expert action by more than off_expert_steer (a bot's lapse, autopilot.TurnLapse): those poses
+  show the lapse, not the path to learn. Frames taken after the lapse, off the path, keep the recovery as their
+  waypoints: the states a policy that falls behind needs (Codevilla et al.'s noise injection). Invalid ones are still written, extrapolated at
   constant velocity from the last valid one (or the pose), so every frame has the same JSON shape.
 - target_speed is the recorded speed target_speed_horizon_s after r (clamped at the end of the telemetry).
 - target_point is the route's target point recorded on the tick whose command the frame carries (TelemetryTick.target_point), in
@@ -31,12 +34,17 @@ class TargetSettings:
     waypoint_count: int = 4  # future positions per frame
     waypoint_step_s: float = 0.5  # time between them: 4 x 0.5 s looks 2 s ahead, as CILRS-style planners do
     target_speed_horizon_s: float = 1.0  # target_speed is the recorded speed this far after the frame
+    # |applied - expert| steering above this ends a frame's real waypoints. The bots' steering wander stays below
+    # (stationary sigma 0.08, 4.4 sigma); their turn lapses move the steer 0.5 or more (autopilot.TurnLapseParams).
+    off_expert_steer: float = 0.35
 
     def validate(self) -> None:
         if self.waypoint_count < 1 or not self.waypoint_step_s > 0:
             raise ValueError("SD_WAYPOINTS must be >= 1 and SD_WAYPOINT_STEP_S > 0")
         if not self.target_speed_horizon_s >= 0:
             raise ValueError("target_speed_horizon_s must be >= 0")
+        if not self.off_expert_steer > 0:
+            raise ValueError("off_expert_steer must be > 0")
 
     def describe(self) -> dict:
         """What the dataset index records, so readers know how the targets were made."""
@@ -44,6 +52,7 @@ class TargetSettings:
             "waypoint_count": self.waypoint_count,
             "waypoint_step_s": self.waypoint_step_s,
             "target_speed_horizon_s": self.target_speed_horizon_s,
+            "off_expert_steer": self.off_expert_steer,
             "frame": EGO_FRAME,
         }
 
@@ -78,7 +87,7 @@ def frame_targets(frame: FrameAlignment, timeline: TickTimeline, s: TargetSettin
     r = frame.render_ms
     step_ms = s.waypoint_step_s * 1000.0
     # A waypoint is real while its time is within the telemetry and before the next pause or reset.
-    next_stop = timeline.next_stop_after(r)
+    next_stop = min(timeline.next_stop_after(r), timeline.next_off_expert_from(r, s.off_expert_steer))
     # The last real state: extrapolation of the points after it starts here (the pose when none is real).
     ax, ay, atheta, aspeed, at = frame.x, frame.y, frame.theta, frame.speed, r
     valid = 0

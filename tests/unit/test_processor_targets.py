@@ -104,6 +104,31 @@ def test_a_reset_or_a_pause_ends_the_valid_waypoints():
     assert m["waypoints_valid"] == 2
 
 
+def test_a_lapse_off_the_expert_action_ends_the_valid_waypoints_and_the_recovery_after_it_is_kept():
+    """A bot's lapse (applied steering far from the expert's) makes the poses after it show the lapse, not the path to
+    learn: waypoints stop being real there. Frames after the lapse keep their waypoints: the recovery from off the
+    path is the label those states need."""
+    tel = drive(5.0, east)
+    for tick in tel.ticks:
+        tick.expert_controls.steer = 0.3
+        lapse = 2000.0 <= tick.t_ms < 2500.0
+        tick.controls.steer = -0.2 if lapse else 0.3 + 0.1  # a small wander everywhere, a lapse for half a second
+    before, early, inside, after = entries(tel, [900.0, 1400.0, 2200.0, 2600.0])
+    assert before["waypoints_valid"] == 2, "0.5 s and 1.0 s ahead are before the lapse, 1.5 s ahead is after it"
+    assert early["waypoints_valid"] == 1
+    assert inside["waypoints_valid"] == 0, "the frame's own controls are the lapse's"
+    assert after["waypoints_valid"] == 4, "the recovery is the expert's"
+    assert before["expert"]["steer"] == 0.3 and inside["expert"]["steer"] == 0.3, "the expert label stays on every frame"
+    (loose,) = entries(tel, [900.0], TargetSettings(off_expert_steer=0.6))
+    assert loose["waypoints_valid"] == 4, "a gap within the setting is a wander, not a lapse"
+
+    human = drive(5.0, east)  # no expert recorded: the applied controls are the label, nothing is a lapse
+    for tick in human.ticks:
+        tick.controls.steer = 1.0
+    (m,) = entries(human, [900.0])
+    assert m["waypoints_valid"] == 4
+
+
 def test_target_speed_is_the_speed_one_horizon_later_clamped_at_the_end():
     tel = drive(4.0, east, speed=lambda t_s: 5.0 + t_s)
     mid, end = entries(tel, [1000.0, 3500.0])
@@ -157,13 +182,15 @@ def test_to_ego():
 
 def test_settings_are_validated_and_described():
     TargetSettings().validate()
-    for bad in (TargetSettings(waypoint_count=0), TargetSettings(waypoint_step_s=0), TargetSettings(target_speed_horizon_s=-1)):
+    for bad in (TargetSettings(waypoint_count=0), TargetSettings(waypoint_step_s=0), TargetSettings(target_speed_horizon_s=-1),
+                TargetSettings(off_expert_steer=0)):
         with pytest.raises(ValueError):
             bad.validate()
     assert TargetSettings().describe() == {
         "waypoint_count": 4,
         "waypoint_step_s": 0.5,
         "target_speed_horizon_s": 1.0,
+        "off_expert_steer": 0.35,
         "frame": "ego: x forward, y right, metres",
     }
 
