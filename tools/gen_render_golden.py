@@ -138,7 +138,8 @@ def world_outputs(world: world_pb2.World) -> dict:
         "signalHeads": [{"intersectionId": h.intersection_id, "roadId": h.road_id, "axis": h.axis, "facing": h.facing,
                          "far": h.far, "center": list(h.center), "size": list(h.size), "lampRadius": h.lamp_radius,
                          "lamps": [list(v) for v in h.lamps],
-                         "mounts": [[list(c), list(z), yaw] for c, z, yaw in h.mounts]} for h in geo.signal_heads(world)],
+                         "mounts": [[list(c), list(z), yaw] for c, z, yaw in h.mounts],
+                         "visors": [[list(c), list(z), yaw] for c, z, yaw in h.visors]} for h in geo.signal_heads(world)],
         "laneMarkings": [{"color": m.color, "corners": quad(m.corners)} for m in geo.lane_markings(world)],
         "laneMarkingsShortDashes": len(geo.lane_markings(world, 1, 2)),
     }

@@ -101,7 +101,9 @@ class SignalHead:
     far-side head hung from a mast arm over the approach's lanes beyond the junction, where a driver (and a camera
     low in the car) looks while approaching: the near head is above the frame at the stop line and its lamps are a
     pixel wide from 25 m away. Boxes are (centre, size, yaw) as add_box takes them; lamps top to bottom are red,
-    amber, green."""
+    amber, green. The visors are two plates along the head's sides reaching forward past the lamps, as real signal
+    heads have: a lamp is seen from in front of its head, not from the cross street (without them the cross
+    traffic's green shows beside one's own red in every junction, for players and policies alike)."""
 
     intersection_id: str
     road_id: str
@@ -113,11 +115,14 @@ class SignalHead:
     lamp_radius: float
     lamps: tuple[tuple[float, float, float], ...]  # red, amber, green
     mounts: tuple[tuple[tuple[float, float, float], tuple[float, float, float], float], ...]  # pole / arm boxes
+    visors: tuple[tuple[tuple[float, float, float], tuple[float, float, float], float], ...]  # head-coloured boxes
 
 
 NEAR_HEAD = {"z": 4.5, "size": (0.3, 0.4, 1.1), "lamp_radius": 0.13, "lamp_step": 0.35, "lamp_forward": 0.17}
 FAR_HEAD = {"z": 5.6, "size": (0.4, 0.6, 1.6), "lamp_radius": 0.21, "lamp_step": 0.5, "lamp_forward": 0.22}
 MAST_TOP_M = 6.6  # the arm's height (the far head hangs below it)
+VISOR_REACH = 2.5  # a visor plate reaches this many lamp radii forward of the head's face
+VISOR_THICKNESS_M = 0.03
 
 
 def _head(pole: ControlPole, far: bool, x: float, y: float, mounts) -> SignalHead:
@@ -125,8 +130,14 @@ def _head(pole: ControlPole, far: bool, x: float, y: float, mounts) -> SignalHea
     fx, fy = math.cos(pole.facing), math.sin(pole.facing)
     z, step, fwd = spec["z"], spec["lamp_step"], spec["lamp_forward"]
     lamps = tuple((x + fx * fwd, y + fy * fwd, z + k * step) for k in (1, 0, -1))
+    depth, across, height = spec["size"]
+    reach = VISOR_REACH * spec["lamp_radius"]
+    along = depth / 2 + reach / 2  # the plate's centre, forward of the head's centre
+    side = across / 2 - VISOR_THICKNESS_M / 2
+    visors = tuple(((x + fx * along - fy * side * k, y + fy * along + fx * side * k, z), (reach, VISOR_THICKNESS_M, height),
+                    pole.facing) for k in (1, -1))
     return SignalHead(pole.intersection_id, pole.road_id, pole.axis, pole.facing, far, (x, y, z), spec["size"],
-                      spec["lamp_radius"], lamps, tuple(mounts))
+                      spec["lamp_radius"], lamps, tuple(mounts), visors)
 
 
 def signal_heads(world: world_pb2.World) -> list[SignalHead]:

@@ -587,6 +587,8 @@ class CityRenderer:
             for centre, size, yaw in head.mounts:
                 geo.add_box(props, centre, size, yaw, COLORS["pole"])
             geo.add_box(props, head.center, head.size, head.facing, COLORS["head"])
+            for centre, size, yaw in head.visors:
+                geo.add_box(props, centre, size, yaw, COLORS["head"])
             lamps.append((head.lamps, head.lamp_radius, offsets.get(head.intersection_id, 0.0), head.axis))
         if props.vertex_count:
             self._static.insert(0, (self._static_vao(keep, props), None, False))  # DoubleSide

@@ -230,3 +230,27 @@ def test_every_traffic_light_approach_has_a_far_side_head_over_its_lanes_that_a_
     red = (image[..., 0] > 200) & (image[..., 1] < 90) & (image[..., 2] < 90)
     window = red[max(0, int(row) - 6):int(row) + 7, max(0, int(col) - 6):int(col) + 7]
     assert window.sum() >= 4, f"the lit red lamp covers {window.sum()} pixels around ({col:.0f}, {row:.0f})"
+
+
+def test_a_signal_heads_visors_hide_its_lamps_from_the_cross_street(ctx, world):
+    """Seen from in front a lit lamp shows; seen from the side (where the cross street's drivers are) the head's
+    visors hide it, so a junction never shows the cross traffic's green beside one's own red."""
+    far = next(h for h in geo.signal_heads(world) if h.far)
+    offset = {i.id: i.light_offset_s for i in world.intersections}[far.intersection_id]
+    t = next(t for t in np.arange(0.0, 60.0, 0.5) if geo.light_color(world, offset, far.axis, t) == "red")
+    fx, fy = math.cos(far.facing), math.sin(far.facing)
+    lamp = far.lamps[0]
+
+    def red_pixels(direction: tuple[float, float], distance: float) -> int:
+        eye = (lamp[0] + direction[0] * distance, lamp[1] + direction[1] * distance, lamp[2])
+        camera = CameraPose(*eye, math.atan2(-direction[1], -direction[0]), 0.0, 0.0, 30.0, Vec3(*lamp))
+        with CityRenderer(world, 320, 180, ctx=ctx) as r:
+            image = r.render(camera, [], float(t)).astype(int)
+        col, row = pinhole(camera, lamp, 320, 180)
+        red = (image[..., 0] > 200) & (image[..., 1] < 90) & (image[..., 2] < 90)
+        return int(red[max(0, int(row) - 15):int(row) + 16, max(0, int(col) - 15):int(col) + 16].sum())
+
+    assert red_pixels((fx, fy), 8.0) >= 20, "from in front the lit lamp shows"
+    for side in ((-fy, fx), (fy, -fx)):  # from the left and from the right, square to the head
+        assert red_pixels(side, 8.0) == 0, "from the side the visors hide it"
+    assert len(far.visors) == 2 and all(size[0] > 2 * far.lamp_radius for _, size, _ in far.visors)

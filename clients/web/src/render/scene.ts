@@ -269,6 +269,7 @@ export class WorldRenderer {
     for (const head of signalHeads(this.world)) {
       for (const [centre, size, yaw] of head.mounts) addBox(props, xyz(centre), xyz(size), yaw, COLORS.pole);
       addBox(props, xyz(head.center), xyz(head.size), head.facing, COLORS.head);
+      for (const [centre, size, yaw] of head.visors) addBox(props, xyz(centre), xyz(size), yaw, COLORS.head);
       this.signals.push({ head, offsetS: offsets.get(head.intersectionId) ?? 0, state: null, index: this.signals.length });
     }
     if (props.indices.length > 0) {

@@ -457,17 +457,33 @@ export interface SignalHead {
   lampRadius: number;
   lamps: [number, number, number][];
   mounts: [[number, number, number], [number, number, number], number][];
+  /** Two plates along the head's sides reaching past the lamps: a lamp is seen from in front of its head only. */
+  visors: [[number, number, number], [number, number, number], number][];
 }
 
 const NEAR_HEAD = { z: 4.5, size: [0.3, 0.4, 1.1] as [number, number, number], lampRadius: 0.13, lampStep: 0.35, lampForward: 0.17 };
 const FAR_HEAD = { z: 5.6, size: [0.4, 0.6, 1.6] as [number, number, number], lampRadius: 0.21, lampStep: 0.5, lampForward: 0.22 };
 const MAST_TOP_M = 6.6;
+const VISOR_REACH = 2.5; // lamp radii forward of the head's face
+const VISOR_THICKNESS_M = 0.03;
 
 function signalHead(pole: ControlPole, far: boolean, x: number, y: number, mounts: SignalHead["mounts"]): SignalHead {
   const spec = far ? FAR_HEAD : NEAR_HEAD;
   const fx = Math.cos(pole.facing);
   const fy = Math.sin(pole.facing);
   const lamps = [1, 0, -1].map((k) => [x + fx * spec.lampForward, y + fy * spec.lampForward, spec.z + k * spec.lampStep] as [number, number, number]);
+  const [depth, across, height] = spec.size;
+  const reach = VISOR_REACH * spec.lampRadius;
+  const along = depth / 2 + reach / 2;
+  const side = across / 2 - VISOR_THICKNESS_M / 2;
+  const visors = [1, -1].map(
+    (k) =>
+      [[x + fx * along - fy * side * k, y + fy * along + fx * side * k, spec.z], [reach, VISOR_THICKNESS_M, height], pole.facing] as [
+        [number, number, number],
+        [number, number, number],
+        number,
+      ],
+  );
   return {
     intersectionId: pole.intersectionId,
     roadId: pole.roadId,
@@ -479,6 +495,7 @@ function signalHead(pole: ControlPole, far: boolean, x: number, y: number, mount
     lampRadius: spec.lampRadius,
     lamps,
     mounts,
+    visors,
   };
 }
 
