@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from scalediffusion.v1 import common_pb2, telemetry_pb2
+from scalediffusion.vp8 import open_vp8_writer
 
 
 ControlScript = Callable[[float], tuple[float, float, float]]
@@ -60,9 +61,7 @@ def write_vp8_webm(
     rng = np.random.default_rng(seed)
     texture = rng.integers(0, 256, size=(96, 160, 3), dtype=np.uint8)
     texture = cv2.GaussianBlur(texture, (3, 3), 0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError("OpenCV could not open a VP80 writer (needs the FFmpeg backend with libvpx)")
+    writer = open_vp8_writer(path, fps, width, height)
     frames = int(round(seconds * fps))
     try:
         for i in range(frames):

@@ -27,6 +27,7 @@ from scalediffusion.sim.episode import Episode, EpisodeConfig
 from scalediffusion.sim.lanes import LaneMap
 from scalediffusion.sim.suites import RouteSpec, SuiteSpec
 from scalediffusion.v1 import common_pb2, telemetry_pb2
+from scalediffusion.vp8 import open_vp8_writer
 
 PREROLL_MS = 500.0  # telemetry starts before the recorder, as in the game (it keeps up to a second of warm-up)
 CLIENT_INFO = "scalediffusion.bot/1"
@@ -113,9 +114,7 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     own_dir = work_dir is None  # a folder made here is removed again once the video is read back
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="sd-bot-"))
     video_path = work_dir / f"bot-{seed}.webm"
-    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"VP80"), config.fps, (config.width, config.height))
-    if not writer.isOpened():
-        raise RuntimeError("OpenCV could not open a VP80 writer (needs the FFmpeg backend with libvpx)")
+    writer = open_vp8_writer(video_path, config.fps, config.width, config.height)
     frame_interval_ms = 1000.0 / config.fps
     total_ms = PREROLL_MS + config.seconds * 1000.0
     frames = 0

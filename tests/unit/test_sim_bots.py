@@ -53,3 +53,14 @@ def test_kept_recordings_are_reused_and_named_by_configuration(tmp_path):
     first = (folder / "bot-5.webm").stat().st_mtime_ns
     again = _record(5, SHORT, str(folder))
     assert again == (seed, video, telemetry) and (folder / "bot-5.webm").stat().st_mtime_ns == first
+
+
+def test_a_bot_session_prints_no_opencv_vp8_notice(capfd):
+    """OpenCV's FFmpeg writer prints a "tag VP80 is not supported" notice per video to fd 2 (then writes the file
+    correctly); a fleet of bots printed a screen of them."""
+    quiet = play_session(12, BotConfig(seconds=0.5, width=160, height=90, fps=10, npc_vehicles=0, pedestrians=0))
+    assert quiet.video[:4] == b"\x1a\x45\xdf\xa3" and quiet.frames == 5
+    out, err = capfd.readouterr()
+    assert "VP80" not in err and "VP80" not in out
+    print("after", file=__import__("sys").stderr)  # fd 2 works again afterwards
+    assert "after" in capfd.readouterr().err
