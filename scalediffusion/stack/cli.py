@@ -236,11 +236,21 @@ def cmd_value(args: argparse.Namespace) -> int:
     return 0
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default, also where the option has no help text (argparse's own formatter skips those)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or any(action.default is v for v in (None, argparse.SUPPRESS, False)) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scale-diffusion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", default=".state", help="folder for data, logs and the record of what runs (default .state)")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start the local stack")
+    up = sub.add_parser("up", formatter_class=_DefaultsHelp, help="start the local stack")
     up.add_argument("--foreground", action="store_true", help="stay attached and stop everything on Ctrl-C")
     up.add_argument("--base-port", type=int, default=None, help="use ports base..base+31 instead of the well-known ones")
     up.add_argument("--env", action="append", default=[], metavar="SD_NAME=VALUE",
@@ -251,28 +261,28 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="health of every part")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(fn=cmd_status)
-    bots = sub.add_parser("bots", help="bot players play sessions and upload them through ingest (needs a running stack)")
-    bots.add_argument("--count", type=int, default=4)
+    bots = sub.add_parser("bots", formatter_class=_DefaultsHelp, help="bot players play sessions and upload them through ingest (needs a running stack)")
+    bots.add_argument("--count", type=int, default=4, help="bot sessions to play")
     bots.set_defaults(fn=cmd_bots)
-    loop = sub.add_parser("loop", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    loop = sub.add_parser("loop", formatter_class=_DefaultsHelp,
                           help="bots -> dataset -> training -> embedded evaluation, with stage timings")
-    loop.add_argument("--bots", type=int, default=6)
-    loop.add_argument("--epochs", type=int, default=4)
+    loop.add_argument("--bots", type=int, default=6, help="bot sessions to play")
+    loop.add_argument("--epochs", type=int, default=4, help="training epochs")
     loop.add_argument("--preset", default="aim-resnet18-wide", help="the model: a waypoint model (aim-*) or CILRS (cilrs-*)")
-    loop.add_argument("--suite", default="easy@1")
+    loop.add_argument("--suite", default="easy@1", help="evaluation suite (easy@1, traffic@1, ...)")
     loop.set_defaults(fn=cmd_loop)
-    value = sub.add_parser("value", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    value = sub.add_parser("value", formatter_class=_DefaultsHelp,
                            help="the data-value experiment: bots -> dataset -> models trained on growing slices -> "
                                 "evaluation per seed -> value.json + value.png")
     value.add_argument("--minutes", type=float, nargs="+", default=[5.0, 15.0, 30.0, 60.0], help="slices of accepted driving")
     value.add_argument("--presets", nargs="+", default=["cilrs-resnet18-wide", "aim-resnet18-wide"], help="models side by side")
-    value.add_argument("--suite", default="traffic@1")
+    value.add_argument("--suite", default="traffic@1", help="evaluation suite (easy@1, traffic@1, ...)")
     value.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="evaluation seeds")
-    value.add_argument("--epochs", type=int, default=8)
+    value.add_argument("--epochs", type=int, default=8, help="training epochs per model")
     value.add_argument("--max-steps", type=int, default=0, help="cap on optimiser steps per epoch (0 = whole epochs)")
     value.add_argument("--turn-weight", type=float, default=0.0,
                        help="draw frames whose future path turns more often: x (1 + W x turn amount 0..1); 0 = off")
-    value.add_argument("--batch-size", type=int, default=64)
+    value.add_argument("--batch-size", type=int, default=64, help="training batch size")
     value.add_argument("--fps", type=int, default=10, help="bots' recording frame rate (the processor writes 10 Hz)")
     value.add_argument("--npc-max", type=int, default=20, help="each bot session draws 0..N NPC vehicles")
     value.add_argument("--pedestrians-max", type=int, default=8, help="each bot session draws 0..N pedestrians")
@@ -284,11 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     value.set_defaults(fn=cmd_value, seconds=60.0)
     for p in (bots, loop, value):
         p.add_argument("--seconds", type=float, default=p.get_default("seconds") or 30.0, help="length of each bot session")
-        p.add_argument("--width", type=int, default=640)
-        p.add_argument("--height", type=int, default=360)
-        p.add_argument("--camera", choices=("dash", "chase"), default="dash")
+        p.add_argument("--width", type=int, default=640, help="bots' camera frame width (the game's default)")
+        p.add_argument("--height", type=int, default=360, help="bots' camera frame height")
+        p.add_argument("--camera", choices=("dash", "chase"), default="dash", help="bots' camera mode")
         p.add_argument("--workers", type=int, default=2, help="bot sessions rendered at once (processes)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=0, help="first bot seed (a session is deterministic for its seed)")
         p.add_argument("--turn-lapses", type=float, default=0.6,
                        help="chance that a bot's turn gets a steering lapse it recovers from (labels stay the expert's)")
     # Allow --state-dir after the subcommand too.

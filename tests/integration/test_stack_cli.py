@@ -117,3 +117,16 @@ def test_down_stops_only_its_own_processes_and_services_drain(cli_stack, stack):
         assert [e["event"] for e in log_lines if e.get("event") in ("draining", "stopped")] == ["draining", "stopped"], name
     # The session-wide stack is untouched.
     assert all(p.alive() for p in stack.state.procs.values())
+
+
+@pytest.mark.parametrize("command", ["up", "bots", "loop", "value"])
+def test_every_option_of_a_command_shows_its_default_in_help(command):
+    """`scale-diffusion loop --help` says what each option does and what it is when not given."""
+    out = cli(command, "--help")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split("\n")
+    options = [i for i, line in enumerate(lines) if line.startswith("  --") and not line.startswith(("  --help", "  --state-dir", "  --foreground"))]
+    assert options
+    for i in options:
+        block = " ".join(lines[i:next((j for j in options if j > i), len(lines))])
+        assert "(default:" in block or command == "up" and "--base-port" in block, f"{command}: {lines[i].strip()} shows no default"
