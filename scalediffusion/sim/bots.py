@@ -51,8 +51,9 @@ class BotConfig:
     record_expert: bool = True  # record the autopilot's clean action in TelemetryTick.expert_controls
     # Chance that a turn gets a steering lapse (autopilot.TurnLapseParams): the states a policy that falls behind in
     # a turn ends up in, with the clean action recorded as the label. The processor ends a frame's waypoints where
-    # the applied steering leaves the expert's (services/processor/targets.py).
-    turn_lapses: float = 0.6
+    # the applied steering leaves the expert's (services/processor/targets.py). Off by default: the one measurement
+    # so far (1.0, with the signal visors, services/trainer/results/value) drove worse, not better.
+    turn_lapses: float = 0.0
 
     def traffic(self, rng: random.Random) -> tuple[int, int]:
         """(NPC vehicles, pedestrians) for one session."""

@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--camera", choices=("dash", "chase"), default="dash", help="bots' camera mode")
         p.add_argument("--workers", type=int, default=2, help="bot sessions rendered at once (processes)")
         p.add_argument("--seed", type=int, default=0, help="first bot seed (a session is deterministic for its seed)")
-        p.add_argument("--turn-lapses", type=float, default=0.6,
+        p.add_argument("--turn-lapses", type=float, default=0.0,
                        help="chance that a bot's turn gets a steering lapse it recovers from (labels stay the expert's)")
     # Allow --state-dir after the subcommand too.
     for p in (up, status, sub.choices["down"], bots, loop, value):
