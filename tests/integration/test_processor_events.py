@@ -178,7 +178,8 @@ def test_measurements_carry_driving_targets_and_the_index_records_the_camera(sta
         "resize": {"width": 256, "height": 144, "keep_aspect": True, "method": "processor.downscale"},
         "aligned_by": "clock_and_rtt",
     }
-    assert index["targets"] == {"waypoint_count": 4, "waypoint_step_s": 0.5, "target_speed_horizon_s": 1.0, "frame": "ego: x forward, y right, metres"}
+    assert index["targets"] == {"waypoint_count": 4, "waypoint_step_s": 0.5, "target_speed_horizon_s": 1.0, "off_expert_steer": 0.35,
+                                "frame": "ego: x forward, y right, metres"}
 
 
 def recorded_session(seconds: float, fps: float, records: int, offset_ms: float = 0.0) -> bytes:
