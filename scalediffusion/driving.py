@@ -5,13 +5,16 @@ CARLA Leaderboard agent (services/trainer/carla_agent.py). Both read the setting
 metadata (scalediffusion/policy.py), never from constants of their own, so a policy drives the same everywhere.
 
 Waypoint policies (AIM / TransFuser line of work) predict where the car will be at the next few 0.5 s steps, in the
-ego frame (x forward, y right, metres, CARLA's vehicle convention). ``WaypointController`` turns them into controls
-as TransFuser does: a lateral PID on the angle to an aim point between the first two waypoints, a longitudinal PID
-on the speed the waypoints imply, and carla_garage's stuck detector: after standing still for ``stuck_after_s``
+ego frame (x forward, y right, metres, CARLA's vehicle convention). ``WaypointController`` turns them into controls:
+pure pursuit on the predicted path with the driven vehicle's geometry (the bots' own steering law; TransFuser's
+vehicle-agnostic angle PID is kept as ``lateral="pid"``), TransFuser's longitudinal PID on the speed the waypoints
+imply, and carla_garage's stuck detector: after standing still for ``stuck_after_s``
 with nothing close ahead it creeps forward for ``creep_s`` (a policy that learnt "stopped stays stopped" otherwise
 waits for ever behind a light that turned green long ago). When the policy wants to go but the car is pressed
-against something (front range under ``blocked_range_m`` for ``unstick_after_s``), it backs off in reverse gear for
-``reverse_s``: without that, a car that touched a parked car stays there until the route times out.
+against something (front range under ``blocked_range_m``, or the throttle pushing without the car moving, for
+``unstick_after_s``), it backs off in reverse gear for ``reverse_s``, the wheel turned so that the nose swings toward
+the route's target point when that lies off to one side: without that, a car that touched a parked car, or ran wide
+onto a sidewalk, stays there until the route times out.
 
 With a front range sensor the controller also brakes automatically (AEB, as production cars do with a forward
 radar): when the nearest obstacle straight ahead is closer than ``aeb_gap_m + speed * aeb_time_s`` it brakes
@@ -97,7 +100,20 @@ class ControllerConfig:
 
     waypoint_step_s: float = 0.5  # time between predicted waypoints (the dataset's spacing)
     control_hz: float = 20.0  # how often step() is called (sets the PID windows and the stuck clock)
-    # Lateral: PID on the angle to the aim point, in units of 90 degrees (positive = right = positive steer).
+    # Lateral. "pursuit": pure pursuit on the predicted path, the autopilot's own steering law: the point
+    # lookahead_min_m + lookahead_s * speed along the waypoints gives the curvature the path asks for, and the
+    # vehicle's geometry (wheelbase, steering lock, its speed-dependent limit) turns that into a steer. "pid":
+    # TransFuser's PID on the angle to the aim point, vehicle-agnostic; with a 35 degree lock it asked for a radius
+    # about twice the predicted path's in tight turns (steer 0.37 where the path needed 0.8), so cars trained on
+    # the bots ran wide out of every narrow-street turn onto the far sidewalk.
+    lateral: str = "pursuit"
+    lookahead_min_m: float = 4.0  # the bots' autopilot's (AutopilotParams)
+    lookahead_s: float = 0.7
+    wheelbase_m: float = 2.7  # the driven vehicle: the game's car (scalediffusion/sim/vehicle.py VehicleParams)
+    max_steer_deg: float = 35.0  # road-wheel angle at full lock (steer 1)
+    min_path_m: float = 1.0  # predicted paths shorter than this (the policy wants to stand) steer straight
+    max_lateral_accel: float = 7.0  # the vehicle limits the wheel angle to keep v^2 tan(delta) / L under this; 0: no limit
+    # "pid": on the angle to the aim point, in units of 90 degrees (positive = right = positive steer).
     turn_kp: float = 1.25
     turn_ki: float = 0.75
     turn_kd: float = 0.3
@@ -123,15 +139,31 @@ class ControllerConfig:
     # and CARLA both have a reverse gear; without it a car that touched a parked car stays there until the route
     # times out.
     blocked_range_m: float = 1.0
+    # ... or the throttle was pushing in the last period and the car still moved slower than pressed_speed: a car
+    # grinding along a wall at an angle reads 2 m straight ahead but is stuck all the same.
+    pressed_speed: float = 0.3
+    pressed_throttle: float = 0.3
     unstick_after_s: float = 2.0
     reverse_s: float = 1.5
     reverse_throttle: float = 0.5
-    reverse_steer: float = 0.0  # steering while backing off (straight back by default)
+    reverse_steer: float = 0.0  # steering while backing off when the route's direction is unknown (straight back)
+    # Backing off toward the route (a three-point turn): with the route's target point known and more than
+    # realign_min_deg off the heading, back off with the wheel turned realign_steer away from it, which swings the
+    # nose toward it. A car that ran wide out of a turn stands at the far kerb at 20-40 degrees to its new road;
+    # straight back and forward again it hits the same kerb until the route times out.
+    realign_steer: float = 1.0
+    realign_min_deg: float = 8.0
     # Automatic emergency braking on the front range sensor: brake when the way ahead is shorter than
     # aeb_gap_m + speed * aeb_time_s (0 s: off). Pressed against something within aeb_gap_m + 0.25 m counts as
     # blocked, so the back-off above frees a car the brake holds in front of an obstacle it wants to pass.
     aeb_time_s: float = 1.0
     aeb_gap_m: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.lateral not in ("pursuit", "pid"):
+            raise ValueError(f"controller lateral {self.lateral!r} must be 'pursuit' or 'pid'")
+        if not (self.wheelbase_m > 0 and 0 < self.max_steer_deg < 90 and self.lookahead_min_m > 0):
+            raise ValueError("controller wheelbase_m, max_steer_deg (0-90) and lookahead_min_m must be positive")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,6 +199,13 @@ def _point_at_distance(waypoints: list[tuple[float, float]], distance: float) ->
     return px, py
 
 
+def _path_length(waypoints: list[tuple[float, float]]) -> float:
+    total, px, py = 0.0, 0.0, 0.0
+    for x, y in waypoints:
+        total, px, py = total + math.hypot(x - px, y - py), x, y
+    return total
+
+
 @dataclass
 class WaypointController:
     config: ControllerConfig = field(default_factory=ControllerConfig)
@@ -179,6 +218,7 @@ class WaypointController:
         self.creep_left = 0  # control periods of creeping left
         self.pressed = 0  # control periods wanting to go while blocked
         self.reverse_left = 0  # control periods of backing off left
+        self.last_throttle = 0.0  # the throttle sent in the last period (forward)
 
     def desired_speed(self, waypoints: list[tuple[float, float]]) -> float:
         """Speed the waypoints imply: the distance between the first two over their spacing (TransFuser)."""
@@ -207,6 +247,40 @@ class WaypointController:
             return True
         return False
 
+    def lateral_steer(self, waypoints: list[tuple[float, float]], speed: float) -> float:
+        """The steer that follows the predicted path (unclipped), by the configured lateral law."""
+        c = self.config
+        if c.lateral == "pid":
+            ax, ay = _point_at_distance(waypoints, c.aim_distance_m) if waypoints else (1.0, 0.0)
+            return self.turn.step(math.atan2(ay, max(ax, 1e-3)) / (math.pi / 2))  # right positive, in 90s
+        lookahead = c.lookahead_min_m + c.lookahead_s * max(speed, 0.0)
+        ax, ay = _point_at_distance(waypoints, lookahead) if waypoints else (1.0, 0.0)
+        distance = math.hypot(ax, ay)
+        if distance < 1e-3 or _path_length(waypoints) < c.min_path_m:
+            return 0.0  # a path shorter than this is a stop, not a direction
+        alpha = math.atan2(ay, ax)
+        delta = math.atan(2 * c.wheelbase_m * math.sin(alpha) / distance)
+        return delta / self.steer_lock(speed)
+
+    def steer_lock(self, speed: float) -> float:
+        """The road-wheel angle (rad) that steer 1 gives at this speed: full lock, limited at speed by the vehicle's
+        lateral acceleration bound (scalediffusion/sim/vehicle.py max_steer_angle)."""
+        c = self.config
+        lock = math.radians(c.max_steer_deg)
+        if c.max_lateral_accel <= 0 or speed * speed < 1e-9:
+            return lock
+        return min(lock, math.atan(c.max_lateral_accel * c.wheelbase_m / (speed * speed)))
+
+    def reverse_steer(self, target: tuple[float, float] | None) -> float:
+        """The wheel while backing off: turned away from the target point's side, so the nose swings toward it."""
+        c = self.config
+        if target is None or c.realign_steer <= 0:
+            return c.reverse_steer
+        off = math.degrees(math.atan2(target[1], target[0]))
+        if abs(off) < c.realign_min_deg:
+            return c.reverse_steer
+        return -math.copysign(min(1.0, c.realign_steer), off)
+
     def unstick_update(self, speed: float, desired: float, front_range: float | Callable[[], float]) -> bool:
         """Advances the backing-off clock; True while reversing away from an obstacle the car is pressed against."""
         c = self.config
@@ -215,7 +289,8 @@ class WaypointController:
             return True
         wants_to_go = desired >= c.brake_below_speed and abs(speed) < c.stuck_speed
         blocked_within = max(c.blocked_range_m, c.aeb_gap_m + 0.25) if c.aeb_time_s > 0 else c.blocked_range_m
-        if wants_to_go and (front_range() if callable(front_range) else front_range) < blocked_within:
+        pushing = desired >= c.brake_below_speed and abs(speed) < c.pressed_speed and self.last_throttle >= c.pressed_throttle
+        if pushing or (wants_to_go and (front_range() if callable(front_range) else front_range) < blocked_within):
             self.pressed += 1
         else:
             self.pressed = 0
@@ -225,10 +300,12 @@ class WaypointController:
         return False
 
     def step(self, waypoints: list[tuple[float, float]], speed: float,
-             front_range_m: float | Callable[[], float] = math.inf) -> Controls:
+             front_range_m: float | Callable[[], float] = math.inf,
+             target: tuple[float, float] | None = None) -> Controls:
         """waypoints: [(x forward, y right), ...] in metres, one per waypoint_step_s; speed in m/s; front_range_m:
         distance to the nearest obstacle straight ahead from a front range sensor (radar), or a callable reading
-        it on demand; inf = no sensor, which the stuck detector takes as a clear way."""
+        it on demand; inf = no sensor, which the stuck detector takes as a clear way; target: the route's target
+        point in the same frame, when known (it only steers the backing off)."""
         c = self.config
         if callable(front_range_m):  # one sensor read per control period, whoever asks first
             sensor, reading = front_range_m, []
@@ -240,14 +317,13 @@ class WaypointController:
 
         desired = self.desired_speed(waypoints)
         if self.unstick_update(speed, desired, front_range_m):
-            self.still = 0
-            return Controls(steer=c.reverse_steer, throttle=c.reverse_throttle, brake=0.0, desired_speed=desired, reverse=True)
+            self.still, self.last_throttle = 0, 0.0
+            return Controls(steer=self.reverse_steer(target), throttle=c.reverse_throttle, brake=0.0,
+                            desired_speed=desired, reverse=True)
         creeping = self.stuck_update(speed, front_range_m)
         if creeping:
             desired = max(desired, c.creep_speed)
-        ax, ay = _point_at_distance(waypoints, c.aim_distance_m) if waypoints else (1.0, 0.0)
-        angle = math.atan2(ay, max(ax, 1e-3)) / (math.pi / 2)  # right of the heading is positive, in 90s
-        steer = max(-1.0, min(1.0, self.turn.step(angle)))
+        steer = max(-1.0, min(1.0, self.lateral_steer(waypoints, speed)))
         if desired < 0.1 and speed < 0.5 and not creeping:
             steer = 0.0  # standing: no reason to wind the wheel
         brake = (desired < c.brake_below_speed or speed > desired * c.brake_ratio) and not creeping
@@ -259,6 +335,7 @@ class WaypointController:
             emergency = ahead < c.aeb_gap_m + max(0.0, speed) * c.aeb_time_s
         if brake or emergency:
             throttle = 0.0
+        self.last_throttle = throttle
         return Controls(steer=steer, throttle=throttle, brake=1.0 if brake or emergency else 0.0, desired_speed=desired,
                         creeping=creeping, emergency_brake=emergency)
 

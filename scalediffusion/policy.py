@@ -168,6 +168,7 @@ class PolicyDriver:
         self.controller_config = config
         self.controller = WaypointController(config) if policy.kind == "waypoints" else None
         self.last_waypoints: list[tuple[float, float]] = []
+        self.last_controls: Controls | None = None  # what the last call returned (for traces)
 
     def __call__(self, image_rgb: np.ndarray, speed_mps: float, command: int,
                  front_range_m: float | Callable[[], float] = math.inf, target: tuple[float, float] | None = None) -> Controls:
@@ -175,6 +176,8 @@ class PolicyDriver:
         need it, the others ignore it."""
         if self.controller is None:
             out = self.policy(image_rgb, speed_mps, command, target)
-            return cilrs_controls(out.steer, out.throttle, out.brake)
+            self.last_controls = cilrs_controls(out.steer, out.throttle, out.brake)
+            return self.last_controls
         self.last_waypoints = self.policy.waypoints(image_rgb, speed_mps, command, target)
-        return self.controller.step(self.last_waypoints, speed_mps, front_range_m)
+        self.last_controls = self.controller.step(self.last_waypoints, speed_mps, front_range_m, target)
+        return self.last_controls

@@ -9,6 +9,7 @@ that straightened, a stop that never ended).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 
@@ -27,6 +28,10 @@ class TraceRow:
     command: int  # RoadOption
     target: tuple[float, float] | None  # the route's target point, ego frame (x forward, y right), metres
     last_waypoint: tuple[float, float] | None  # the policy's furthest predicted waypoint (waypoint policies)
+    # What the policy did not see, printed to explain it (the evaluator's ground truth, never a policy input):
+    front_range: float = math.inf  # the front range sensor, metres (inf: clear for 30 m)
+    stop_ahead: tuple[float, str] | None = None  # next stop line on the route: (metres ahead, light or "stop sign")
+    controls: str = ""  # what the controller sent: t<throttle> b<brake>, s<steer>, R reversing, C creeping, E AEB
 
 
 def trace_route(model: str, suite_key: str, route_index: int, seed: int, every: int = 10,
@@ -49,10 +54,30 @@ def trace_route(model: str, suite_key: str, route_index: int, seed: int, every: 
             wps = driver.driver.last_waypoints
             rows.append(TraceRow(t=round(ep.t - start, 2), route_s=round(ep.monitor.current_s, 1), speed=round(ep.ego.speed, 2),
                                  command=int(obs.command), target=_rounded(obs.target_point),
-                                 last_waypoint=_rounded(wps[-1]) if wps else None))
+                                 last_waypoint=_rounded(wps[-1]) if wps else None,
+                                 front_range=ep.front_range(), stop_ahead=_stop_ahead(ep),
+                                 controls=_controls(driver.driver.last_controls)))
 
     run = episode.run(driver, max_steps=max_steps, on_step=on_step)
     return rows, run.status
+
+
+def _stop_ahead(ep: Episode) -> tuple[float, str] | None:
+    from scalediffusion.v1 import world_pb2
+
+    for stop in ep.path.stop_lines:
+        if stop.exit_s >= ep.monitor.current_s:
+            state = ("stop sign" if stop.control == world_pb2.INTERSECTION_CONTROL_STOP_SIGN
+                     else ep.lights.color(stop.intersection_id, stop.axis, ep.t))
+            return round(stop.s - ep.monitor.current_s, 1), state
+    return None
+
+
+def _controls(c) -> str:
+    if c is None:
+        return ""
+    flags = ("R" if c.reverse else "") + ("C" if c.creeping else "") + ("E" if c.emergency_brake else "")
+    return f"t{c.throttle:.2f} b{c.brake:.0f} s{c.steer:+.2f} {flags}".rstrip()
 
 
 def _rounded(point) -> tuple[float, float] | None:
@@ -73,11 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{'t s':>6} {'route m':>8} {'m/s':>5} {'cmd':>3} {'target (fwd, right)':>20} {'last waypoint':>16}")
+    print(f"{'t s':>6} {'route m':>8} {'m/s':>5} {'cmd':>3} {'target (fwd, right)':>20} {'last waypoint':>16} "
+          f"{'range':>5} {'next stop':>16}  controls")
     for r in rows:
         target = "-" if r.target is None else f"({r.target[0]:.1f}, {r.target[1]:.1f})"
         wp = "-" if r.last_waypoint is None else f"({r.last_waypoint[0]:.1f}, {r.last_waypoint[1]:.1f})"
-        print(f"{r.t:6.1f} {r.route_s:8.1f} {r.speed:5.1f} {r.command:3d} {target:>20} {wp:>16}")
+        stop = "-" if r.stop_ahead is None else f"{r.stop_ahead[0]:.0f} m {r.stop_ahead[1]}"
+        print(f"{r.t:6.1f} {r.route_s:8.1f} {r.speed:5.1f} {r.command:3d} {target:>20} {wp:>16} "
+              f"{r.front_range:5.1f} {stop:>16}  {r.controls}")
     print(status)
     return 0
 

@@ -140,8 +140,61 @@ def test_a_car_pressed_against_an_obstacle_backs_off_and_one_waiting_behind_it_d
     assert outs[19].throttle > 0 and outs[19].brake == 0 and not reversing[29]
     waiting = WaypointController(config)  # the policy itself stops behind the obstacle: nothing to undo
     assert not any(waiting.step(STOPPED, 0.0, front_range_m=0.5).reverse for _ in range(100))
-    clear = WaypointController(config)  # wants to go, is not moving yet, nothing ahead: just accelerates
-    assert not any(clear.step(go, 0.0, front_range_m=math.inf).reverse for _ in range(100))
+    clear = WaypointController(config)  # wants to go, nothing ahead, picks up speed as a car does: just accelerates
+    assert not any(clear.step(go, min(0.25 * k, 4.0), front_range_m=math.inf).reverse for k in range(100))
+    # Grinding along a wall at an angle: straight ahead reads 2 m (no AEB, nothing "within blocked range"), the
+    # throttle pushes and the car does not move: stuck all the same, it backs off.
+    grinding = WaypointController(config)
+    outs = [grinding.step(go, 0.05, front_range_m=2.0) for _ in range(30)]
+    assert outs[0].throttle > 0 and not outs[0].reverse and any(o.reverse for o in outs)
+
+
+def _arc_waypoints(radius: float, speed: float, right: bool = True, n: int = 4, step_s: float = 0.5):
+    """Where a car on a circle of `radius` at `speed` will be every step_s, ego frame (x forward, y right)."""
+    side = 1.0 if right else -1.0
+    out = []
+    for k in range(1, n + 1):
+        phi = speed * step_s * k / radius
+        out.append((radius * math.sin(phi), side * radius * (1 - math.cos(phi))))
+    return out
+
+
+@pytest.mark.parametrize("radius,speed", [(7.0, 4.0), (12.0, 6.0), (25.0, 8.0)])
+def test_pursuit_steers_the_wheel_angle_that_the_predicted_arc_needs(radius, speed):
+    from scalediffusion.sim.vehicle import DEFAULT_PARAMS, max_steer_angle
+
+    needed = math.atan(DEFAULT_PARAMS.wheelbase_m / radius) / max_steer_angle(speed)  # the steer that drives the arc
+    right = WaypointController().step(_arc_waypoints(radius, speed), speed)
+    left = WaypointController().step(_arc_waypoints(radius, speed, right=False), speed)
+    assert right.steer == pytest.approx(min(1.0, needed), rel=0.1) and left.steer == pytest.approx(-right.steer)
+    # TransFuser's vehicle-agnostic PID asked for much less in a narrow-street turn (the cars ran wide).
+    pid = WaypointController(ControllerConfig(lateral="pid")).step(_arc_waypoints(7.0, 4.0), 4.0)
+    assert pid.steer < 0.6 * WaypointController().step(_arc_waypoints(7.0, 4.0), 4.0).steer
+
+
+def test_pursuit_does_not_steer_a_car_that_wants_to_stand():
+    jitter = [(0.1, 0.05), (0.2, 0.1), (0.3, 0.12), (0.4, 0.15)]  # a stop with noise: no direction to follow
+    assert WaypointController().step(jitter, 0.0).steer == 0.0
+    with pytest.raises(ValueError):
+        ControllerConfig(lateral="stanley")
+
+
+def test_backing_off_swings_the_nose_toward_the_routes_target_point():
+    from scalediffusion.sim import vehicle as vm
+
+    config = ControllerConfig(unstick_after_s=1.0, reverse_s=1.5, control_hz=20.0)
+    go = [(2.0, 0.0), (4.0, 0.0), (6.0, 0.0), (8.0, 0.0)]
+    for target, expect in (((200.0, 80.0), -1.0), ((200.0, -80.0), 1.0), ((200.0, 5.0), 0.0), (None, 0.0)):
+        controller, state = WaypointController(config), vm.VehicleState(x=0.0, y=0.0, theta=0.0, speed=0.0)
+        steers = []
+        for _ in range(60):
+            out = controller.step(go, state.speed, front_range_m=0.5, target=target)
+            if out.reverse:
+                steers.append(out.steer)
+                state = vm.step(state, vm.DriveInput(out.steer, out.throttle, out.brake, reverse=True), 0.05)
+        assert steers and all(s == expect for s in steers), (target, steers[:3])
+        if expect:  # the nose turned toward the target: city theta grows to the left, the ego's y is to the right
+            assert -math.copysign(1.0, target[1]) * state.theta > math.radians(5)
 
 
 def test_the_emergency_brake_overrides_a_policy_closing_on_an_obstacle_and_only_then():

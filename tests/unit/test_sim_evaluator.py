@@ -159,6 +159,9 @@ def test_a_trace_shows_what_a_target_point_policy_saw_and_predicted(tmp_path, ca
     assert [r.t for r in rows] == pytest.approx([0.05, 0.3, 0.55, 0.8, 1.05, 1.3])  # every 5th of 30 steps at 20 Hz
     assert all(r.target is not None and r.target[0] > 0 for r in rows)  # the route's target point, ahead at the start
     assert all(r.last_waypoint is not None for r in rows) and status
+    # The ground truth that explains it: easy@1 r0 starts 59 m before a stop line, the road ahead clear.
+    assert all(r.stop_ahead is not None and 40 < r.stop_ahead[0] < 70 for r in rows)
+    assert all(r.front_range > 5 for r in rows) and all(r.controls.startswith("t") for r in rows)
     with pytest.raises(ValueError, match="routes 0.."):
         trace.trace_route(str(path), "easy@1", 99, seed=1)
     assert trace.main(["--model", str(path), "--suite", "easy@1", "--max-steps", "10", "--every", "5"]) == 0
