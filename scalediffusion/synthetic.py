@@ -13,7 +13,6 @@ import numpy as np
 from scalediffusion.v1 import common_pb2, telemetry_pb2
 from scalediffusion.vp8 import open_vp8_writer
 
-
 ControlScript = Callable[[float], tuple[float, float, float]]
 
 

@@ -16,10 +16,10 @@ import json
 import sys
 import time
 
-from scalediffusion import keys
-from scalediffusion.rpc import RpcError
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.settings import S3Settings, SettingsError, env_str
+from scalediffusion.platform import keys
+from scalediffusion.platform.rpc import RpcError
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.settings import S3Settings, SettingsError, env_str
 from scalediffusion.v1 import ingest_pb2
 from services.ingest import auth
 from services.ingest.records import IngestRecords

@@ -1,7 +1,7 @@
 """What ingest keeps in the raw bucket besides uploads, all under `_`-prefixed keys (player ids never start
 with `_`, so these never collide with `<player>/<session>/…`):
 
-    _sessions/<session>.json               manifest (scalediffusion.manifests), the record of truth
+    _sessions/<session>.json               manifest (scalediffusion.platform.manifests), the record of truth
     _index/player/<player>/<session>       marker: a player's sessions, time-ordered (session ids are)
     _index/open/<player>/<session>         marker: CREATED sessions (limits, expiry)
     _index/pending/<session>               marker: verified sessions awaiting an outcome (the reconciler's work list);
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from google.protobuf import json_format
 
-from scalediffusion.s3 import ObjectStore
+from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.v1 import ingest_pb2
 
 

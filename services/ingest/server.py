@@ -12,21 +12,29 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter
 
-from scalediffusion import events, keys
-from scalediffusion.kafka import ConsumerConfig, ConsumerLoop, EventBus
-from scalediffusion.logs import event, get_logger
-from scalediffusion.manifests import Manifest, ManifestStore, now_timestamp
-from scalediffusion.paging import decode_page_token, encode_page_token
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError, env_float, env_int, env_str
+from scalediffusion.platform import events, keys
+from scalediffusion.platform.kafka import ConsumerConfig, ConsumerLoop, EventBus
+from scalediffusion.platform.logs import event, get_logger
+from scalediffusion.platform.manifests import Manifest, ManifestStore, now_timestamp
+from scalediffusion.platform.paging import decode_page_token, encode_page_token
+from scalediffusion.platform.rpc import CallContext, RpcError, ServiceBinding, checked_id
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.server import ServiceApp, run_main
+from scalediffusion.platform.settings import (
+    KafkaSettings,
+    S3Settings,
+    ServerSettings,
+    SettingsError,
+    env_float,
+    env_int,
+    env_str,
+)
 from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, processor_pb2, world_connect, world_pb2
 from scalediffusion.webm import WebmError, probe_webm
 from services.ingest import admin, auth, checks, sessions
@@ -109,7 +117,7 @@ class IngestSettings:
 
 
 class IngestServicer:
-    """IngestService: one object served on both transports (see scalediffusion.rpc)."""
+    """IngestService: one object served on both transports (see scalediffusion.platform.rpc)."""
 
     def __init__(self, settings: IngestSettings, store: ObjectStore, bus: EventBus) -> None:
         self.settings = settings
@@ -289,7 +297,7 @@ class IngestServicer:
     def _upload_targets(self, manifest: Manifest, expected_video_bytes: int, now: float) -> list[ingest_pb2.UploadTarget]:
         limits = self.settings.limits
         session = manifest.session
-        expires_at = datetime.fromtimestamp(now + limits.upload_window_s, tz=timezone.utc)
+        expires_at = datetime.fromtimestamp(now + limits.upload_window_s, tz=UTC)
         targets = []
         for (kind, stream), key in sessions.expected_objects(session).items():
             target = ingest_pb2.UploadTarget(

@@ -7,8 +7,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from scalediffusion import keys
-from scalediffusion.manifests import now_timestamp
+from scalediffusion.platform import keys
+from scalediffusion.platform.manifests import now_timestamp
 from scalediffusion.v1 import ingest_pb2
 
 VIDEO_CONTENT_TYPE = "video/webm"

@@ -26,11 +26,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
-from scalediffusion import events, keys
-from scalediffusion.kafka import EventBus
-from scalediffusion.logs import event, get_logger
-from scalediffusion.manifests import ManifestStore
-from scalediffusion.s3 import ObjectStore
+from scalediffusion.platform import events, keys
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.logs import event, get_logger
+from scalediffusion.platform.manifests import ManifestStore
+from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
 from scalediffusion.webm import WebmError, WebmInfo, probe_webm
 from services.processor import clean, pipeline, report, targets

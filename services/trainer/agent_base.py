@@ -35,7 +35,7 @@ class AutonomousAgent(ABC):
     def run_step(self, input_data: dict, timestamp: float):
         """See the leaderboard's AutonomousAgent."""
 
-    def destroy(self) -> None:
+    def destroy(self) -> None:  # noqa: B027 - an optional hook, as in the leaderboard's base class
         pass
 
     def set_global_plan(self, global_plan_gps, global_plan_world_coord) -> None:

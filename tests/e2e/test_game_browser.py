@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from scalediffusion import keys
+from scalediffusion.platform import keys
 from scalediffusion.v1 import ingest_pb2, processor_pb2
 from tests.conftest import REPO
 from tests.e2e.stamps import read_stamp, stamp_error_ms

@@ -1,9 +1,9 @@
 import grpc
 import pytest
 
-from scalediffusion import events, keys
-from scalediffusion.paging import decode_page_token, encode_page_token
-from scalediffusion.rpc import RpcError, snake_case
+from scalediffusion.platform import events, keys
+from scalediffusion.platform.paging import decode_page_token, encode_page_token
+from scalediffusion.platform.rpc import RpcError, snake_case
 from scalediffusion.v1 import events_pb2
 
 

@@ -1,4 +1,4 @@
-"""The S3 key layout (DESIGN.md "Contracts"), in one place. Pure functions, no I/O.
+"""The S3 key layout (docs/ARCHITECTURE.md "Contracts"), in one place. Pure functions, no I/O.
 
 raw bucket:     <player>/<session>/{video.webm, telemetry.pb, labels/<stream>.webm}
                 _sessions/<session>.json                 (the session manifest: the record of truth)
