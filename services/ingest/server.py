@@ -35,7 +35,7 @@ from scalediffusion.platform.settings import (
     env_int,
     env_str,
 )
-from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, processor_pb2, world_connect, world_pb2
+from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, world_connect, world_pb2
 from scalediffusion.webm import WebmError, probe_webm
 from services.ingest import admin, auth, checks, sessions
 from services.ingest.records import IngestRecords, RewardEntry
@@ -381,7 +381,7 @@ class IngestServicer:
         rejection = self._rejection(updated, telemetry, video_bytes)
         if rejection is not None:
             updated.state = ingest_pb2.SESSION_STATE_REJECTED
-            updated.rejection_reasons.append(f"{rejection.check}: {rejection}")
+            updated.rejections.append(sessions.as_rejection(rejection))
             result = Manifest(session=updated, event_published=True, multipart=manifest.multipart)
             self.manifests.save(result)
             self.records.remove_open(session.player_id, session.session_id)
@@ -520,10 +520,8 @@ class IngestServicer:
         if manifest is None or manifest.session.state in TERMINAL:
             return
         manifest.session.state = ingest_pb2.SESSION_STATE_REJECTED
-        del manifest.session.rejection_reasons[:]
-        for r in rejected.rejections:
-            name = processor_pb2.RejectionReason.Name(r.reason) if r.reason in processor_pb2.RejectionReason.values() else str(r.reason)
-            manifest.session.rejection_reasons.append(f"{name}: {r.detail or r.metric}")
+        del manifest.session.rejections[:]
+        manifest.session.rejections.extend(rejected.rejections)
         self.manifests.save(manifest)
         self.records.remove_pending(session_id)
 
