@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             records.revoke(keys.check_id("token id", args.token_id))
             print(json.dumps({"revoked": args.token_id}))
         else:
+            if args.mark_paid:
+                keys.check_id("payout batch", args.mark_paid)  # before anything is written
             rows = payouts(records)
             out = sys.stdout if args.out == "-" else open(args.out, "w", newline="")
             writer = csv.DictWriter(out, fieldnames=["wallet_address", "player_id", "points"])

@@ -466,7 +466,7 @@ class IngestServicer:
             ids = self.records.player_sessions(player_id, start_after)
         else:
             start = keys.manifest_key(start_after) if start_after else ""
-            ids = (k.removeprefix("_sessions/").removesuffix(".json") for k in self.store.list_keys(self.bucket, "_sessions/", start_after=start))
+            ids = (keys.session_of_manifest_key(k) for k in self.store.list_keys(self.bucket, keys.MANIFESTS_PREFIX, start_after=start))
         for session_id in ids:
             manifest = self.manifests.load(session_id)
             if manifest is None or (state and manifest.session.state != state):

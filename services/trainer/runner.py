@@ -84,7 +84,7 @@ class JobStore:
 
     def list(self, start_after: str = "") -> list[jobs.JobRecord]:
         records = []
-        for key in self.store.list_keys(self.bucket, "_jobs/", start_after=start_after):
+        for key in self.store.list_keys(self.bucket, keys.JOBS_PREFIX, start_after=start_after):
             doc = self.store.get_json(self.bucket, key)
             if isinstance(doc, dict):
                 records.append(jobs.JobRecord.from_doc(doc))
