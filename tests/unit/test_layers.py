@@ -128,3 +128,94 @@ def test_imports_down_the_layers_are_allowed(tmp_path):
         "scalediffusion/stack/cli.py": "from services.ingest import admin\nfrom scalediffusion.sim import loop\n",
     })
     assert violations(root) == []
+
+
+# -- each service's image installs only its own dependency group (pyproject.toml extras) -----------------------------
+
+SERVICE_ROOTS = {
+    "ingest": ["services.ingest.server", "services.ingest.admin"],
+    "processor": ["services.processor.server"],
+    # The trainer image also runs training, the embedded evaluator and the CARLA evaluation Jobs.
+    "trainer": ["services.trainer.server", "services.trainer.train", "scalediffusion.sim.evaluate",
+                "services.trainer.carla_eval", "services.trainer.carla_agent"],
+    "diffusion": ["services.diffusion.server", "services.diffusion.train"],
+}
+# Installed into the trainer image from CARLA's own repositories (services/trainer/Dockerfile), not from PyPI.
+NOT_FROM_PYPI = {"leaderboard", "srunner"}
+
+
+def _module_path(root: Path, module: str) -> Path | None:
+    for candidate in (root / (module.replace(".", "/") + ".py"), root / module.replace(".", "/") / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def third_party_imports(root: Path, starts: list[str]) -> set[str]:
+    """Top-level names of the third-party packages that the modules reachable from `starts` import."""
+    import sys
+
+    seen, todo, found = set(), list(starts), set()
+    while todo:
+        module = todo.pop()
+        path = _module_path(root, module)
+        if module in seen or path is None:
+            continue
+        seen.add(module)
+        for _, target in imports_of(path, module):
+            top = target.split(".")[0]
+            if top in ("scalediffusion", "services"):
+                parts = target.split(".")
+                todo += [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+            elif top and top not in sys.stdlib_module_names and top != "__future__":
+                found.add(top)
+    return found
+
+
+def _requirement_closure(names: list[str]) -> set[str]:
+    """Distributions (normalised names) installed by these requirement strings, with their own dependencies."""
+    import re
+    from importlib import metadata
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    out, todo = set(), [re.split(r"[ ;<>=!\[~]", r, maxsplit=1)[0] for r in names]
+    while todo:
+        name = norm(todo.pop())
+        if name in out:
+            continue
+        out.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo += [re.split(r"[ ;<>=!\[~]", r, maxsplit=1)[0] for r in requires if "extra ==" not in r]
+    return out
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_ROOTS))
+def test_a_services_dependency_group_covers_what_its_code_imports(service):
+    import re
+    import tomllib
+    from importlib import metadata
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    installed = _requirement_closure(project["dependencies"] + project["optional-dependencies"][service])
+    providers = metadata.packages_distributions()
+    missing = {}
+    for name in sorted(third_party_imports(ROOT, SERVICE_ROOTS[service]) - NOT_FROM_PYPI):
+        dists = {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(name, [name])}
+        if not dists & installed:
+            missing[name] = sorted(dists)
+    assert missing == {}, f"{service} imports these but `pip install .[{service}]` would not install them"
+    dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
+    assert f'pip install --no-cache-dir "./[{service}]"' in dockerfile  # "./": hadolint takes ".[x]" for a package
+
+
+def test_the_ingest_image_carries_no_machine_learning_stack():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    installed = _requirement_closure(project["dependencies"] + project["optional-dependencies"]["ingest"])
+    assert not installed & {"torch", "onnxruntime-gpu", "opencv-python", "moderngl", "carla", "kubernetes", "triton"}
