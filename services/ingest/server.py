@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import grpc
-from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter
 
 from scalediffusion.platform import events, keys
@@ -38,7 +37,9 @@ from scalediffusion.platform.settings import (
 from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, world_connect, world_pb2
 from scalediffusion.webm import WebmError, probe_webm
 from services.ingest import admin, auth, checks, sessions
-from services.ingest.records import IngestRecords, RewardEntry
+from services.ingest.outcomes import OutcomeConsumer, OutcomeSettings
+from services.ingest.reconciler import Reconciler, ReconcilerSettings
+from services.ingest.records import IngestRecords
 from services.ingest.world import WorldServicer
 
 log = get_logger("ingest")
@@ -48,13 +49,9 @@ SESSIONS_UPLOADED = Counter("sd_ingest_sessions_uploaded_total", "Sessions verif
 SESSIONS_REJECTED = Counter("sd_ingest_sessions_rejected_total", "Sessions rejected at completion, by check", ["check"])
 COMPLETE_REFUSED = Counter("sd_ingest_complete_refused_total", "CompleteSession calls refused, by failed check", ["check"])
 AUTH_FAILED = Counter("sd_ingest_auth_failures_total", "Calls refused for credentials, by reason", ["reason"])
-REPUBLISHED = Counter("sd_ingest_republished_total", "sessions.uploaded events re-published by the reconciler")
-EXPIRED = Counter("sd_ingest_sessions_expired_total", "Abandoned sessions expired and their objects removed")
-REWARDS = Counter("sd_ingest_reward_points_total", "Reward points credited")
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50051, 8080, 9400
 CONSUMER_GROUP = "ingest"
-TERMINAL = (ingest_pb2.SESSION_STATE_ACCEPTED, ingest_pb2.SESSION_STATE_REJECTED, ingest_pb2.SESSION_STATE_EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -67,10 +64,8 @@ class IngestSettings:
     consumer: ConsumerConfig
     token_key: bytes = field(repr=False)
     token_ttl_s: int = 7 * 24 * 3600  # default player token lifetime
-    points_per_segment: int = 10  # reward points per accepted segment
-    reconcile_every_s: float = 5.0  # reconciler period
-    republish_after_s: float = 120.0  # an UPLOADED session with no outcome this long gets its event again
-    processing_timeout_s: float = 900.0  # a PROCESSING session with no outcome this long gets its event again
+    outcomes: OutcomeSettings = OutcomeSettings()
+    reconciler: ReconcilerSettings = ReconcilerSettings()
     crash_point: str = ""  # SD_INGEST_TEST_CRASH_POINT: crash tests only ("after_manifest")
 
     @classmethod
@@ -108,10 +103,13 @@ class IngestSettings:
             ),
             token_key=key,
             token_ttl_s=env_int("SD_INGEST_TOKEN_TTL_S", cls.token_ttl_s),
-            points_per_segment=env_int("SD_INGEST_POINTS_PER_SEGMENT", cls.points_per_segment),
-            reconcile_every_s=env_float("SD_INGEST_RECONCILE_S", cls.reconcile_every_s),
-            republish_after_s=env_float("SD_INGEST_REPUBLISH_AFTER_S", cls.republish_after_s),
-            processing_timeout_s=env_float("SD_INGEST_PROCESSING_TIMEOUT_S", cls.processing_timeout_s),
+            outcomes=OutcomeSettings(points_per_segment=env_int("SD_INGEST_POINTS_PER_SEGMENT", OutcomeSettings.points_per_segment)),
+            reconciler=ReconcilerSettings(
+                every_s=env_float("SD_INGEST_RECONCILE_S", ReconcilerSettings.every_s),
+                republish_after_s=env_float("SD_INGEST_REPUBLISH_AFTER_S", ReconcilerSettings.republish_after_s),
+                processing_timeout_s=env_float("SD_INGEST_PROCESSING_TIMEOUT_S", ReconcilerSettings.processing_timeout_s),
+                expiry_grace_s=limits.expiry_grace_s,
+            ),
             crash_point=env_str("SD_INGEST_TEST_CRASH_POINT", ""),
         )
 
@@ -127,7 +125,9 @@ class IngestServicer:
         self.manifests = ManifestStore(store, self.bucket)
         self.records = IngestRecords(store, self.bucket)
         self.signer = auth.TokenSigner(settings.token_key)
-        self.consumer = ConsumerLoop(bus, settings.consumer, self.handle_outcome)
+        self.outcomes = OutcomeConsumer(self.manifests, self.records, bus.topic, settings.outcomes)
+        self.consumer = ConsumerLoop(bus, settings.consumer, self.outcomes.handle)
+        self.reconciler = Reconciler(store, self.bucket, self.manifests, self.records, self.publish_uploaded, settings.reconciler)
         self._locks: dict[str, asyncio.Lock] = {}
         self._consumer_thread: threading.Thread | None = None
         self._reconciler: asyncio.Task | None = None
@@ -484,108 +484,15 @@ class IngestServicer:
         except ValueError as err:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"wallet_address: {err}") from None
 
-    # -- outcomes and rewards (consumer thread) ---------------------------------------------------------------
-
-    def handle_outcome(self, record: ConsumerRecord) -> None:
-        """segments.ready -> reward + ACCEPTED; sessions.rejected -> REJECTED. Idempotent by segment/session id."""
-        if record.topic == self.bus.topic(events.SEGMENTS_READY):
-            ready = events.decode(record.value, record.headers, events_pb2.SegmentReady)
-            self._on_segment_ready(ready)
-        elif record.topic == self.bus.topic(events.SESSIONS_REJECTED):
-            rejected = events.decode(record.value, record.headers, events_pb2.SessionRejected)
-            self._on_session_rejected(rejected)
-
-    def _on_segment_ready(self, ready: events_pb2.SegmentReady) -> None:
-        segment = ready.segment
-        session_id = keys.check_id("session id", segment.session_id)
-        manifest = self.manifests.load(session_id)
-        player_id = manifest.session.player_id if manifest else keys.check_id("player id", ready.player_id)
-        entry = RewardEntry(
-            player_id=player_id, segment_id=keys.check_id("segment id", segment.segment_id), session_id=session_id,
-            points=self.settings.points_per_segment, credited_at_ms=int(time.time() * 1000),
-        )
-        if self.records.credit(entry):
-            REWARDS.inc(entry.points)
-            event(log, "reward_credited", player_id=player_id, segment_id=entry.segment_id, points=entry.points)
-        if manifest is not None and segment.segment_id not in manifest.session.segment_ids:
-            manifest.session.segment_ids.append(segment.segment_id)
-            manifest.session.segment_count = len(manifest.session.segment_ids)
-            manifest.session.state = ingest_pb2.SESSION_STATE_ACCEPTED
-            self.manifests.save(manifest)
-            self.records.remove_pending(session_id)
-
-    def _on_session_rejected(self, rejected: events_pb2.SessionRejected) -> None:
-        session_id = keys.check_id("session id", rejected.session_id)
-        manifest = self.manifests.load(session_id)
-        if manifest is None or manifest.session.state in TERMINAL:
-            return
-        manifest.session.state = ingest_pb2.SESSION_STATE_REJECTED
-        del manifest.session.rejections[:]
-        manifest.session.rejections.extend(rejected.rejections)
-        self.manifests.save(manifest)
-        self.records.remove_pending(session_id)
-
-    # -- reconciler ---------------------------------------------------------------------------------------------
+    # -- reconciler (every replica; each step idempotent) -----------------------------------------------------------
 
     async def _reconcile_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.reconcile_every_s)
+            await asyncio.sleep(self.settings.reconciler.every_s)
             try:
-                await asyncio.to_thread(self.reconcile_once, time.time())
+                await asyncio.to_thread(self.reconciler.step, time.time())
             except Exception as err:  # noqa: BLE001 - the next round retries
                 event(log, "reconcile_failed", error=repr(err))
-
-    def reconcile_once(self, now: float) -> dict[str, int]:
-        """One pass: re-publish what the broker may have lost, expire abandoned sessions. Returns counts."""
-        done = {"republished": 0, "expired": 0, "cleared": 0}
-        for session_id in list(self.records.pending_sessions()):
-            manifest = self.manifests.load(session_id)
-            if manifest is None or manifest.session.state in TERMINAL:
-                self.records.remove_pending(session_id)
-                done["cleared"] += 1
-                continue
-            age = now - manifest.session.updated_at.ToMilliseconds() / 1000
-            state = manifest.session.state
-            stale = (
-                (state == ingest_pb2.SESSION_STATE_UPLOADED and not manifest.event_published and age > 2.0)
-                or (state == ingest_pb2.SESSION_STATE_UPLOADED and age > self.settings.republish_after_s)
-                or (state == ingest_pb2.SESSION_STATE_PROCESSING and age > self.settings.processing_timeout_s)
-            )
-            if stale:
-                if state == ingest_pb2.SESSION_STATE_PROCESSING:
-                    manifest.session.state = ingest_pb2.SESSION_STATE_UPLOADED
-                self.publish_uploaded(manifest)
-                REPUBLISHED.inc()
-                done["republished"] += 1
-            elif state == ingest_pb2.SESSION_STATE_CREATED and age > 60:
-                self.records.remove_pending(session_id)  # a CompleteSession died between its claim and its manifest
-                done["cleared"] += 1
-        grace = self.settings.limits.expiry_grace_s
-        for player_id, session_id in list(self.records.open_sessions()):
-            manifest = self.manifests.load(session_id)
-            if manifest is None:
-                self.records.remove_open(player_id, session_id)
-                continue
-            if manifest.session.state != ingest_pb2.SESSION_STATE_CREATED:
-                self.records.remove_open(player_id, session_id)
-                continue
-            if now > manifest.session.upload_deadline.ToMilliseconds() / 1000 + grace:
-                self._expire(manifest)
-                done["expired"] += 1
-        if any(done.values()):
-            event(log, "reconciled", **done)
-        return done
-
-    def _expire(self, manifest: Manifest) -> None:
-        session = manifest.session
-        for key, upload_id in manifest.multipart.items():
-            self.store.abort_multipart(self.bucket, key, upload_id)
-        removed = self.store.delete_prefix(self.bucket, keys.session_prefix(session.player_id, session.session_id))
-        session.state = ingest_pb2.SESSION_STATE_EXPIRED
-        self.manifests.save(manifest)
-        self.records.remove_open(session.player_id, session.session_id)
-        EXPIRED.inc()
-        event(log, "session_expired", session_id=session.session_id, player_id=session.player_id, objects_removed=removed)
 
 
 def build_app(settings: IngestSettings) -> ServiceApp:
