@@ -135,7 +135,7 @@ def start_service(stack: Stack, log_dir: Path, service: str, overrides: dict[str
 @pytest.fixture
 def extra_service(stack: Stack, tmp_path: Path):
     """Starts more service processes on the stack's S3 and broker, with env overrides (short upload windows, small
-    limits, crash points, topic prefixes); each is a real process on its own ports, stopped at teardown.
+    limits, topic prefixes, a PYTHONPATH with crash hooks); each is a real process on its own ports, stopped at teardown.
     Yields start(service, overrides, name) -> (channel, ProcRecord)."""
     from scalediffusion.stack.procs import terminate
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -146,7 +146,7 @@ class ServiceApp:
         name: str,
         settings: ServerSettings,
         bindings: list[ServiceBinding],
-        connect_apps: list[type] | None = None,
+        connect_apps: Sequence[type] | None = None,
         hooks: Hooks | None = None,
     ) -> None:
         self.name = name

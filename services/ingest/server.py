@@ -7,8 +7,6 @@ video/telemetry consistency), auth.py (tokens, wallets) and records.py (what is 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,9 +32,9 @@ from scalediffusion.platform.settings import (
     env_int,
     env_str,
 )
-from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, world_connect, world_pb2
-from scalediffusion.webm import WebmError, probe_webm
+from scalediffusion.v1 import ingest_connect, ingest_pb2, world_connect, world_pb2
 from services.ingest import admin, auth, checks, sessions
+from services.ingest.completion import Completion, load_manifest
 from services.ingest.outcomes import OutcomeConsumer, OutcomeSettings
 from services.ingest.reconciler import Reconciler, ReconcilerSettings
 from services.ingest.records import IngestRecords
@@ -45,9 +43,6 @@ from services.ingest.world import WorldServicer
 log = get_logger("ingest")
 
 SESSIONS_STARTED = Counter("sd_ingest_sessions_started_total", "Sessions started (upload targets issued)")
-SESSIONS_UPLOADED = Counter("sd_ingest_sessions_uploaded_total", "Sessions verified and recorded as UPLOADED")
-SESSIONS_REJECTED = Counter("sd_ingest_sessions_rejected_total", "Sessions rejected at completion, by check", ["check"])
-COMPLETE_REFUSED = Counter("sd_ingest_complete_refused_total", "CompleteSession calls refused, by failed check", ["check"])
 AUTH_FAILED = Counter("sd_ingest_auth_failures_total", "Calls refused for credentials, by reason", ["reason"])
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50051, 8080, 9400
@@ -66,7 +61,6 @@ class IngestSettings:
     token_ttl_s: int = 7 * 24 * 3600  # default player token lifetime
     outcomes: OutcomeSettings = OutcomeSettings()
     reconciler: ReconcilerSettings = ReconcilerSettings()
-    crash_point: str = ""  # SD_INGEST_TEST_CRASH_POINT: crash tests only ("after_manifest")
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -110,7 +104,6 @@ class IngestSettings:
                 processing_timeout_s=env_float("SD_INGEST_PROCESSING_TIMEOUT_S", ReconcilerSettings.processing_timeout_s),
                 expiry_grace_s=limits.expiry_grace_s,
             ),
-            crash_point=env_str("SD_INGEST_TEST_CRASH_POINT", ""),
         )
 
 
@@ -127,7 +120,8 @@ class IngestServicer:
         self.signer = auth.TokenSigner(settings.token_key)
         self.outcomes = OutcomeConsumer(self.manifests, self.records, bus.topic, settings.outcomes)
         self.consumer = ConsumerLoop(bus, settings.consumer, self.outcomes.handle)
-        self.reconciler = Reconciler(store, self.bucket, self.manifests, self.records, self.publish_uploaded, settings.reconciler)
+        self.completion = Completion(store, self.bucket, self.manifests, self.records, bus, settings.limits, settings.telemetry)
+        self.reconciler = Reconciler(store, self.bucket, self.manifests, self.records, self.completion.publish_uploaded, settings.reconciler)
         self._locks: dict[str, asyncio.Lock] = {}
         self._consumer_thread: threading.Thread | None = None
         self._reconciler: asyncio.Task | None = None
@@ -207,7 +201,7 @@ class IngestServicer:
                 if manifest.session.state == ingest_pb2.SESSION_STATE_EXPIRED:
                     raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "session_expired: the session expired and its uploads were removed; start a new session")
                 if manifest.session.state == ingest_pb2.SESSION_STATE_CREATED:
-                    manifest = await asyncio.to_thread(self._verify_and_record, manifest, list(request.objects))
+                    manifest = await asyncio.to_thread(self.completion.verify_and_record, manifest, list(request.objects), time.time())
                 if manifest.session.state == ingest_pb2.SESSION_STATE_UPLOADED and not manifest.event_published:
                     await self._publish_uploaded(manifest)
             finally:
@@ -330,135 +324,19 @@ class IngestServicer:
         self.records.add_player_index(session.player_id, session.session_id)
         self.records.add_open(session.player_id, session.session_id, session.upload_deadline.ToMilliseconds())
 
-    # -- CompleteSession (runs in a worker thread) ------------------------------------------------------------
-
-    def _verify_and_record(self, manifest: Manifest, claimed: list[ingest_pb2.UploadedObject]) -> Manifest:
-        session = manifest.session
-        limits = self.settings.limits
-        now = time.time()
-        if now > session.upload_deadline.ToMilliseconds() / 1000 + limits.expiry_grace_s:
-            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "session_expired: the upload window of this session has closed; start a new session")
-        try:
-            objects = sessions.check_claimed_objects(session, claimed)
-            for obj in objects.values():
-                upload_id = manifest.multipart.get(obj.key)
-                if upload_id and self.store.stat(self.bucket, obj.key) is None:
-                    parts = sessions.check_parts(obj, sessions.part_count(limits.max_video_bytes, limits))
-                    try:
-                        self.store.complete_multipart(self.bucket, obj.key, upload_id, parts)
-                    except Exception as err:  # noqa: BLE001 - S3 names what is wrong with the parts
-                        raise sessions.CheckFailed("multipart_parts", f"S3 refused to complete the multipart upload: {err}") from None
-                info = self.store.stat(self.bucket, obj.key)
-                sessions.check_stored_size(obj, info.size if info else None, limits)
-                obj.size_bytes = info.size
-            telemetry_obj = objects[(ingest_pb2.UPLOAD_KIND_TELEMETRY, "")]
-            telemetry_bytes = self.store.get_bytes(self.bucket, telemetry_obj.key)
-            video_obj = objects[(ingest_pb2.UPLOAD_KIND_VIDEO, "")]
-            video_bytes = self.store.get_bytes(self.bucket, video_obj.key)
-            for obj, data in ((telemetry_obj, telemetry_bytes), (video_obj, video_bytes)):
-                digest = hashlib.sha256(data).hexdigest()
-                if obj.sha256 and obj.sha256.lower() != digest:
-                    raise sessions.CheckFailed("object_checksum", f"{ingest_pb2.UploadKind.Name(obj.kind)} SHA-256 is {digest}, the request declared {obj.sha256[:64]}")
-                obj.sha256 = digest
-            telemetry = checks.check_telemetry(telemetry_bytes, session.session_id, self.settings.telemetry)
-        except sessions.CheckFailed as err:
-            COMPLETE_REFUSED.labels(err.check).inc()
-            bad_request = err.check in ("object_kind", "object_key", "multipart_parts") or err.check.startswith("telemetry_")
-            code = grpc.StatusCode.INVALID_ARGUMENT if bad_request else grpc.StatusCode.FAILED_PRECONDITION
-            raise RpcError(code, f"{err.check}: {err}") from None
-
-        if not self.records.claim_pending(session.session_id):
-            current = self._load_sync(session.session_id)
-            if current.session.state == ingest_pb2.SESSION_STATE_CREATED:
-                raise RpcError(grpc.StatusCode.ABORTED, "another CompleteSession for this session is in progress; retry shortly")
-            return current
-
-        updated = ingest_pb2.Session()
-        updated.CopyFrom(session)
-        del updated.objects[:]
-        updated.objects.extend(objects[slot] for slot in sorted(objects))
-        updated.video_sha256 = video_obj.sha256
-        rejection = self._rejection(updated, telemetry, video_bytes)
-        if rejection is not None:
-            updated.state = ingest_pb2.SESSION_STATE_REJECTED
-            updated.rejections.append(sessions.as_rejection(rejection))
-            result = Manifest(session=updated, event_published=True, multipart=manifest.multipart)
-            self.manifests.save(result)
-            self.records.remove_open(session.player_id, session.session_id)
-            self.records.remove_pending(session.session_id)
-            SESSIONS_REJECTED.labels(rejection.check).inc()
-            event(log, "session_rejected", session_id=session.session_id, player_id=session.player_id, check=rejection.check, reason=str(rejection))
-            return result
-
-        updated.state = ingest_pb2.SESSION_STATE_UPLOADED
-        result = Manifest(session=updated, event_published=False, multipart=manifest.multipart)
-        # The manifest is written before the event: it is the record of truth if the publish is lost.
-        self.manifests.save(result)
-        self.records.remove_open(session.player_id, session.session_id)
-        SESSIONS_UPLOADED.inc()
-        event(log, "session_uploaded", session_id=session.session_id, player_id=session.player_id)
-        if self.settings.crash_point == "after_manifest":
-            event(log, "test_crash", point="after_manifest", session_id=session.session_id)
-            os._exit(70)
-        return result
-
-    def _rejection(self, session: ingest_pb2.Session, telemetry, video_bytes: bytes) -> sessions.CheckFailed | None:
-        """Why this verified upload cannot be accepted as genuine play, or None."""
-        first = self.records.claim_video(session.video_sha256, session.session_id)
-        if first != session.session_id:  # never name the other session: it may be another player's
-            return sessions.CheckFailed("duplicate_video", "these video bytes were already uploaded with another "
-                                                           "session that was accepted or is being processed")
-        try:
-            video = probe_webm(video_bytes)
-            checks.check_consistency(telemetry, video, self.settings.telemetry)
-        except WebmError as err:
-            self.records.release_video(session.video_sha256, session.session_id)
-            return sessions.CheckFailed("video_format", f"the video is not a readable WebM recording: {err}")
-        except sessions.CheckFailed as err:
-            self.records.release_video(session.video_sha256, session.session_id)
-            return err
-        return None
+    # -- CompleteSession's event -------------------------------------------------------------------------------
 
     async def _publish_uploaded(self, manifest: Manifest) -> None:
         try:
-            await asyncio.to_thread(self.publish_uploaded, manifest)
+            await asyncio.to_thread(self.completion.publish_uploaded, manifest)
         except Exception as err:  # noqa: BLE001 - the manifest says UPLOADED; the reconciler or a retry re-publishes
             event(log, "publish_failed", session_id=manifest.session.session_id, error=repr(err))
             raise RpcError(grpc.StatusCode.UNAVAILABLE, "the session is recorded but its event could not be published yet; it will be, and a retry of CompleteSession is safe") from None
 
-    def publish_uploaded(self, manifest: Manifest) -> None:
-        session = manifest.session
-        by_slot = {(o.kind, o.label_stream): o.key for o in session.objects}
-        message = events_pb2.SessionUploaded(
-            session_id=session.session_id,
-            player_id=session.player_id,
-            bucket=session.bucket,
-            video_key=by_slot[(ingest_pb2.UPLOAD_KIND_VIDEO, "")],
-            telemetry_key=by_slot[(ingest_pb2.UPLOAD_KIND_TELEMETRY, "")],
-            label_keys={stream: key for (kind, stream), key in by_slot.items() if kind == ingest_pb2.UPLOAD_KIND_LABELS},
-            uploaded_at=session.updated_at,
-            attempt=manifest.publish_attempts + 1,
-        )
-        self.records.claim_pending(session.session_id)  # no-op when CompleteSession made it; restores it otherwise
-        partition, offset = self.bus.publish(events.SESSIONS_UPLOADED, session.session_id, message)
-        manifest.event_published = True
-        manifest.publish_attempts += 1
-        self.manifests.save(manifest)
-        event(log, "session_published", session_id=session.session_id, partition=partition, offset=offset, attempt=manifest.publish_attempts)
-
     # -- reads ------------------------------------------------------------------------------------------------
 
-    def _load_sync(self, session_id: str) -> Manifest:
-        try:
-            manifest = self.manifests.load(session_id)
-        except ValueError as err:
-            raise RpcError(grpc.StatusCode.DATA_LOSS, f"session {session_id} manifest is unreadable: {err}") from None
-        if manifest is None:
-            raise RpcError(grpc.StatusCode.NOT_FOUND, f"session {session_id} does not exist; call StartSession first")
-        return manifest
-
     async def _load(self, session_id: str) -> Manifest:
-        return await asyncio.to_thread(self._load_sync, session_id)
+        return await asyncio.to_thread(load_manifest, self.manifests, session_id)
 
     def _list_sessions(self, player_id: str, state: int, page_size: int, start_after: str) -> ingest_pb2.ListSessionsResponse:
         response = ingest_pb2.ListSessionsResponse()

@@ -104,7 +104,7 @@ def check_label_streams(names: list[str], limits: Limits) -> list[str]:
     return list(names)
 
 
-def expected_objects(session: ingest_pb2.Session) -> dict[tuple[int, str], str]:
+def expected_objects(session: ingest_pb2.Session) -> dict[tuple[ingest_pb2.UploadKind, str], str]:
     """(UploadKind, label stream or "") -> key, for every object the session may have."""
     p, s = session.player_id, session.session_id
     expected = {

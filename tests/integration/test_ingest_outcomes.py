@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -64,7 +65,9 @@ def test_telemetry_that_cannot_have_produced_the_video_is_rejected_and_the_fixed
 def test_crash_between_manifest_and_event_is_recovered_by_the_reconciler_and_processed_once(stack, ingest, processor, extra_ingest, small_session):
     video, telemetry = small_session
     me = stack.auth("p-crash")
-    crashing, record = extra_ingest({"SD_INGEST_TEST_CRASH_POINT": "after_manifest", "SD_INGEST_RECONCILE_S": "3600"}, name="ingest-crash")
+    hooks = str(Path(__file__).parent / "crash_hooks") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    crashing, record = extra_ingest({"PYTHONPATH": hooks, "SD_TEST_CRASH_POINT": "after_manifest", "SD_INGEST_RECONCILE_S": "3600"},
+                                    name="ingest-crash")
     with pytest.raises(grpc.RpcError) as info:
         upload_session(crashing, unique_video(video, "crash"), telemetry, metadata=me)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
