@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PY_STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 WEB_STAMP := clients/web/node_modules/.installed-$(shell sha1sum clients/web/package-lock.json | cut -c1-12)
 
-.PHONY: install up down status test test-python test-web genproto web chromium
+.PHONY: install up down status test test-python test-web lint genproto web chromium
 
 install: $(PY_STAMP) $(WEB_STAMP) chromium
 
@@ -25,7 +25,7 @@ $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	# helm-sdkpy declares Python >= 3.12 but its bundled Helm engine works on 3.11 (DESIGN.md).
+	# helm-sdkpy declares Python >= 3.12 but its bundled Helm engine works on 3.11: tests/deploy render the chart with it on 3.11.
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python helm-sdkpy==0.1.32
 	rm -f $(VENV)/.installed-* && touch $@
 
@@ -55,8 +55,15 @@ test-web: install
 test-python: install
 	$(PY) -m pytest
 
-# Web tests and build first so pytest's summary is the closing line (the stack tests serve the built game).
+# ruff (lint, import order) and mypy (types; pyproject.toml lists the modules not yet clean).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# Lint and types, then web tests and build, so pytest's summary is the closing line (the stack tests serve the game).
 test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	cd clients/web && npm test
 	cd clients/web && npm run build
 	$(PY) -m pytest

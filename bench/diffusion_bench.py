@@ -31,16 +31,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, load_engine  # noqa: E402
-from services.diffusion.engine.dataset import generate_clips  # noqa: E402
-from services.diffusion.engine.dit import StreamItem  # noqa: E402
-from services.diffusion.engine.sampler import flow_schedule  # noqa: E402
+from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, load_engine
+from services.diffusion.engine.dataset import generate_clips
+from services.diffusion.engine.dit import StreamItem
+from services.diffusion.engine.sampler import flow_schedule
 
 console = Console(width=120)
 OUT = Path(__file__).resolve().parent / "out"
@@ -109,7 +109,7 @@ def dit_cache_vs_recompute(engine, video: list[np.ndarray], histories: list[int]
             model.forward_items([StreamItem(latents[i:i + 1], config.context_timestep, style, cache, True)])
         current = latents[history:history + 1]
 
-        def cached() -> None:
+        def cached(current=current, cache=cache) -> None:  # bound now: called in this iteration
             x = current
             for t in times[:-1]:
                 model.forward_items([StreamItem(x, t, style, cache, False)])
@@ -127,8 +127,8 @@ def dit_cache_vs_recompute(engine, video: list[np.ndarray], histories: list[int]
                 model.forward_full(frames, t_frames, style)
 
         row = {"history": history}
-        for name, fn in (("cached", cached), ("recompute_all", lambda: recompute(everything)),
-                         ("recompute_window", lambda: recompute(window))):
+        for name, fn in (("cached", cached), ("recompute_all", lambda everything=everything: recompute(everything)),
+                         ("recompute_window", lambda window=window: recompute(window))):
             fn()  # warm
             samples = []
             for _ in range(reps):

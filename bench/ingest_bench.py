@@ -25,17 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import grpc  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
+import grpc
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from scalediffusion import synthetic  # noqa: E402
-from scalediffusion.stack.layout import free_layout  # noqa: E402
-from scalediffusion.stack.local import LocalStack  # noqa: E402
-from scalediffusion.uploader import upload_to_target  # noqa: E402
-from scalediffusion.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
-from services.ingest.auth import PLAYER, TokenSigner  # noqa: E402
+from scalediffusion import synthetic
+from scalediffusion.stack.layout import free_layout
+from scalediffusion.stack.local import LocalStack
+from scalediffusion.uploader import upload_to_target
+from scalediffusion.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.auth import PLAYER, TokenSigner
 
 console = Console(width=120)
 
@@ -96,7 +96,7 @@ async def run_level(address: str, key: bytes, clients: int, rounds: int, video: 
 def upload_throughput(local: LocalStack, address: str, key: bytes, megabytes: int, repeats: int) -> tuple[float, float]:
     """MB/s through presigned POST targets vs a direct S3 PUT (minio put_object) of the same bytes, interleaved."""
     state = local.load()
-    store = __import__("scalediffusion.s3", fromlist=["ObjectStore"]).ObjectStore(local.s3_settings(state))
+    store = __import__("scalediffusion.platform.s3", fromlist=["ObjectStore"]).ObjectStore(local.s3_settings(state))
     blob = os.urandom(megabytes * 1024 * 1024)
     signer = TokenSigner(key)
     post_s, put_s = [], []

@@ -21,19 +21,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
+import cv2
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from scalediffusion import events, keys, synthetic  # noqa: E402
-from scalediffusion.kafka import EventBus  # noqa: E402
-from scalediffusion.s3 import ObjectStore  # noqa: E402
-from scalediffusion.stack.layout import free_layout  # noqa: E402
-from scalediffusion.stack.local import LocalStack  # noqa: E402
-from scalediffusion.stack.procs import spawn, terminate  # noqa: E402
-from scalediffusion.v1 import events_pb2  # noqa: E402
-from services.processor.worker import SessionWorker, WorkerSettings  # noqa: E402
+from scalediffusion import synthetic
+from scalediffusion.platform import events, keys
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.stack.layout import free_layout
+from scalediffusion.stack.local import LocalStack
+from scalediffusion.stack.procs import spawn, terminate
+from scalediffusion.v1 import events_pb2
+from services.processor.worker import SessionWorker, WorkerSettings
 
 console = Console(width=120)
 OUT = Path(__file__).resolve().parent / "out"
@@ -80,7 +81,7 @@ def replicas_run(local: LocalStack, replicas: int, video: bytes, seconds: float,
         "SD_TOPIC_PREFIX": f"r{run}-", "SD_DATASET": f"replicas{run}", "SD_GRPCWEB_PORT": "0", "SD_METRICS_PORT": "0",
         "SD_KAFKA_MAX_POLL_INTERVAL_MS": "60000", "SD_KAFKA_SESSION_TIMEOUT_MS": "6000", "SD_LOG_LEVEL": "WARNING",
     }
-    from scalediffusion.settings import KafkaSettings
+    from scalediffusion.platform.settings import KafkaSettings
 
     bus = EventBus(KafkaSettings(bootstrap=(state.layout.kafka_bootstrap,), topic_prefix=f"r{run}-", partitions=4), client_id="bench")
     bus.ensure_topics([*events.ALL_TOPICS, "processor.dlq"])

@@ -20,19 +20,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
-from scalediffusion.city.grid import manhattan_grid  # noqa: E402
-from scalediffusion.sim import routing  # noqa: E402
-from scalediffusion.sim import vehicle as vm  # noqa: E402
-from scalediffusion.sim.autopilot import Autopilot  # noqa: E402
-from scalediffusion.sim.camera import camera_pose  # noqa: E402
-from scalediffusion.sim.episode import Episode  # noqa: E402
-from scalediffusion.sim.evaluate import OnnxDriver, evaluate_suite  # noqa: E402
-from scalediffusion.sim.lanes import LaneMap  # noqa: E402
-from scalediffusion.sim.render import CityRenderer  # noqa: E402
-from scalediffusion.sim.suites import suite  # noqa: E402
+from scalediffusion.city.grid import manhattan_grid
+from scalediffusion.sim import routing
+from scalediffusion.sim import vehicle as vm
+from scalediffusion.sim.autopilot import Autopilot
+from scalediffusion.sim.camera import camera_pose
+from scalediffusion.sim.episode import Episode
+from scalediffusion.sim.evaluate import OnnxDriver, evaluate_suite
+from scalediffusion.sim.lanes import LaneMap
+from scalediffusion.sim.render import CityRenderer
+from scalediffusion.sim.suites import suite
 
 console = Console(width=120)
 OUT = Path(__file__).resolve().parent / "out"
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title=f"evaluation wall time per simulated minute ({args.suite})")
     for col in ("driver", "simulated min", "wall s per simulated min", "x real time"):
         table.add_column(col, justify="right")
-    for name, minutes, per_minute in rows:
+    for name, _minutes, per_minute in rows:
         table.add_row(name, f"{minutes:.1f}", f"{per_minute:.1f}", f"{60 / per_minute:.1f}")
     console.print(table)
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"plot: {OUT / 'sim_bench.png'}")
     console.print(f"renderer alone: 256x256 {fps[(256, 256)]:.0f} frames/s, 640x360 {fps[(640, 360)]:.0f} frames/s")
     print(f"ratio steps/s with rendering / without: {rendered / bare:.2f}")
-    for name, minutes, per_minute in rows:
+    for name, _minutes, per_minute in rows:
         print(f"{name}: {per_minute:.1f} s wall per simulated minute ({60 / per_minute:.1f}x real time)")
     return 0
 

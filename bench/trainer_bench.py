@@ -22,21 +22,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
+import torch
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from scalediffusion import datasets, keys, synthetic  # noqa: E402
-from scalediffusion.kafka import EventBus  # noqa: E402
-from scalediffusion.s3 import ObjectStore  # noqa: E402
-from scalediffusion.stack.layout import free_layout  # noqa: E402
-from scalediffusion.stack.local import LocalStack  # noqa: E402
-from scalediffusion.v1 import events_pb2  # noqa: E402
-from services.processor.worker import SessionWorker, WorkerSettings  # noqa: E402
-from services.trainer import data  # noqa: E402
-from services.trainer.model import build_model, preset  # noqa: E402
-from services.trainer.train import Distributed, TrainConfig, _loader, train_step  # noqa: E402
+from scalediffusion import synthetic
+from scalediffusion.platform import datasets, keys
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.stack.layout import free_layout
+from scalediffusion.stack.local import LocalStack
+from scalediffusion.v1 import events_pb2
+from services.processor.worker import SessionWorker, WorkerSettings
+from services.trainer import data
+from services.trainer.model import build_model, preset
+from services.trainer.train import Distributed, TrainConfig, _loader, train_step
 
 console = Console(width=120)
 OUT = Path(__file__).resolve().parent / "out"

@@ -308,7 +308,7 @@ class WaypointController:
         point in the same frame, when known (it only steers the backing off)."""
         c = self.config
         if callable(front_range_m):  # one sensor read per control period, whoever asks first
-            sensor, reading = front_range_m, []
+            sensor, reading = front_range_m, list[float]()
 
             def front_range_m() -> float:
                 if not reading:

@@ -1,4 +1,4 @@
-"""CARLA Leaderboard driving metrics (DESIGN.md "Training and evaluation"), implemented once. Pure, no I/O.
+"""CARLA Leaderboard driving metrics (docs/ARCHITECTURE.md "Data flow", step 4), implemented once. Pure, no I/O.
 
 Both evaluators use this module: the trainer parses the result file the leaderboard writes with --checkpoint
 (parse_leaderboard_checkpoint), and an embedded evaluator builds RouteRuns itself; either way score_route,

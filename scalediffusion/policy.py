@@ -13,11 +13,10 @@ Files exported before these keys existed get the defaults (the game's 640x360 da
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np

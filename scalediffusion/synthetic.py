@@ -13,7 +13,6 @@ import numpy as np
 from scalediffusion.v1 import common_pb2, telemetry_pb2
 from scalediffusion.vp8 import open_vp8_writer
 
-
 ControlScript = Callable[[float], tuple[float, float, float]]
 
 
@@ -59,8 +58,8 @@ def write_vp8_webm(
         RuntimeError: this OpenCV build cannot write VP8.
     """
     rng = np.random.default_rng(seed)
-    texture = rng.integers(0, 256, size=(96, 160, 3), dtype=np.uint8)
-    texture = cv2.GaussianBlur(texture, (3, 3), 0)
+    noise = rng.integers(0, 256, size=(96, 160, 3), dtype=np.uint8)
+    texture = cv2.GaussianBlur(noise, (3, 3), 0)
     writer = open_vp8_writer(path, fps, width, height)
     frames = int(round(seconds * fps))
     try:

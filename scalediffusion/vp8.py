@@ -37,7 +37,7 @@ def open_vp8_writer(path: str | Path, fps: float, width: int, height: int) -> cv
     """An open VP8 WebM writer (frames BGR uint8 [height, width, 3]). Raises RuntimeError when this OpenCV build
     cannot write VP8 (it needs the FFmpeg backend with libvpx)."""
     with _quiet_fd2():
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (width, height))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"VP80"), fps, (width, height))
     if not writer.isOpened():
         raise RuntimeError("OpenCV could not open a VP80 writer (needs the FFmpeg backend with libvpx)")
     return writer

@@ -29,15 +29,15 @@ if importlib.util.find_spec("triton") is not None:
     else:
         os.environ["TRITON_INTERPRET"] = _saved_interpret
 
-from scalediffusion.kafka import EventBus
-from scalediffusion.s3 import ObjectStore
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.stack.layout import Layout, free_layout
 from scalediffusion.stack.local import LocalStack, StackState
 from scalediffusion.v1 import diffusion_pb2_grpc, ingest_pb2_grpc, processor_pb2_grpc, trainer_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Tansu holds a consumer-group join for max_poll_interval_ms (DESIGN.md), so tests keep it short.
+# Tansu holds a consumer-group join for max_poll_interval_ms (docs/ARCHITECTURE.md "Runtime"), so tests keep it short.
 FAST_GROUP_ENV = {"SD_KAFKA_MAX_POLL_INTERVAL_MS": "3000", "SD_KAFKA_SESSION_TIMEOUT_MS": "3000", "SD_SHUTDOWN_GRACE_S": "5"}
 # The reconciler runs every second in tests; a verified session with no outcome after 20 s is re-published.
 TEST_ENV = {**FAST_GROUP_ENV, "SD_INGEST_RECONCILE_S": "1", "SD_INGEST_REPUBLISH_AFTER_S": "20"}
@@ -135,7 +135,7 @@ def start_service(stack: Stack, log_dir: Path, service: str, overrides: dict[str
 @pytest.fixture
 def extra_service(stack: Stack, tmp_path: Path):
     """Starts more service processes on the stack's S3 and broker, with env overrides (short upload windows, small
-    limits, crash points, topic prefixes); each is a real process on its own ports, stopped at teardown.
+    limits, topic prefixes, a PYTHONPATH with crash hooks); each is a real process on its own ports, stopped at teardown.
     Yields start(service, overrides, name) -> (channel, ProcRecord)."""
     from scalediffusion.stack.procs import terminate
 

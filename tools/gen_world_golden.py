@@ -15,8 +15,8 @@ from google.protobuf import json_format
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scalediffusion.city import catalog, world_stats  # noqa: E402
-from scalediffusion.city.actors import actor_pose  # noqa: E402
+from scalediffusion.city import catalog, world_stats
+from scalediffusion.city.actors import actor_pose
 
 OUT = Path(__file__).resolve().parents[1] / "clients" / "web" / "src" / "world" / "fixtures"
 

@@ -136,9 +136,9 @@ def manhattan_grid(spec: GridSpec = GridSpec()) -> world_pb2.World:
         world.actors.append(block_loop(f"npc{n}", corners, spec.npc_speed_mps, turn_s=1.0, start_corner=n % 4))
     crossings = [(i, j) for i in range(spec.avenues) for j in range(spec.streets)]
     for n, (i, j) in enumerate(rng.sample(crossings, min(spec.pedestrians, len(crossings)))):
-        y = ys[j] + spec.street_width_m / 2 + 1.5
-        half = spec.avenue_width_m / 2 - spec.sidewalk_m / 2
-        world.actors.append(crossing(f"ped{n}", (xs[i] - half, y), (xs[i] + half, y), speed_mps=1.4, wait_s=4.0 + n))
+        walk_y = ys[j] + spec.street_width_m / 2 + 1.5
+        half_avenue = spec.avenue_width_m / 2 - spec.sidewalk_m / 2
+        world.actors.append(crossing(f"ped{n}", (xs[i] - half_avenue, walk_y), (xs[i] + half_avenue, walk_y), speed_mps=1.4, wait_s=4.0 + n))
 
     # Spawn on avenue blocks, heading north in the right-hand lane.
     for road in world.roads:

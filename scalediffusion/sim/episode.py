@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from scalediffusion.sim import routing
 from scalediffusion.sim import vehicle as vm
 from scalediffusion.sim.autopilot import Control, Observation
-from scalediffusion.sim.infractions import RouteMonitor
 from scalediffusion.sim.geometry_core import Vec2, ego_frame
+from scalediffusion.sim.infractions import RouteMonitor
 from scalediffusion.sim.lanes import LaneMap
 from scalediffusion.sim.suites import RouteSpec, SuiteSpec
 from scalediffusion.sim.traffic import Actor, Traffic
 from scalediffusion.v1 import world_pb2
-
 
 FRONT_RANGE_M = 30.0  # the front range sensor's reach
 

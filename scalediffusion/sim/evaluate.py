@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exit-with-parent", type=int, metavar="PID", default=0, help="end when process PID ends")
     args = parser.parse_args(argv)
     if args.exit_with_parent:
-        from scalediffusion.stack.procs import exit_with_parent
+        from scalediffusion.platform.process import exit_with_parent
 
         exit_with_parent(args.exit_with_parent)
     try:
@@ -243,9 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     store = s3 = None
     progress_key = ""
     if s3_mode:
-        from scalediffusion import keys
-        from scalediffusion.s3 import ObjectStore
-        from scalediffusion.settings import S3Settings
+        from scalediffusion.platform import keys
+        from scalediffusion.platform.s3 import ObjectStore
+        from scalediffusion.platform.settings import S3Settings
 
         if not args.eval_id:
             parser.error("--eval-id is required with --model-run")
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if s3_mode:
-            from scalediffusion import keys
+            from scalediffusion.platform import keys
 
             model_path = out_dir / "model.onnx"
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                               suite_key=suite_spec.key, metric_version=args.metric_version)
         plots = write_outputs(outcomes, report, suite_spec, out_dir)
         if s3_mode:
-            from scalediffusion import keys
+            from scalediffusion.platform import keys
 
             for plot in plots:
                 store.put_bytes(s3.bucket_reports, keys.eval_key(args.eval_id, f"routes/{plot.name}"), plot.read_bytes(), "image/png")

@@ -237,9 +237,9 @@ class LaneMap:
             stretches.append((start_index, len(points) - 1, seg))
         line = Polyline(np.array(points))
         resolved = []
-        for k, (i0, i1, seg) in enumerate(stretches):
+        for i0, i1, seg in stretches:
             resolved.append((float(line.cum[i0]), float(line.cum[i1]), seg))
-        for k, (s0, s1, seg) in enumerate(resolved):
+        for k, (_s0, s1, seg) in enumerate(resolved):
             node = self.intersections[seg.to_node]
             exit_s = resolved[k + 1][0] if k + 1 < len(resolved) else s1 + 2 * self.box_half[seg.to_node]
             if node.control in CONTROLLED:

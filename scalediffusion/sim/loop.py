@@ -23,7 +23,14 @@ import grpc
 
 from scalediffusion.sim.bots import BotConfig, play_session
 from scalediffusion.uploader import upload_session
-from scalediffusion.v1 import ingest_pb2, ingest_pb2_grpc, processor_pb2, processor_pb2_grpc, trainer_pb2, trainer_pb2_grpc
+from scalediffusion.v1 import (
+    ingest_pb2,
+    ingest_pb2_grpc,
+    processor_pb2,
+    processor_pb2_grpc,
+    trainer_pb2,
+    trainer_pb2_grpc,
+)
 
 TERMINAL = {trainer_pb2.JOB_STATE_SUCCEEDED, trainer_pb2.JOB_STATE_FAILED, trainer_pb2.JOB_STATE_CANCELLED}
 

@@ -155,7 +155,11 @@ def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: Val
             pending[seed] = eval_id
     for seed, eval_id in pending.items():
         label = f"evaluate {preset} {minutes:g} min seed {seed}"
-        evaluated = watch(trainer, eval_id, (lambda j, label=label: progress(label, j.progress, 1.0)) if progress else None)
+        def on_progress(job, label: str = label) -> None:
+            if progress:
+                progress(label, job.progress, 1.0)
+
+        evaluated = watch(trainer, eval_id, on_progress if progress else None)
         if evaluated.state != trainer_pb2.JOB_STATE_SUCCEEDED:
             raise LoopError(f"evaluation {eval_id} ended {trainer_pb2.JobState.Name(evaluated.state)}: {evaluated.message}")
         reports[seed] = trainer.GetEvaluationReport(trainer_pb2.GetEvaluationReportRequest(eval_id=eval_id))

@@ -82,7 +82,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state is None:
         console.print(f"no stack recorded in {args.state_dir}; start one with `scale-diffusion up`")
         return 1
-    rows = []
+    rows: list[dict] = []
     for name, record in state.procs.items():
         alive = record.alive()
         health = stack.health(state, name) if alive and name in SERVICES else ("running" if alive else "stopped")

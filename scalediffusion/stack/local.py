@@ -18,10 +18,10 @@ import grpc
 import urllib3
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from scalediffusion import events
-from scalediffusion.kafka import EventBus
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.settings import KafkaSettings, S3Settings
+from scalediffusion.platform import events
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.settings import KafkaSettings, S3Settings
 from scalediffusion.stack.layout import SERVICES, Layout
 from scalediffusion.stack.procs import ProcRecord, StackError, port_in_use, spawn, terminate, wait_until
 
@@ -159,7 +159,7 @@ class LocalStack:
                 "SD_S3_SECRET_KEY": state.credentials["secret_key"],
                 "SD_S3_SECURE": "false",
                 "SD_KAFKA_BOOTSTRAP": state.layout.kafka_bootstrap,
-                # Tansu holds a consumer-group join for this long (DESIGN.md); processing a session stays below it.
+                # Tansu holds a consumer-group join for this long (docs/ARCHITECTURE.md "Runtime"); processing a session stays below it.
                 "SD_KAFKA_MAX_POLL_INTERVAL_MS": "30000",
                 "SD_SHUTDOWN_GRACE_S": "10",
                 # The game served by the stack, and Vite's dev server, may call gRPC-Web and upload to S3.
@@ -284,7 +284,12 @@ class LocalStack:
         state.procs["kafka"] = spawn("kafka", cmd, os.environ, logs)
         self._save(state)
         bus = EventBus(self.kafka_settings(state), client_id="stack")
-        wait_until(lambda: bus.ensure_topics([]) is None, 30, "Tansu broker", state.procs["kafka"])
+
+        def broker_answers() -> bool:
+            bus.ensure_topics([])  # raises until the broker answers
+            return True
+
+        wait_until(broker_answers, 30, "Tansu broker", state.procs["kafka"])
 
     def _bootstrap(self, state: StackState) -> None:
         ObjectStore(self.s3_settings(state)).ensure_buckets()

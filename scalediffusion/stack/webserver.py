@@ -18,7 +18,7 @@ from pathlib import Path
 class GameHandler(SimpleHTTPRequestHandler):
     config_js: bytes = b""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == "/sd-config.js":
             self.send_response(200)
             self.send_header("Content-Type", "application/javascript")

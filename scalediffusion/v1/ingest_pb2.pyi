@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from scalediffusion.v1 import common_pb2 as _common_pb2
+from scalediffusion.v1 import processor_pb2 as _processor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -157,34 +158,34 @@ class CompleteSessionResponse(_message.Message):
     def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("session_id", "player_id", "state", "created_at", "updated_at", "objects", "rejection_reasons", "segment_count", "bucket", "video_sha256", "label_streams", "segment_ids", "upload_deadline")
+    __slots__ = ("session_id", "player_id", "state", "created_at", "updated_at", "objects", "segment_count", "bucket", "video_sha256", "label_streams", "segment_ids", "upload_deadline", "rejections")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PLAYER_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
-    REJECTION_REASONS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     VIDEO_SHA256_FIELD_NUMBER: _ClassVar[int]
     LABEL_STREAMS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    REJECTIONS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     player_id: str
     state: SessionState
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     objects: _containers.RepeatedCompositeFieldContainer[UploadedObject]
-    rejection_reasons: _containers.RepeatedScalarFieldContainer[str]
     segment_count: int
     bucket: str
     video_sha256: str
     label_streams: _containers.RepeatedScalarFieldContainer[str]
     segment_ids: _containers.RepeatedScalarFieldContainer[str]
     upload_deadline: _timestamp_pb2.Timestamp
-    def __init__(self, session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., state: _Optional[_Union[SessionState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., objects: _Optional[_Iterable[_Union[UploadedObject, _Mapping]]] = ..., rejection_reasons: _Optional[_Iterable[str]] = ..., segment_count: _Optional[int] = ..., bucket: _Optional[str] = ..., video_sha256: _Optional[str] = ..., label_streams: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., upload_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rejections: _containers.RepeatedCompositeFieldContainer[_processor_pb2.Rejection]
+    def __init__(self, session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., state: _Optional[_Union[SessionState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., objects: _Optional[_Iterable[_Union[UploadedObject, _Mapping]]] = ..., segment_count: _Optional[int] = ..., bucket: _Optional[str] = ..., video_sha256: _Optional[str] = ..., label_streams: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., upload_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejections: _Optional[_Iterable[_Union[_processor_pb2.Rejection, _Mapping]]] = ...) -> None: ...
 
 class GetSessionRequest(_message.Message):
     __slots__ = ("session_id",)

@@ -112,7 +112,7 @@ class FramePump:
             try:
                 run = self._run_stream_batch if self.stream_batch else self.engine.transform
                 outputs = await asyncio.to_thread(run, items)
-            except Exception:  # the engine failed this batch: its callers get an error, the pump goes on
+            except Exception:  # noqa: BLE001 - the engine failed this batch: its callers get an error, the pump goes on
                 for request in batch:
                     future = self._waiting.pop((request.stream_id, request.frame_id), None)
                     if future is not None and not future.done():

@@ -17,10 +17,10 @@ from pathlib import Path
 import grpc
 from prometheus_client import Counter, Gauge
 
-from scalediffusion.logs import event, get_logger
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
-from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import ServerSettings, SettingsError, env_bool, env_float, env_int, env_str
+from scalediffusion.platform.logs import event, get_logger
+from scalediffusion.platform.rpc import CallContext, RpcError, ServiceBinding
+from scalediffusion.platform.server import ServiceApp, run_main
+from scalediffusion.platform.settings import ServerSettings, SettingsError, env_bool, env_float, env_int, env_str
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2
 from services.diffusion.admission import AdmissionSettings, frame_overhead, frame_rate, offer, renegotiate, work_of
 from services.diffusion.codec import FrameError, decode_frame, encode_frame

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from scalediffusion.logs import event, get_logger
+from scalediffusion.platform.logs import event, get_logger
 from services.diffusion.engine.checkpoint import load_checkpoint, save_checkpoint, save_fast_vae, ships_fast_vae
 from services.diffusion.engine.config import preset
 from services.diffusion.engine.dit import CausalDiT

@@ -16,10 +16,10 @@ import json
 import sys
 import time
 
-from scalediffusion import keys
-from scalediffusion.rpc import RpcError
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.settings import S3Settings, SettingsError, env_str
+from scalediffusion.platform import keys
+from scalediffusion.platform.rpc import RpcError
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.settings import S3Settings, SettingsError, env_str
 from scalediffusion.v1 import ingest_pb2
 from services.ingest import auth
 from services.ingest.records import IngestRecords
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             records.revoke(keys.check_id("token id", args.token_id))
             print(json.dumps({"revoked": args.token_id}))
         else:
+            if args.mark_paid:
+                keys.check_id("payout batch", args.mark_paid)  # before anything is written
             rows = payouts(records)
             out = sys.stdout if args.out == "-" else open(args.out, "w", newline="")
             writer = csv.DictWriter(out, fieldnames=["wallet_address", "player_id", "points"])

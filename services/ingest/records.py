@@ -1,7 +1,7 @@
 """What ingest keeps in the raw bucket besides uploads, all under `_`-prefixed keys (player ids never start
 with `_`, so these never collide with `<player>/<session>/…`):
 
-    _sessions/<session>.json               manifest (scalediffusion.manifests), the record of truth
+    _sessions/<session>.json               manifest (scalediffusion.platform.manifests), the record of truth
     _index/player/<player>/<session>       marker: a player's sessions, time-ordered (session ids are)
     _index/open/<player>/<session>         marker: CREATED sessions (limits, expiry)
     _index/pending/<session>               marker: verified sessions awaiting an outcome (the reconciler's work list);
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from google.protobuf import json_format
 
-from scalediffusion.s3 import ObjectStore
+from scalediffusion.platform import keys
+from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.v1 import ingest_pb2
 
 
@@ -48,54 +49,52 @@ class IngestRecords:
     # -- indexes ----------------------------------------------------------------------------------------------
 
     def add_player_index(self, player_id: str, session_id: str) -> None:
-        self.store.put_bytes(self.bucket, f"_index/player/{player_id}/{session_id}", b"")
+        self.store.put_bytes(self.bucket, keys.player_session_key(player_id, session_id), b"")
 
     def player_sessions(self, player_id: str, start_after_session: str = "") -> Iterator[str]:
-        prefix = f"_index/player/{player_id}/"
+        prefix = keys.player_sessions_prefix(player_id)
         start = prefix + start_after_session if start_after_session else ""
         for key in self.store.list_keys(self.bucket, prefix, start_after=start):
-            yield key.rsplit("/", 1)[1]
+            yield keys.last_component(key)
 
     def count_player_sessions_since(self, player_id: str, id_floor: str) -> int:
         return sum(1 for sid in self.player_sessions(player_id) if sid >= id_floor)
 
     def add_open(self, player_id: str, session_id: str, deadline_ms: int) -> None:
-        self.store.put_json(self.bucket, f"_index/open/{player_id}/{session_id}", {"deadline_ms": deadline_ms})
+        self.store.put_json(self.bucket, keys.open_session_key(player_id, session_id), {"deadline_ms": deadline_ms})
 
     def remove_open(self, player_id: str, session_id: str) -> None:
-        self.store.client.remove_object(self.bucket, f"_index/open/{player_id}/{session_id}")
+        self.store.client.remove_object(self.bucket, keys.open_session_key(player_id, session_id))
 
     def open_sessions(self, player_id: str | None = None) -> Iterator[tuple[str, str]]:
         """(player, session) of CREATED sessions, for one player or all."""
-        prefix = f"_index/open/{player_id}/" if player_id else "_index/open/"
-        for key in self.store.list_keys(self.bucket, prefix):
-            _, _, player, session = key.split("/", 3)
-            yield player, session
+        for key in self.store.list_keys(self.bucket, keys.open_sessions_prefix(player_id)):
+            yield keys.parse_open_session_key(key)
 
     def claim_pending(self, session_id: str) -> bool:
         """Marks a session verified; False when another CompleteSession already did (it owns the transition)."""
-        return self.store.put_if_absent(self.bucket, f"_index/pending/{session_id}", b"{}")
+        return self.store.put_if_absent(self.bucket, keys.pending_key(session_id), b"{}")
 
     def remove_pending(self, session_id: str) -> None:
-        self.store.client.remove_object(self.bucket, f"_index/pending/{session_id}")
+        self.store.client.remove_object(self.bucket, keys.pending_key(session_id))
 
     def pending_sessions(self) -> Iterator[str]:
-        for key in self.store.list_keys(self.bucket, "_index/pending/"):
-            yield key.rsplit("/", 1)[1]
+        for key in self.store.list_keys(self.bucket, keys.PENDING_PREFIX):
+            yield keys.last_component(key)
 
     # -- duplicates -------------------------------------------------------------------------------------------
 
     def release_video(self, sha256: str, session_id: str) -> None:
         """Forgets the claim on these bytes if this session holds it: a session rejected for what its upload said
         (not for the bytes being a copy) must not use the video up, or the fixed re-upload would be a duplicate."""
-        key = f"_videos/{sha256}"
+        key = keys.video_claim_key(sha256)
         doc = self.store.get_json(self.bucket, key)
         if isinstance(doc, dict) and doc.get("session_id") == session_id:
             self.store.delete_prefix(self.bucket, key)
 
     def claim_video(self, sha256: str, session_id: str) -> str:
         """Records the first session to upload these bytes; returns that session (this one, or an earlier one)."""
-        key = f"_videos/{sha256}"
+        key = keys.video_claim_key(sha256)
         if self.store.put_if_absent(self.bucket, key, json.dumps({"session_id": session_id}).encode()):
             return session_id
         doc = self.store.get_json(self.bucket, key)
@@ -104,22 +103,22 @@ class IngestRecords:
     # -- players and tokens -----------------------------------------------------------------------------------
 
     def load_player(self, player_id: str) -> ingest_pb2.Player:
-        doc = self.store.get_json(self.bucket, f"_players/{player_id}.json")
+        doc = self.store.get_json(self.bucket, keys.player_key(player_id))
         if doc is None:
             return ingest_pb2.Player(player_id=player_id)
         return json_format.ParseDict(doc, ingest_pb2.Player())
 
     def save_player(self, player: ingest_pb2.Player) -> None:
-        self.store.put_json(self.bucket, f"_players/{player.player_id}.json", json_format.MessageToDict(player))
+        self.store.put_json(self.bucket, keys.player_key(player.player_id), json_format.MessageToDict(player))
 
     def players(self) -> Iterator[ingest_pb2.Player]:
-        for key in self.store.list_keys(self.bucket, "_players/"):
+        for key in self.store.list_keys(self.bucket, keys.PLAYERS_PREFIX):
             doc = self.store.get_json(self.bucket, key)
             if isinstance(doc, dict):
                 yield json_format.ParseDict(doc, ingest_pb2.Player())
 
     def revoke(self, token_id: str) -> None:
-        self.store.put_bytes(self.bucket, f"_auth/revoked/{token_id}", b"")
+        self.store.put_bytes(self.bucket, keys.revoked_token_key(token_id), b"")
         with self._lock:
             self._revoked.add(token_id)
 
@@ -128,7 +127,7 @@ class IngestRecords:
         with self._lock:
             stale = time.monotonic() - self._revoked_loaded_at > self._revocation_cache_s
         if stale:
-            revoked = {k.rsplit("/", 1)[1] for k in self.store.list_keys(self.bucket, "_auth/revoked/")}
+            revoked = {keys.last_component(k) for k in self.store.list_keys(self.bucket, keys.REVOKED_PREFIX)}
             with self._lock:
                 self._revoked |= revoked
                 self._revoked_loaded_at = time.monotonic()
@@ -146,11 +145,11 @@ class IngestRecords:
             "points": entry.points,
             "credited_at_ms": entry.credited_at_ms,
         }
-        return self.store.put_if_absent(self.bucket, f"_rewards/{entry.player_id}/{entry.segment_id}.json", json.dumps(doc).encode())
+        return self.store.put_if_absent(self.bucket, keys.reward_key(entry.player_id, entry.segment_id), json.dumps(doc).encode())
 
     def rewards(self, player_id: str) -> list[RewardEntry]:
         entries = []
-        for key in self.store.list_keys(self.bucket, f"_rewards/{player_id}/"):
+        for key in self.store.list_keys(self.bucket, keys.rewards_prefix(player_id)):
             doc = self.store.get_json(self.bucket, key)
             if isinstance(doc, dict):
                 entries.append(RewardEntry(**doc))
@@ -158,7 +157,7 @@ class IngestRecords:
 
     def paid_points(self, player_id: str) -> int:
         total = 0
-        for key in self.store.list_keys(self.bucket, f"_payouts/{player_id}/"):
+        for key in self.store.list_keys(self.bucket, keys.payouts_prefix(player_id)):
             doc = self.store.get_json(self.bucket, key)
             if isinstance(doc, dict):
                 total += int(doc.get("points", 0))
@@ -166,5 +165,5 @@ class IngestRecords:
 
     def record_payout(self, player_id: str, batch: str, points: int, wallet: str) -> None:
         doc = {"player_id": player_id, "batch": batch, "points": points, "wallet": wallet}
-        if not self.store.put_if_absent(self.bucket, f"_payouts/{player_id}/{batch}.json", json.dumps(doc).encode()):
+        if not self.store.put_if_absent(self.bucket, keys.payout_key(player_id, batch), json.dumps(doc).encode()):
             raise ValueError(f"payout batch {batch} was already recorded for {player_id}")

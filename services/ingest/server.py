@@ -7,46 +7,46 @@ video/telemetry consistency), auth.py (tokens, wallets) and records.py (what is 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
-from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter
 
-from scalediffusion import events, keys
-from scalediffusion.kafka import ConsumerConfig, ConsumerLoop, EventBus
-from scalediffusion.logs import event, get_logger
-from scalediffusion.manifests import Manifest, ManifestStore, now_timestamp
-from scalediffusion.paging import decode_page_token, encode_page_token
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError, env_float, env_int, env_str
-from scalediffusion.v1 import events_pb2, ingest_connect, ingest_pb2, processor_pb2, world_connect, world_pb2
-from scalediffusion.webm import WebmError, probe_webm
+from scalediffusion.platform import events, keys
+from scalediffusion.platform.kafka import ConsumerConfig, ConsumerLoop, EventBus
+from scalediffusion.platform.logs import event, get_logger
+from scalediffusion.platform.manifests import Manifest, ManifestStore, now_timestamp
+from scalediffusion.platform.paging import decode_page_token, encode_page_token
+from scalediffusion.platform.rpc import CallContext, RpcError, ServiceBinding, checked_id
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.server import ServiceApp, run_main
+from scalediffusion.platform.settings import (
+    KafkaSettings,
+    S3Settings,
+    ServerSettings,
+    SettingsError,
+    env_float,
+    env_int,
+    env_str,
+)
+from scalediffusion.v1 import ingest_connect, ingest_pb2, world_connect, world_pb2
 from services.ingest import admin, auth, checks, sessions
-from services.ingest.records import IngestRecords, RewardEntry
+from services.ingest.completion import Completion, load_manifest
+from services.ingest.outcomes import OutcomeConsumer, OutcomeSettings
+from services.ingest.reconciler import Reconciler, ReconcilerSettings
+from services.ingest.records import IngestRecords
 from services.ingest.world import WorldServicer
 
 log = get_logger("ingest")
 
 SESSIONS_STARTED = Counter("sd_ingest_sessions_started_total", "Sessions started (upload targets issued)")
-SESSIONS_UPLOADED = Counter("sd_ingest_sessions_uploaded_total", "Sessions verified and recorded as UPLOADED")
-SESSIONS_REJECTED = Counter("sd_ingest_sessions_rejected_total", "Sessions rejected at completion, by check", ["check"])
-COMPLETE_REFUSED = Counter("sd_ingest_complete_refused_total", "CompleteSession calls refused, by failed check", ["check"])
 AUTH_FAILED = Counter("sd_ingest_auth_failures_total", "Calls refused for credentials, by reason", ["reason"])
-REPUBLISHED = Counter("sd_ingest_republished_total", "sessions.uploaded events re-published by the reconciler")
-EXPIRED = Counter("sd_ingest_sessions_expired_total", "Abandoned sessions expired and their objects removed")
-REWARDS = Counter("sd_ingest_reward_points_total", "Reward points credited")
 
 GRPC_PORT, GRPCWEB_PORT, METRICS_PORT = 50051, 8080, 9400
 CONSUMER_GROUP = "ingest"
-TERMINAL = (ingest_pb2.SESSION_STATE_ACCEPTED, ingest_pb2.SESSION_STATE_REJECTED, ingest_pb2.SESSION_STATE_EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,8 @@ class IngestSettings:
     consumer: ConsumerConfig
     token_key: bytes = field(repr=False)
     token_ttl_s: int = 7 * 24 * 3600  # default player token lifetime
-    points_per_segment: int = 10  # reward points per accepted segment
-    reconcile_every_s: float = 5.0  # reconciler period
-    republish_after_s: float = 120.0  # an UPLOADED session with no outcome this long gets its event again
-    processing_timeout_s: float = 900.0  # a PROCESSING session with no outcome this long gets its event again
-    crash_point: str = ""  # SD_INGEST_TEST_CRASH_POINT: crash tests only ("after_manifest")
+    outcomes: OutcomeSettings = OutcomeSettings()
+    reconciler: ReconcilerSettings = ReconcilerSettings()
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -100,16 +97,18 @@ class IngestSettings:
             ),
             token_key=key,
             token_ttl_s=env_int("SD_INGEST_TOKEN_TTL_S", cls.token_ttl_s),
-            points_per_segment=env_int("SD_INGEST_POINTS_PER_SEGMENT", cls.points_per_segment),
-            reconcile_every_s=env_float("SD_INGEST_RECONCILE_S", cls.reconcile_every_s),
-            republish_after_s=env_float("SD_INGEST_REPUBLISH_AFTER_S", cls.republish_after_s),
-            processing_timeout_s=env_float("SD_INGEST_PROCESSING_TIMEOUT_S", cls.processing_timeout_s),
-            crash_point=env_str("SD_INGEST_TEST_CRASH_POINT", ""),
+            outcomes=OutcomeSettings(points_per_segment=env_int("SD_INGEST_POINTS_PER_SEGMENT", OutcomeSettings.points_per_segment)),
+            reconciler=ReconcilerSettings(
+                every_s=env_float("SD_INGEST_RECONCILE_S", ReconcilerSettings.every_s),
+                republish_after_s=env_float("SD_INGEST_REPUBLISH_AFTER_S", ReconcilerSettings.republish_after_s),
+                processing_timeout_s=env_float("SD_INGEST_PROCESSING_TIMEOUT_S", ReconcilerSettings.processing_timeout_s),
+                expiry_grace_s=limits.expiry_grace_s,
+            ),
         )
 
 
 class IngestServicer:
-    """IngestService: one object served on both transports (see scalediffusion.rpc)."""
+    """IngestService: one object served on both transports (see scalediffusion.platform.rpc)."""
 
     def __init__(self, settings: IngestSettings, store: ObjectStore, bus: EventBus) -> None:
         self.settings = settings
@@ -119,7 +118,10 @@ class IngestServicer:
         self.manifests = ManifestStore(store, self.bucket)
         self.records = IngestRecords(store, self.bucket)
         self.signer = auth.TokenSigner(settings.token_key)
-        self.consumer = ConsumerLoop(bus, settings.consumer, self.handle_outcome)
+        self.outcomes = OutcomeConsumer(self.manifests, self.records, bus.topic, settings.outcomes)
+        self.consumer = ConsumerLoop(bus, settings.consumer, self.outcomes.handle)
+        self.completion = Completion(store, self.bucket, self.manifests, self.records, bus, settings.limits, settings.telemetry)
+        self.reconciler = Reconciler(store, self.bucket, self.manifests, self.records, self.completion.publish_uploaded, settings.reconciler)
         self._locks: dict[str, asyncio.Lock] = {}
         self._consumer_thread: threading.Thread | None = None
         self._reconciler: asyncio.Task | None = None
@@ -199,7 +201,7 @@ class IngestServicer:
                 if manifest.session.state == ingest_pb2.SESSION_STATE_EXPIRED:
                     raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "session_expired: the session expired and its uploads were removed; start a new session")
                 if manifest.session.state == ingest_pb2.SESSION_STATE_CREATED:
-                    manifest = await asyncio.to_thread(self._verify_and_record, manifest, list(request.objects))
+                    manifest = await asyncio.to_thread(self.completion.verify_and_record, manifest, list(request.objects), time.time())
                 if manifest.session.state == ingest_pb2.SESSION_STATE_UPLOADED and not manifest.event_published:
                     await self._publish_uploaded(manifest)
             finally:
@@ -289,7 +291,7 @@ class IngestServicer:
     def _upload_targets(self, manifest: Manifest, expected_video_bytes: int, now: float) -> list[ingest_pb2.UploadTarget]:
         limits = self.settings.limits
         session = manifest.session
-        expires_at = datetime.fromtimestamp(now + limits.upload_window_s, tz=timezone.utc)
+        expires_at = datetime.fromtimestamp(now + limits.upload_window_s, tz=UTC)
         targets = []
         for (kind, stream), key in sessions.expected_objects(session).items():
             target = ingest_pb2.UploadTarget(
@@ -322,135 +324,19 @@ class IngestServicer:
         self.records.add_player_index(session.player_id, session.session_id)
         self.records.add_open(session.player_id, session.session_id, session.upload_deadline.ToMilliseconds())
 
-    # -- CompleteSession (runs in a worker thread) ------------------------------------------------------------
-
-    def _verify_and_record(self, manifest: Manifest, claimed: list[ingest_pb2.UploadedObject]) -> Manifest:
-        session = manifest.session
-        limits = self.settings.limits
-        now = time.time()
-        if now > session.upload_deadline.ToMilliseconds() / 1000 + limits.expiry_grace_s:
-            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "session_expired: the upload window of this session has closed; start a new session")
-        try:
-            objects = sessions.check_claimed_objects(session, claimed)
-            for obj in objects.values():
-                upload_id = manifest.multipart.get(obj.key)
-                if upload_id and self.store.stat(self.bucket, obj.key) is None:
-                    parts = sessions.check_parts(obj, sessions.part_count(limits.max_video_bytes, limits))
-                    try:
-                        self.store.complete_multipart(self.bucket, obj.key, upload_id, parts)
-                    except Exception as err:  # noqa: BLE001 - S3 names what is wrong with the parts
-                        raise sessions.CheckFailed("multipart_parts", f"S3 refused to complete the multipart upload: {err}") from None
-                info = self.store.stat(self.bucket, obj.key)
-                sessions.check_stored_size(obj, info.size if info else None, limits)
-                obj.size_bytes = info.size
-            telemetry_obj = objects[(ingest_pb2.UPLOAD_KIND_TELEMETRY, "")]
-            telemetry_bytes = self.store.get_bytes(self.bucket, telemetry_obj.key)
-            video_obj = objects[(ingest_pb2.UPLOAD_KIND_VIDEO, "")]
-            video_bytes = self.store.get_bytes(self.bucket, video_obj.key)
-            for obj, data in ((telemetry_obj, telemetry_bytes), (video_obj, video_bytes)):
-                digest = hashlib.sha256(data).hexdigest()
-                if obj.sha256 and obj.sha256.lower() != digest:
-                    raise sessions.CheckFailed("object_checksum", f"{ingest_pb2.UploadKind.Name(obj.kind)} SHA-256 is {digest}, the request declared {obj.sha256[:64]}")
-                obj.sha256 = digest
-            telemetry = checks.check_telemetry(telemetry_bytes, session.session_id, self.settings.telemetry)
-        except sessions.CheckFailed as err:
-            COMPLETE_REFUSED.labels(err.check).inc()
-            bad_request = err.check in ("object_kind", "object_key", "multipart_parts") or err.check.startswith("telemetry_")
-            code = grpc.StatusCode.INVALID_ARGUMENT if bad_request else grpc.StatusCode.FAILED_PRECONDITION
-            raise RpcError(code, f"{err.check}: {err}") from None
-
-        if not self.records.claim_pending(session.session_id):
-            current = self._load_sync(session.session_id)
-            if current.session.state == ingest_pb2.SESSION_STATE_CREATED:
-                raise RpcError(grpc.StatusCode.ABORTED, "another CompleteSession for this session is in progress; retry shortly")
-            return current
-
-        updated = ingest_pb2.Session()
-        updated.CopyFrom(session)
-        del updated.objects[:]
-        updated.objects.extend(objects[slot] for slot in sorted(objects))
-        updated.video_sha256 = video_obj.sha256
-        rejection = self._rejection(updated, telemetry, video_bytes)
-        if rejection is not None:
-            updated.state = ingest_pb2.SESSION_STATE_REJECTED
-            updated.rejection_reasons.append(f"{rejection.check}: {rejection}")
-            result = Manifest(session=updated, event_published=True, multipart=manifest.multipart)
-            self.manifests.save(result)
-            self.records.remove_open(session.player_id, session.session_id)
-            self.records.remove_pending(session.session_id)
-            SESSIONS_REJECTED.labels(rejection.check).inc()
-            event(log, "session_rejected", session_id=session.session_id, player_id=session.player_id, check=rejection.check, reason=str(rejection))
-            return result
-
-        updated.state = ingest_pb2.SESSION_STATE_UPLOADED
-        result = Manifest(session=updated, event_published=False, multipart=manifest.multipart)
-        # The manifest is written before the event: it is the record of truth if the publish is lost.
-        self.manifests.save(result)
-        self.records.remove_open(session.player_id, session.session_id)
-        SESSIONS_UPLOADED.inc()
-        event(log, "session_uploaded", session_id=session.session_id, player_id=session.player_id)
-        if self.settings.crash_point == "after_manifest":
-            event(log, "test_crash", point="after_manifest", session_id=session.session_id)
-            os._exit(70)
-        return result
-
-    def _rejection(self, session: ingest_pb2.Session, telemetry, video_bytes: bytes) -> sessions.CheckFailed | None:
-        """Why this verified upload cannot be accepted as genuine play, or None."""
-        first = self.records.claim_video(session.video_sha256, session.session_id)
-        if first != session.session_id:  # never name the other session: it may be another player's
-            return sessions.CheckFailed("duplicate_video", "these video bytes were already uploaded with another "
-                                                           "session that was accepted or is being processed")
-        try:
-            video = probe_webm(video_bytes)
-            checks.check_consistency(telemetry, video, self.settings.telemetry)
-        except WebmError as err:
-            self.records.release_video(session.video_sha256, session.session_id)
-            return sessions.CheckFailed("video_format", f"the video is not a readable WebM recording: {err}")
-        except sessions.CheckFailed as err:
-            self.records.release_video(session.video_sha256, session.session_id)
-            return err
-        return None
+    # -- CompleteSession's event -------------------------------------------------------------------------------
 
     async def _publish_uploaded(self, manifest: Manifest) -> None:
         try:
-            await asyncio.to_thread(self.publish_uploaded, manifest)
+            await asyncio.to_thread(self.completion.publish_uploaded, manifest)
         except Exception as err:  # noqa: BLE001 - the manifest says UPLOADED; the reconciler or a retry re-publishes
             event(log, "publish_failed", session_id=manifest.session.session_id, error=repr(err))
             raise RpcError(grpc.StatusCode.UNAVAILABLE, "the session is recorded but its event could not be published yet; it will be, and a retry of CompleteSession is safe") from None
 
-    def publish_uploaded(self, manifest: Manifest) -> None:
-        session = manifest.session
-        by_slot = {(o.kind, o.label_stream): o.key for o in session.objects}
-        message = events_pb2.SessionUploaded(
-            session_id=session.session_id,
-            player_id=session.player_id,
-            bucket=session.bucket,
-            video_key=by_slot[(ingest_pb2.UPLOAD_KIND_VIDEO, "")],
-            telemetry_key=by_slot[(ingest_pb2.UPLOAD_KIND_TELEMETRY, "")],
-            label_keys={stream: key for (kind, stream), key in by_slot.items() if kind == ingest_pb2.UPLOAD_KIND_LABELS},
-            uploaded_at=session.updated_at,
-            attempt=manifest.publish_attempts + 1,
-        )
-        self.records.claim_pending(session.session_id)  # no-op when CompleteSession made it; restores it otherwise
-        partition, offset = self.bus.publish(events.SESSIONS_UPLOADED, session.session_id, message)
-        manifest.event_published = True
-        manifest.publish_attempts += 1
-        self.manifests.save(manifest)
-        event(log, "session_published", session_id=session.session_id, partition=partition, offset=offset, attempt=manifest.publish_attempts)
-
     # -- reads ------------------------------------------------------------------------------------------------
 
-    def _load_sync(self, session_id: str) -> Manifest:
-        try:
-            manifest = self.manifests.load(session_id)
-        except ValueError as err:
-            raise RpcError(grpc.StatusCode.DATA_LOSS, f"session {session_id} manifest is unreadable: {err}") from None
-        if manifest is None:
-            raise RpcError(grpc.StatusCode.NOT_FOUND, f"session {session_id} does not exist; call StartSession first")
-        return manifest
-
     async def _load(self, session_id: str) -> Manifest:
-        return await asyncio.to_thread(self._load_sync, session_id)
+        return await asyncio.to_thread(load_manifest, self.manifests, session_id)
 
     def _list_sessions(self, player_id: str, state: int, page_size: int, start_after: str) -> ingest_pb2.ListSessionsResponse:
         response = ingest_pb2.ListSessionsResponse()
@@ -458,7 +344,7 @@ class IngestServicer:
             ids = self.records.player_sessions(player_id, start_after)
         else:
             start = keys.manifest_key(start_after) if start_after else ""
-            ids = (k.removeprefix("_sessions/").removesuffix(".json") for k in self.store.list_keys(self.bucket, "_sessions/", start_after=start))
+            ids = (keys.session_of_manifest_key(k) for k in self.store.list_keys(self.bucket, keys.MANIFESTS_PREFIX, start_after=start))
         for session_id in ids:
             manifest = self.manifests.load(session_id)
             if manifest is None or (state and manifest.session.state != state):
@@ -476,110 +362,15 @@ class IngestServicer:
         except ValueError as err:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"wallet_address: {err}") from None
 
-    # -- outcomes and rewards (consumer thread) ---------------------------------------------------------------
-
-    def handle_outcome(self, record: ConsumerRecord) -> None:
-        """segments.ready -> reward + ACCEPTED; sessions.rejected -> REJECTED. Idempotent by segment/session id."""
-        if record.topic == self.bus.topic(events.SEGMENTS_READY):
-            ready = events.decode(record.value, record.headers, events_pb2.SegmentReady)
-            self._on_segment_ready(ready)
-        elif record.topic == self.bus.topic(events.SESSIONS_REJECTED):
-            rejected = events.decode(record.value, record.headers, events_pb2.SessionRejected)
-            self._on_session_rejected(rejected)
-
-    def _on_segment_ready(self, ready: events_pb2.SegmentReady) -> None:
-        segment = ready.segment
-        session_id = keys.check_id("session id", segment.session_id)
-        manifest = self.manifests.load(session_id)
-        player_id = manifest.session.player_id if manifest else keys.check_id("player id", ready.player_id)
-        entry = RewardEntry(
-            player_id=player_id, segment_id=keys.check_id("segment id", segment.segment_id), session_id=session_id,
-            points=self.settings.points_per_segment, credited_at_ms=int(time.time() * 1000),
-        )
-        if self.records.credit(entry):
-            REWARDS.inc(entry.points)
-            event(log, "reward_credited", player_id=player_id, segment_id=entry.segment_id, points=entry.points)
-        if manifest is not None and segment.segment_id not in manifest.session.segment_ids:
-            manifest.session.segment_ids.append(segment.segment_id)
-            manifest.session.segment_count = len(manifest.session.segment_ids)
-            manifest.session.state = ingest_pb2.SESSION_STATE_ACCEPTED
-            self.manifests.save(manifest)
-            self.records.remove_pending(session_id)
-
-    def _on_session_rejected(self, rejected: events_pb2.SessionRejected) -> None:
-        session_id = keys.check_id("session id", rejected.session_id)
-        manifest = self.manifests.load(session_id)
-        if manifest is None or manifest.session.state in TERMINAL:
-            return
-        manifest.session.state = ingest_pb2.SESSION_STATE_REJECTED
-        del manifest.session.rejection_reasons[:]
-        for r in rejected.rejections:
-            name = processor_pb2.RejectionReason.Name(r.reason) if r.reason in processor_pb2.RejectionReason.values() else str(r.reason)
-            manifest.session.rejection_reasons.append(f"{name}: {r.detail or r.metric}")
-        self.manifests.save(manifest)
-        self.records.remove_pending(session_id)
-
-    # -- reconciler ---------------------------------------------------------------------------------------------
+    # -- reconciler (every replica; each step idempotent) -----------------------------------------------------------
 
     async def _reconcile_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.reconcile_every_s)
+            await asyncio.sleep(self.settings.reconciler.every_s)
             try:
-                await asyncio.to_thread(self.reconcile_once, time.time())
+                await asyncio.to_thread(self.reconciler.step, time.time())
             except Exception as err:  # noqa: BLE001 - the next round retries
                 event(log, "reconcile_failed", error=repr(err))
-
-    def reconcile_once(self, now: float) -> dict[str, int]:
-        """One pass: re-publish what the broker may have lost, expire abandoned sessions. Returns counts."""
-        done = {"republished": 0, "expired": 0, "cleared": 0}
-        for session_id in list(self.records.pending_sessions()):
-            manifest = self.manifests.load(session_id)
-            if manifest is None or manifest.session.state in TERMINAL:
-                self.records.remove_pending(session_id)
-                done["cleared"] += 1
-                continue
-            age = now - manifest.session.updated_at.ToMilliseconds() / 1000
-            state = manifest.session.state
-            stale = (
-                (state == ingest_pb2.SESSION_STATE_UPLOADED and not manifest.event_published and age > 2.0)
-                or (state == ingest_pb2.SESSION_STATE_UPLOADED and age > self.settings.republish_after_s)
-                or (state == ingest_pb2.SESSION_STATE_PROCESSING and age > self.settings.processing_timeout_s)
-            )
-            if stale:
-                if state == ingest_pb2.SESSION_STATE_PROCESSING:
-                    manifest.session.state = ingest_pb2.SESSION_STATE_UPLOADED
-                self.publish_uploaded(manifest)
-                REPUBLISHED.inc()
-                done["republished"] += 1
-            elif state == ingest_pb2.SESSION_STATE_CREATED and age > 60:
-                self.records.remove_pending(session_id)  # a CompleteSession died between its claim and its manifest
-                done["cleared"] += 1
-        grace = self.settings.limits.expiry_grace_s
-        for player_id, session_id in list(self.records.open_sessions()):
-            manifest = self.manifests.load(session_id)
-            if manifest is None:
-                self.records.remove_open(player_id, session_id)
-                continue
-            if manifest.session.state != ingest_pb2.SESSION_STATE_CREATED:
-                self.records.remove_open(player_id, session_id)
-                continue
-            if now > manifest.session.upload_deadline.ToMilliseconds() / 1000 + grace:
-                self._expire(manifest)
-                done["expired"] += 1
-        if any(done.values()):
-            event(log, "reconciled", **done)
-        return done
-
-    def _expire(self, manifest: Manifest) -> None:
-        session = manifest.session
-        for key, upload_id in manifest.multipart.items():
-            self.store.abort_multipart(self.bucket, key, upload_id)
-        removed = self.store.delete_prefix(self.bucket, keys.session_prefix(session.player_id, session.session_id))
-        session.state = ingest_pb2.SESSION_STATE_EXPIRED
-        self.manifests.save(manifest)
-        self.records.remove_open(session.player_id, session.session_id)
-        EXPIRED.inc()
-        event(log, "session_expired", session_id=session.session_id, player_id=session.player_id, objects_removed=removed)
 
 
 def build_app(settings: IngestSettings) -> ServiceApp:

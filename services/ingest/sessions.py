@@ -7,9 +7,9 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from scalediffusion import keys
-from scalediffusion.manifests import now_timestamp
-from scalediffusion.v1 import ingest_pb2
+from scalediffusion.platform import keys
+from scalediffusion.platform.manifests import now_timestamp
+from scalediffusion.v1 import ingest_pb2, processor_pb2
 
 VIDEO_CONTENT_TYPE = "video/webm"
 TELEMETRY_CONTENT_TYPE = "application/x-protobuf"
@@ -43,6 +43,25 @@ class CheckFailed(ValueError):
     def __init__(self, check: str, message: str) -> None:
         super().__init__(message)
         self.check = check
+
+
+# The checks whose failure rejects a verified upload for good, and the reason they record on the session (the
+# processor's enum: one set of reasons for the whole path). The check's own name stays in Rejection.metric.
+REJECTING_CHECKS: dict[str, int] = {
+    "duplicate_video": processor_pb2.REJECTION_REASON_DUPLICATE,
+    "video_format": processor_pb2.REJECTION_REASON_VIDEO_UNDECODABLE,
+    "video_empty": processor_pb2.REJECTION_REASON_VIDEO_UNDECODABLE,
+    "video_frame_records": processor_pb2.REJECTION_REASON_TELEMETRY_MISMATCH,
+    "video_duration_mismatch": processor_pb2.REJECTION_REASON_TELEMETRY_MISMATCH,
+    "video_frame_rate": processor_pb2.REJECTION_REASON_TELEMETRY_MISMATCH,
+}
+
+
+def as_rejection(failed: CheckFailed) -> processor_pb2.Rejection:
+    """The typed record of a rejecting check; a check that is not a rejecting one is a programming error."""
+    if failed.check not in REJECTING_CHECKS:
+        raise KeyError(f"check {failed.check!r} does not reject a session (it is a request error)")
+    return processor_pb2.Rejection(reason=REJECTING_CHECKS[failed.check], metric=failed.check, detail=str(failed))
 
 
 def new_session_id(now: float | None = None) -> str:
@@ -85,7 +104,7 @@ def check_label_streams(names: list[str], limits: Limits) -> list[str]:
     return list(names)
 
 
-def expected_objects(session: ingest_pb2.Session) -> dict[tuple[int, str], str]:
+def expected_objects(session: ingest_pb2.Session) -> dict[tuple[ingest_pb2.UploadKind, str], str]:
     """(UploadKind, label stream or "") -> key, for every object the session may have."""
     p, s = session.player_id, session.session_id
     expected = {

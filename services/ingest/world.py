@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from scalediffusion.city import catalog
-from scalediffusion.rpc import CallContext, RpcError
+from scalediffusion.platform.rpc import CallContext, RpcError
 from scalediffusion.v1 import world_pb2
 
 

@@ -67,7 +67,7 @@ class CleanThresholds:
         except json.JSONDecodeError as err:
             raise ValueError(f"clean thresholds are not JSON: {err}") from None
         if not isinstance(data, dict):
-            raise ValueError("clean thresholds must be a JSON object")  # noqa: TRY004 - callers catch ValueError for any bad config
+            raise ValueError("clean thresholds must be a JSON object")
         known = {f.name for f in fields(cls)}
         for key, value in data.items():
             if key not in known:

@@ -116,7 +116,7 @@ def _to_png(fig: Figure) -> bytes:
     RGBA PNG of a long session exceed 300 KB; the palette roughly halves it. Pillow writes no timestamp or software
     chunk, so the bytes depend only on the pixels."""
     fig.canvas.draw()
-    rgb = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+    rgb = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")  # type: ignore[attr-defined]  # Agg canvas
     palette = rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     buf = io.BytesIO()
     palette.save(buf, format="png", optimize=True)

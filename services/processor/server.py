@@ -9,14 +9,22 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import json_format
 
-from scalediffusion import datasets, events, keys
-from scalediffusion.kafka import ConsumerConfig, ConsumerLoop, EventBus
-from scalediffusion.logs import event, get_logger
-from scalediffusion.manifests import ManifestStore
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError, env_float, env_int, env_str
+from scalediffusion.platform import datasets, events, keys
+from scalediffusion.platform.kafka import ConsumerConfig, ConsumerLoop, EventBus
+from scalediffusion.platform.logs import event, get_logger
+from scalediffusion.platform.manifests import ManifestStore
+from scalediffusion.platform.rpc import CallContext, RpcError, ServiceBinding, checked_id
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.server import ServiceApp, run_main
+from scalediffusion.platform.settings import (
+    KafkaSettings,
+    S3Settings,
+    ServerSettings,
+    SettingsError,
+    env_float,
+    env_int,
+    env_str,
+)
 from scalediffusion.v1 import events_pb2, ingest_pb2, processor_connect, processor_pb2
 from services.processor import clean, pipeline
 from services.processor.splice import SpliceSettings

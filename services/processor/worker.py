@@ -13,7 +13,6 @@ import queue
 import tempfile
 import threading
 import time
-from collections import Counter as Tally
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -26,16 +25,25 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
-from scalediffusion import events, keys
-from scalediffusion.kafka import EventBus
-from scalediffusion.logs import event, get_logger
-from scalediffusion.manifests import ManifestStore
-from scalediffusion.s3 import ObjectStore
+from scalediffusion.platform import events, keys
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.logs import event, get_logger
+from scalediffusion.platform.manifests import ManifestStore
+from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
 from scalediffusion.webm import WebmError, WebmInfo, probe_webm
 from services.processor import clean, pipeline, report, targets
-from services.processor.align import FrameAlignment, FrameRecordsMismatch, TickTimeline, align_frames
-from services.processor.splice import SpliceSettings, splice
+from services.processor.align import FrameAlignment, FrameRecordsMismatch, TickTimeline
+from services.processor.plan import (
+    REASONS,
+    Plan,
+    plan_from_container,
+    plan_holds,
+    plan_session,
+    rejection,
+    session_rejections,
+)
+from services.processor.splice import SpliceSettings
 
 log = get_logger("processor.worker")
 
@@ -47,7 +55,6 @@ STAGE_SECONDS = Histogram(
     "sd_processor_stage_seconds", "Wall time per stage per session", ["stage"], buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 20, 40, 80)
 )
 
-REASONS = {name.removeprefix("REJECTION_REASON_"): value for name, value in processor_pb2.RejectionReason.items()}
 T = TypeVar("T")
 
 
@@ -70,17 +77,6 @@ class DecodedFrames:
     jpegs: list[bytes] = field(default_factory=list)
     metrics: list[clean.FrameMetrics] = field(default_factory=list)
     sizes: list[tuple[int, int]] = field(default_factory=list)  # (width, height) before the resize
-
-
-@dataclass
-class Plan:
-    """ALIGN + SPLICE computed from the container's timestamps before decoding."""
-
-    raw_ms: list[float]
-    video_ms: list[float]
-    aligned: list[FrameAlignment]
-    candidates: list
-    breaks: list
 
 
 @dataclass
@@ -137,12 +133,6 @@ def _now() -> Timestamp:
     ts = Timestamp()
     ts.GetCurrentTime()
     return ts
-
-
-def _rejection(reason: str, metric: str, value: float = 0.0, threshold: float = 0.0, detail: str = "", start: int = 0, end: int = 0) -> processor_pb2.Rejection:
-    return processor_pb2.Rejection(
-        reason=REASONS[reason], metric=metric, value=float(value), threshold=float(threshold), detail=detail, start_frame=start, end_frame=end
-    )
 
 
 class SessionWorker:
@@ -237,7 +227,7 @@ class SessionWorker:
             t = stages.add("download", t)
             with open(path, "rb") as fh:
                 probe = self._probe(fh.read())
-            plan = self._plan(probe, telemetry, timeline)
+            plan = plan_from_container(probe, telemetry, timeline, self.settings.splice)
             t = stages.add("probe_and_plan", t)
             decoded, decode_s, early = self._decode(path, plan, timeline, message, label_frames)
             stages.seconds["decode"] = decode_s
@@ -247,33 +237,24 @@ class SessionWorker:
         result.decoded_frames = len(decoded.jpegs)
         if not decoded.jpegs:
             raise pipeline.InputRejected(REASONS["VIDEO_UNDECODABLE"], "decoded_frames", "no frame could be decoded")
-        if probe is not None and probe.truncated:
-            result.rejections.append(_rejection("VIDEO_TRUNCATED", "truncated", 1, 0, "the video is cut off; frames before the cut are used"))
-        video_ms = pipeline.normalize_timestamps(decoded.times_ms, telemetry.video_fps)
         stale: dict[str, Future] = {}  # segments written early under a plan that did not hold
-        if plan is not None and len(plan.video_ms) == len(video_ms) and all(abs(a - b) <= 0.5 for a, b in zip(plan.video_ms, video_ms)):
-            # The container's timestamps are the decoder's (to float noise): keep the plan and its early writes.
-            video_ms = plan.video_ms
-            aligned, candidates, breaks = plan.aligned, plan.candidates, plan.breaks
-        else:  # the container's timestamps did not match what the decoder gave: plan again from the decoder's
+        if not plan_holds(plan, pipeline.normalize_timestamps(decoded.times_ms, telemetry.video_fps)):
+            # The container's timestamps were not the decoder's: plan again from the decoder's.
             try:
-                aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
+                plan = plan_session(decoded.times_ms, telemetry, timeline, self.settings.splice)
             except FrameRecordsMismatch as err:
                 raise pipeline.InputRejected(REASONS["TELEMETRY_MISMATCH"], "frame_records", str(err)) from None
-            candidates, breaks = splice(aligned, timeline, self.settings.splice)
             for future in early.values():  # let early writes finish before the same keys are written again
                 future.result()
             stale, early = early, {}
+        assert plan is not None
+        video_ms, aligned, candidates = plan.video_ms, plan.aligned, plan.candidates
         result.video_duration_s = (video_ms[-1] - video_ms[0]) / 1000.0
         t = stages.add("align_splice", t)
         result.candidate_segments = len(candidates)
-        for cause, count in sorted(Tally(b.cause for b in breaks).items()):
-            result.breaks[cause] = count
-        uncovered = [b.frame for b in breaks if b.cause == "uncovered"]
-        if uncovered:
-            result.rejections.append(
-                _rejection("TELEMETRY_MISMATCH", "uncovered_frames", len(uncovered), 0, "telemetry does not cover these frames", min(uncovered), max(uncovered) + 1)
-            )
+        result.breaks.update(plan.break_counts())
+        result.rejections.extend(session_rejections(plan, probe is not None and probe.truncated, result.video_duration_s,
+                                                    self.settings.splice.min_segment_s))
         spans: list[tuple[float, float, bool, str]] = []
         writes = []
         final_ids = set()
@@ -285,7 +266,7 @@ class SessionWorker:
                 SEGMENTS.labels("rejected").inc()
                 for f in failures:
                     result.rejections.append(
-                        _rejection(f.reason, f.metric, f.value, f.threshold, f"{seg_id}: {f.detail}", candidate.frames[f.start_frame], candidate.frames[max(f.end_frame - 1, 0)] + 1)
+                        rejection(f.reason, f.metric, f.value, f.threshold, f"{seg_id}: {f.detail}", candidate.frames[f.start_frame], candidate.frames[max(f.end_frame - 1, 0)] + 1)
                     )
                 spans.append((start_s, end_s, False, ",".join(sorted({f.reason for f in failures}))))
                 continue
@@ -301,10 +282,6 @@ class SessionWorker:
             if seg_id not in final_ids:  # not part of the final result: remove it
                 self.store.delete_prefix(self.clean_bucket, keys.segment_prefix(self.settings.dataset, seg_id))
                 self.store.client.remove_object(self.clean_bucket, keys.dataset_index_key(self.settings.dataset, seg_id))
-        if not candidates and not any(r.reason == REASONS["TELEMETRY_MISMATCH"] for r in result.rejections):
-            result.rejections.append(
-                _rejection("TOO_SHORT", "continuous_s", result.video_duration_s, self.settings.splice.min_segment_s, "no continuous stretch long enough for a segment")
-            )
         png_future = self.segment_writer.submit(self._plot, message.session_id, video_ms, decoded.metrics, spans) if self.settings.plot else None
         result.segments.extend(w.result() for w in writes)
         t = stages.add("write", t)
@@ -329,19 +306,6 @@ class SessionWorker:
         info = pipeline.camera_info(ticks, [decoded.sizes[f] for f in frames])
         info["aligned_by"] = "frame_records" if all(aligned[f].exact for f in frames) else "clock_and_rtt"
         return info
-
-    def _plan(self, probe: WebmInfo | None, telemetry, timeline: TickTimeline) -> Plan | None:
-        """ALIGN and SPLICE from the container's block timestamps, before decoding, so accepted segments can be
-        written while later frames are still being decoded. Used only if the decoder's timestamps turn out equal."""
-        if probe is None or not probe.timestamps_ms or len(probe.timestamps_ms) != probe.frame_count:
-            return None
-        video_ms = pipeline.normalize_timestamps(list(probe.timestamps_ms), telemetry.video_fps)
-        try:
-            aligned = align_frames(video_ms, telemetry, nominal_frame_ms=1000.0 / (telemetry.video_fps or 30.0))
-        except FrameRecordsMismatch:
-            return None  # judged on the decoder's timestamps
-        candidates, breaks = splice(aligned, timeline, self.settings.splice)
-        return Plan(raw_ms=list(probe.timestamps_ms), video_ms=video_ms, aligned=aligned, candidates=candidates, breaks=breaks)
 
     def _decode(
         self, path: str, plan: Plan | None, timeline: TickTimeline, message: events_pb2.SessionUploaded, label_frames: dict

@@ -20,8 +20,8 @@ class Track(Enum):
 class AutonomousAgent(ABC):
     def __init__(self, carla_host: str = "127.0.0.1", carla_port: int = 2000, debug: bool = False) -> None:
         self.track = Track.SENSORS
-        self._global_plan = None
-        self._global_plan_world_coord = None
+        self._global_plan: list | None = None
+        self._global_plan_world_coord: list | None = None
 
     @abstractmethod
     def setup(self, path_to_conf_file: str) -> None:
@@ -35,7 +35,7 @@ class AutonomousAgent(ABC):
     def run_step(self, input_data: dict, timestamp: float):
         """See the leaderboard's AutonomousAgent."""
 
-    def destroy(self) -> None:
+    def destroy(self) -> None:  # noqa: B027 - an optional hook, as in the leaderboard's base class
         pass
 
     def set_global_plan(self, global_plan_gps, global_plan_world_coord) -> None:

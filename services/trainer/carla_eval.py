@@ -19,10 +19,10 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from scalediffusion import keys
-from scalediffusion.logs import configure_logging, event, get_logger
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.settings import S3Settings
+from scalediffusion.platform import keys
+from scalediffusion.platform.logs import configure_logging, event, get_logger
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.settings import S3Settings
 
 log = get_logger("trainer.carla_eval")
 AGENT_FILE = Path(__file__).with_name("carla_agent.py")

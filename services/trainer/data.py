@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 import torch
 
-from scalediffusion import keys
-from scalediffusion.datasets import IndexEntry
-from scalediffusion.s3 import ObjectStore
+from scalediffusion.platform import keys
+from scalediffusion.platform.datasets import IndexEntry
+from scalediffusion.platform.s3 import ObjectStore
 
 TARGET_FIELDS = ("steer", "throttle", "brake", "speed")
 # One row of targets per frame: the applied controls and speed (CILRS), the target speed, the expert's clean

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf import json_format
 
@@ -31,7 +31,7 @@ def new_job_id(kind: int) -> str:
 
 
 def now_ts(job: trainer_pb2.Job, field: str, when: datetime | None = None) -> None:
-    getattr(job, field).FromDatetime(when or datetime.now(timezone.utc))
+    getattr(job, field).FromDatetime(when or datetime.now(UTC))
 
 
 def new_job(job_id: str, kind: int, backend: int, output_prefix: str) -> trainer_pb2.Job:

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scalediffusion import keys
-from scalediffusion.settings import SettingsError, env_int, env_list, env_str
+from scalediffusion.platform import keys
+from scalediffusion.platform.settings import SettingsError, env_int, env_list, env_str
 from scalediffusion.v1 import trainer_pb2
 
 TRAINING = "training"

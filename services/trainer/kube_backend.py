@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
-from scalediffusion.logs import event, get_logger
+from scalediffusion.platform.logs import event, get_logger
 from services.trainer import k8s
 
 log = get_logger("trainer.kube")

@@ -11,8 +11,8 @@ import asyncio
 
 from google.protobuf import json_format
 
-from scalediffusion import keys
-from scalediffusion.logs import event, get_logger
+from scalediffusion.platform import keys
+from scalediffusion.platform.logs import event, get_logger
 from scalediffusion.v1 import trainer_pb2
 from services.trainer import jobs, k8s, reports
 from services.trainer.kube_backend import JobNotFound
@@ -53,7 +53,7 @@ async def run(manager, kube, record: jobs.JobRecord) -> None:
     try:
         manifests = manifests_for(record, kube.settings)
         names = await asyncio.to_thread(kube.create, manifests)
-    except Exception as exc:  # a manifest the cluster refuses, a name taken by another run, RBAC: the job fails, said why
+    except Exception as exc:  # noqa: BLE001 - a manifest the cluster refuses, a name taken by another run, RBAC: the job fails, said why
         await manager.update(record, state=trainer_pb2.JOB_STATE_FAILED, message=f"could not create the Kubernetes Job: {exc}")
         return
     await manager.update(record, kubernetes_jobs=names, message=f"created Kubernetes Job {', '.join(names)}")
@@ -64,7 +64,7 @@ async def run(manager, kube, record: jobs.JobRecord) -> None:
         except JobNotFound:
             await manager.update(record, state=trainer_pb2.JOB_STATE_CANCELLED, message=f"Kubernetes Job {names[0]} was deleted")
             return
-        except Exception as exc:  # the API server is unreachable for a while: keep the job, try again
+        except Exception as exc:  # noqa: BLE001 - the API server is unreachable for a while: keep the job, try again
             event(log, "kube_status_unavailable", job_id=job.job_id, error=repr(exc))
             continue
         metrics = {}

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-
 from torch import nn
 
 from scalediffusion.policy import META_PREFIX, OUTPUTS, OnnxPolicy

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from services.trainer.model import BRANCH_NAMES  # noqa: E402
+from services.trainer.model import BRANCH_NAMES
 
 
 def plot_training(history: list[dict[str, float]], path: str | Path, title: str = "", initial_val_loss: float | None = None) -> Path:

@@ -22,12 +22,12 @@ import grpc
 from google.protobuf import json_format, timestamp_pb2
 from prometheus_client import Counter, Gauge
 
-from scalediffusion import events, keys
-from scalediffusion.kafka import EventBus
-from scalediffusion.logs import event, get_logger
-from scalediffusion.rpc import RpcError, checked_id
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.settings import S3Settings, SettingsError, env_float, env_int, env_str
+from scalediffusion.platform import events, keys
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.logs import event, get_logger
+from scalediffusion.platform.rpc import RpcError, checked_id
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.settings import S3Settings, SettingsError, env_float, env_int, env_str
 from scalediffusion.v1 import events_pb2, trainer_pb2
 from services.trainer import jobs
 from services.trainer.train import ConfigError, TrainConfig
@@ -84,7 +84,7 @@ class JobStore:
 
     def list(self, start_after: str = "") -> list[jobs.JobRecord]:
         records = []
-        for key in self.store.list_keys(self.bucket, "_jobs/", start_after=start_after):
+        for key in self.store.list_keys(self.bucket, keys.JOBS_PREFIX, start_after=start_after):
             doc = self.store.get_json(self.bucket, key)
             if isinstance(doc, dict):
                 records.append(jobs.JobRecord.from_doc(doc))
@@ -288,7 +288,7 @@ class JobManager:
         message.at.GetCurrentTime()
         try:
             await asyncio.to_thread(self.bus.publish, events.TRAINER_EVENTS, record.job.job_id, message)
-        except Exception as exc:  # the record in S3 is the truth; an event lost to a broker outage is logged
+        except Exception as exc:  # noqa: BLE001 - the record in S3 is the truth; an event lost to a broker outage is logged
             event(log, "trainer_event_not_published", job_id=record.job.job_id, error=repr(exc))
 
     async def _fail(self, record: jobs.JobRecord, message: str) -> None:

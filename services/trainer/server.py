@@ -1,6 +1,6 @@
 """Trainer service process: TrainerService over gRPC and gRPC-Web.
 
-Thin: datasets come from the processor's index (scalediffusion.datasets), jobs from the JobManager
+Thin: datasets come from the processor's index (scalediffusion.platform.datasets), jobs from the JobManager
 (services/trainer/runner.py), evaluation reports from the reports bucket.
 """
 
@@ -10,17 +10,16 @@ import asyncio
 from dataclasses import dataclass
 
 import grpc
-
 from google.protobuf import json_format
 
-from scalediffusion import datasets, events, keys
-from scalediffusion.kafka import EventBus
-from scalediffusion.logs import get_logger
-from scalediffusion.paging import decode_page_token, encode_page_token
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding, checked_id
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.server import ServiceApp, run_main
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings
+from scalediffusion.platform import datasets, events, keys
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.logs import get_logger
+from scalediffusion.platform.paging import decode_page_token, encode_page_token
+from scalediffusion.platform.rpc import CallContext, RpcError, ServiceBinding, checked_id
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.server import ServiceApp, run_main
+from scalediffusion.platform.settings import KafkaSettings, S3Settings, ServerSettings
 from scalediffusion.v1 import trainer_connect, trainer_pb2
 from services.trainer.runner import JobManager, RunnerSettings
 

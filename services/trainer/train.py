@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from scalediffusion import datasets, keys
 from scalediffusion.driving import ControllerConfig
-from scalediffusion.logs import configure_logging, event, get_logger
-from scalediffusion.s3 import ObjectStore
-from scalediffusion.settings import S3Settings, env_str
-from scalediffusion.stack.procs import exit_with_parent
+from scalediffusion.platform import datasets, keys
+from scalediffusion.platform.logs import configure_logging, event, get_logger
+from scalediffusion.platform.process import exit_with_parent
+from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.platform.settings import S3Settings, env_str
 from scalediffusion.v1 import trainer_pb2
 from services.trainer import data
 from services.trainer.model import BRANCH_NAMES, COMMAND_TO_BRANCH, DEFAULT_PRESET, PRESETS, build_model, preset

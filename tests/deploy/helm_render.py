@@ -105,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; without TCP_NODELAY each response waits ~40 ms for a delayed ACK.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, code: int, body: dict[str, Any]) -> None:
@@ -142,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
         kind = next(k for p, k, _ in _RESOURCES[(group, version)] if p == plural)
         return {"apiVersion": f"{group}/{version}" if group else version, "kind": kind, "metadata": {}}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         parts = [p for p in path.split("/") if p]
         if path == "/version":
@@ -179,16 +179,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.writes.append(obj)
         self._send(code, obj)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._echo(201)
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._echo(200)
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._echo(200)
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._send(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
 
 

@@ -229,7 +229,7 @@ def test_each_service_gets_its_whole_configuration_from_the_environment(scenario
 
 
 def test_topic_replication_factor_is_a_chart_setting_every_service_gets(render_chart: RenderChart) -> None:
-    from scalediffusion.settings import KafkaSettings
+    from scalediffusion.platform.settings import KafkaSettings
 
     for values, expected in (({}, 1), ({"global": {"topicReplicationFactor": 3}}, 3)):
         docs = render_chart(values)

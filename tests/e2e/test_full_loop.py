@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from scalediffusion import keys
+from scalediffusion.platform import keys
 from scalediffusion.sim.bots import BotConfig
 from scalediffusion.sim.loop import full_loop
 from scalediffusion.v1 import ingest_pb2, ingest_pb2_grpc, trainer_pb2

@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from scalediffusion import keys
+from scalediffusion.platform import keys
 from scalediffusion.v1 import ingest_pb2, processor_pb2
+from services.ingest.sessions import REJECTING_CHECKS
 from tests.conftest import REPO
 from tests.e2e.stamps import read_stamp, stamp_error_ms
 
@@ -33,8 +34,8 @@ def processed(stack, ingest, processor, session_id: str, player: str):
     else:
         pytest.fail(f"session {session_id} was not processed within 10 minutes: "
                     f"{ingest_pb2.SessionState.Name(session.state)}")
-    if session.state == ingest_pb2.SESSION_STATE_REJECTED and not any(r.startswith("REJECTION_REASON_") for r in session.rejection_reasons):
-        pytest.fail(f"ingest rejected session {session_id}: {list(session.rejection_reasons)}")
+    if session.state == ingest_pb2.SESSION_STATE_REJECTED and any(r.metric in REJECTING_CHECKS for r in session.rejections):
+        pytest.fail(f"ingest rejected session {session_id}: {list(session.rejections)}")
     return session, processor.GetSessionReport(processor_pb2.GetSessionReportRequest(session_id=session_id))
 
 

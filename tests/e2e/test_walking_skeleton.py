@@ -11,7 +11,8 @@ import grpc
 import numpy as np
 import pytest
 
-from scalediffusion import events, synthetic
+from scalediffusion import synthetic
+from scalediffusion.platform import events
 from scalediffusion.uploader import upload_session
 from scalediffusion.v1 import events_pb2, ingest_pb2, processor_pb2, trainer_pb2
 

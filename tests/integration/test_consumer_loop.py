@@ -9,9 +9,9 @@ import uuid
 
 import urllib3
 
-from scalediffusion import events
-from scalediffusion.kafka import ConsumerConfig, ConsumerLoop, EventBus, is_transient
-from scalediffusion.settings import KafkaSettings
+from scalediffusion.platform import events
+from scalediffusion.platform.kafka import ConsumerConfig, ConsumerLoop, EventBus, is_transient
+from scalediffusion.platform.settings import KafkaSettings
 from scalediffusion.v1 import events_pb2
 
 

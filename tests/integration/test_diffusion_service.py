@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import urllib3
 
+from scalediffusion.stack.procs import terminate
 from scalediffusion.v1 import diffusion_pb2, diffusion_pb2_grpc
 from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from services.diffusion.engine.dataset import generate_clips
 from services.diffusion.engine.quality import psnr
-from scalediffusion.stack.procs import terminate
 from tests.conftest import start_service
 from tests.integration.test_grpc_web import grpc_web_call
 

@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 import pytest
 
-from scalediffusion import events, synthetic
+from scalediffusion import synthetic
+from scalediffusion.platform import events
 from scalediffusion.uploader import upload_session
 from scalediffusion.v1 import events_pb2, ingest_pb2, processor_pb2
 from tests.conftest import REPO
@@ -35,12 +37,13 @@ def test_same_video_bytes_twice_rejects_the_second_as_duplicate(stack, ingest, s
     video, telemetry = small_session
     video = unique_video(video, "dup")
     first = upload_session(ingest, video, telemetry, metadata=stack.auth("dup-a"))
-    assert first.session.state == ingest_pb2.SESSION_STATE_UPLOADED, first.session.rejection_reasons
+    assert first.session.state == ingest_pb2.SESSION_STATE_UPLOADED, first.session.rejections
     for player in ("dup-a", "dup-b"):
         second = upload_session(ingest, video, telemetry, metadata=stack.auth(player))
         assert second.session.state == ingest_pb2.SESSION_STATE_REJECTED
-        assert second.session.rejection_reasons[0].startswith("duplicate_video:")
-        assert first.session_id not in second.session.rejection_reasons[0]  # no other player's session id leaks
+        rejection = second.session.rejections[0]
+        assert (rejection.reason, rejection.metric) == (processor_pb2.REJECTION_REASON_DUPLICATE, "duplicate_video")
+        assert first.session_id not in str(rejection)  # no other player's session id leaks
     assert not stack.read_topic(events.SESSIONS_UPLOADED, lambda r: r.key == second.session_id.encode(), timeout_s=3)
 
 
@@ -49,18 +52,22 @@ def test_telemetry_that_cannot_have_produced_the_video_is_rejected_and_the_fixed
     long_telemetry = synthetic.make_telemetry("", seconds=30.0, video_fps=15, width=160, height=96).SerializeToString()
     uploaded = upload_session(ingest, unique_video(video, "mismatch"), long_telemetry, metadata=stack.auth("p-mismatch"))
     assert uploaded.session.state == ingest_pb2.SESSION_STATE_REJECTED
-    assert uploaded.session.rejection_reasons[0].startswith("video_duration_mismatch:")
+    rejection = uploaded.session.rejections[0]
+    assert (rejection.reason, rejection.metric) == (processor_pb2.REJECTION_REASON_TELEMETRY_MISMATCH, "video_duration_mismatch")
+    assert "video lasts" in rejection.detail
     fixed = upload_session(ingest, unique_video(video, "mismatch"), good_telemetry, metadata=stack.auth("p-mismatch"))
-    assert fixed.session.state == ingest_pb2.SESSION_STATE_UPLOADED, fixed.session.rejection_reasons  # not "used up"
+    assert fixed.session.state == ingest_pb2.SESSION_STATE_UPLOADED, fixed.session.rejections  # not "used up"
     fast = synthetic.make_telemetry("", seconds=2.0, video_fps=2, width=160, height=96).SerializeToString()
     uploaded = upload_session(ingest, unique_video(video, "fps"), fast, metadata=stack.auth("p-mismatch"))
-    assert uploaded.session.rejection_reasons[0].startswith("video_frame_rate:")
+    assert uploaded.session.rejections[0].metric == "video_frame_rate"
 
 
 def test_crash_between_manifest_and_event_is_recovered_by_the_reconciler_and_processed_once(stack, ingest, processor, extra_ingest, small_session):
     video, telemetry = small_session
     me = stack.auth("p-crash")
-    crashing, record = extra_ingest({"SD_INGEST_TEST_CRASH_POINT": "after_manifest", "SD_INGEST_RECONCILE_S": "3600"}, name="ingest-crash")
+    hooks = str(Path(__file__).parent / "crash_hooks") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    crashing, record = extra_ingest({"PYTHONPATH": hooks, "SD_TEST_CRASH_POINT": "after_manifest", "SD_INGEST_RECONCILE_S": "3600"},
+                                    name="ingest-crash")
     with pytest.raises(grpc.RpcError) as info:
         upload_session(crashing, unique_video(video, "crash"), telemetry, metadata=me)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -81,6 +88,21 @@ def test_crash_between_manifest_and_event_is_recovered_by_the_reconciler_and_pro
     assert len(ready) == len(report.segments) >= 1, "exactly once downstream: one segments.ready per segment"
     rewards = ingest.GetRewards(ingest_pb2.GetRewardsRequest(), metadata=me)
     assert rewards.balance == 10 * len(report.segments)
+
+
+def test_the_processors_typed_rejections_land_on_the_session_as_they_were_sent(stack, ingest):
+    me = stack.auth("p-typed")
+    started = ingest.StartSession(ingest_pb2.StartSessionRequest(), metadata=me)
+    sent = [processor_pb2.Rejection(reason=processor_pb2.REJECTION_REASON_BLUR, metric="laplacian_var", value=12.5,
+                                    threshold=40.0, start_frame=0, end_frame=150),
+            processor_pb2.Rejection(reason=processor_pb2.REJECTION_REASON_IMPLAUSIBLE_MOTION, metric="speed_jump",
+                                    value=31.0, threshold=15.0, detail="teleport at tick 42")]
+    bus = stack.bus()
+    bus.publish(events.SESSIONS_REJECTED, started.session_id,
+                events_pb2.SessionRejected(session_id=started.session_id, rejections=sent))
+    bus.close()
+    session = wait_state(ingest, started.session_id, me, (ingest_pb2.SESSION_STATE_REJECTED,), timeout_s=30)
+    assert list(session.rejections) == sent  # the enum, the metric, its value and threshold: nothing flattened
 
 
 def test_rewards_are_credited_once_when_segments_ready_is_delivered_twice(stack, ingest):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from scalediffusion import events
+from scalediffusion.platform import events
 from scalediffusion.uploader import upload_session, upload_to_target
 from scalediffusion.v1 import ingest_pb2
 from tests.integration.conftest import unique_video

@@ -11,9 +11,10 @@ import signal
 import time
 import uuid
 
-from scalediffusion import keys, synthetic
-from scalediffusion.kafka import EventBus
-from scalediffusion.settings import KafkaSettings
+from scalediffusion import synthetic
+from scalediffusion.platform import keys
+from scalediffusion.platform.kafka import EventBus
+from scalediffusion.platform.settings import KafkaSettings
 from tests.integration.test_processor_events import publish_session
 
 SESSIONS = 6

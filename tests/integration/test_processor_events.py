@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from scalediffusion import events, keys, synthetic
+from scalediffusion import synthetic
+from scalediffusion.platform import events, keys
 from scalediffusion.v1 import events_pb2, processor_pb2
 
 

@@ -12,9 +12,9 @@ import pytest
 import urllib3
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from scalediffusion.rpc import CallContext, RpcError, ServiceBinding
-from scalediffusion.server import ServiceApp
-from scalediffusion.settings import ServerSettings
+from scalediffusion.platform.rpc import CallContext, RpcError, ServiceBinding
+from scalediffusion.platform.server import ServiceApp
+from scalediffusion.platform.settings import ServerSettings
 from scalediffusion.stack.layout import free_layout
 from scalediffusion.v1 import diffusion_connect, diffusion_pb2, diffusion_pb2_grpc
 

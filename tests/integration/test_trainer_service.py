@@ -11,7 +11,7 @@ import time
 import grpc
 import pytest
 
-from scalediffusion import events, keys
+from scalediffusion.platform import events, keys
 from scalediffusion.v1 import events_pb2, trainer_pb2, trainer_pb2_grpc
 from services.trainer import jobs, kube_runs
 from tests.integration.conftest import DATASET
@@ -147,7 +147,7 @@ def test_bad_requests_get_clear_statuses(trainer):
          grpc.StatusCode.FAILED_PRECONDITION, "Kubernetes"),
     ]
     for request, code, words in cases:
-        got, details = status_of(lambda: trainer.StartTraining(request))
+        got, details = status_of(lambda request=request: trainer.StartTraining(request))
         assert got == code and words in details, (request, got, details)
 
     eval_cases = [
@@ -164,7 +164,7 @@ def test_bad_requests_get_clear_statuses(trainer):
          grpc.StatusCode.FAILED_PRECONDITION, "no model.onnx"),
     ]
     for request, code, words in eval_cases:
-        got, details = status_of(lambda: trainer.StartEvaluation(request))
+        got, details = status_of(lambda request=request: trainer.StartEvaluation(request))
         assert got == code and words in details, (request, got, details)
 
     assert status_of(lambda: trainer.GetJob(trainer_pb2.GetJobRequest(job_id="nope")))[0] == grpc.StatusCode.NOT_FOUND

@@ -14,11 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from scalediffusion import keys
+from scalediffusion.platform import keys
 from scalediffusion.policy import OnnxPolicy
 from services.trainer.train import TrainConfig, train_run
 from tests.conftest import REPO
-
 from tests.integration.conftest import DATASET
 
 SMALL = {"preset": "cilrs-resnet18-tiny", "batch_size": 32, "learning_rate": 1e-3, "val_fraction": 0.25, "num_workers": 0, "seed": 3}

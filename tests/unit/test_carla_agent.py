@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import carla
@@ -114,7 +115,7 @@ def test_control_post_processing_brakes_only_when_braking_wins():
 
 def test_an_agent_config_file_can_move_the_camera(tmp_path, policy_file):
     config = tmp_path / "agent.json"
-    config.write_text('{"model": "%s", "camera": {"width": 256, "height": 256, "vertical_fov_deg": 90}}' % policy_file)
+    config.write_text(json.dumps({"model": str(policy_file), "camera": {"width": 256, "height": 256, "vertical_fov_deg": 90}}))
     a = carla_agent.CilrsAgent("127.0.0.1", 2000)
     a.setup(str(config))
     cam = a.sensors()[0]

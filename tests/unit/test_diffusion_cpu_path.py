@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from scalediffusion.settings import SettingsError
+from scalediffusion.platform.settings import SettingsError
 from services.diffusion.engine.checkpoint import load_engine
 from services.diffusion.engine.config import preset
 from services.diffusion.engine.dataset import generate_clips

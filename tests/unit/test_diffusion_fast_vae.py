@@ -13,7 +13,7 @@ import pytest
 import torch
 from rich.progress import Progress
 
-from scalediffusion.settings import SettingsError
+from scalediffusion.platform.settings import SettingsError
 from services.diffusion.engine.checkpoint import (
     DEFAULT_CHECKPOINT,
     FAST_VAE_FILE,

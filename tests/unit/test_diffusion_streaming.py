@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.diffusion.engine.motion import MotionAwareStrength, motion_between
-from services.diffusion.engine.scheduler import STALE, SUPERSEDED, UNMEETABLE, BatchCostModel, FrameRequest, FrameScheduler
+from services.diffusion.engine.scheduler import (
+    STALE,
+    SUPERSEDED,
+    UNMEETABLE,
+    BatchCostModel,
+    FrameRequest,
+    FrameScheduler,
+)
 
 
 def req(stream: str, frame: int, now: float, slo: float = 0.1) -> FrameRequest:

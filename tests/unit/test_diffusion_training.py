@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from services.diffusion.codec import FrameError, decode_frame, encode_frame, sniff
-from services.diffusion.engine.checkpoint import DEFAULT_CHECKPOINT, VAE_FILE, load_checkpoint, load_engine, save_checkpoint
+from services.diffusion.engine.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    VAE_FILE,
+    load_checkpoint,
+    load_engine,
+    save_checkpoint,
+)
 from services.diffusion.engine.config import DiffusionConfig
 from services.diffusion.engine.dit import CausalDiT
 from services.diffusion.engine.quality import psnr, ssim

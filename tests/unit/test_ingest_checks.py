@@ -152,3 +152,22 @@ def test_synthetic_sessions_of_any_allowed_length_pass_the_checks():
     telemetry = synthetic.make_telemetry("s1", seconds=240.0, tick_hz=30)
     checked = checks.check_telemetry(telemetry.SerializeToString(), "s1", LIMITS)
     assert max(t.vehicle.speed for t in checked.ticks) < 31.0
+
+
+def test_every_check_that_rejects_a_session_records_a_typed_reason():
+    import ast
+    import inspect
+
+    from scalediffusion.v1 import processor_pb2
+    from services.ingest.sessions import REJECTING_CHECKS, as_rejection
+
+    # The names check_consistency can raise (read from its source, so a new check cannot be forgotten).
+    tree = ast.parse(inspect.getsource(checks.check_consistency))
+    raised = {n.args[0].value for n in ast.walk(tree)
+              if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "CheckFailed" and isinstance(n.args[0], ast.Constant)}
+    assert raised and raised <= set(REJECTING_CHECKS)
+    rejection = as_rejection(CheckFailed("video_duration_mismatch", "video lasts 2.0 s but telemetry 30.0 s"))
+    assert rejection.reason == processor_pb2.REJECTION_REASON_TELEMETRY_MISMATCH
+    assert (rejection.metric, rejection.detail) == ("video_duration_mismatch", "video lasts 2.0 s but telemetry 30.0 s")
+    with pytest.raises(KeyError, match="request error"):
+        as_rejection(CheckFailed("telemetry_parse", "not a Telemetry message"))

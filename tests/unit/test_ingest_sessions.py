@@ -74,7 +74,7 @@ def test_stored_object_checks(kind, declared, stored, check):
 
 
 def test_manifest_round_trip():
-    from scalediffusion.manifests import Manifest
+    from scalediffusion.platform.manifests import Manifest
 
     s = session()
     s.state = ingest_pb2.SESSION_STATE_UPLOADED

@@ -1,9 +1,9 @@
 import grpc
 import pytest
 
-from scalediffusion import events, keys
-from scalediffusion.paging import decode_page_token, encode_page_token
-from scalediffusion.rpc import RpcError, snake_case
+from scalediffusion.platform import events, keys
+from scalediffusion.platform.paging import decode_page_token, encode_page_token
+from scalediffusion.platform.rpc import RpcError, snake_case
 from scalediffusion.v1 import events_pb2
 
 
@@ -51,3 +51,31 @@ def test_page_tokens_round_trip_and_garbage_is_invalid_argument():
 def test_snake_case_matches_connectrpc_method_names():
     assert snake_case("StartSession") == "start_session"
     assert snake_case("GetEvaluationReport") == "get_evaluation_report"
+
+
+def test_ingest_record_keys_round_trip_and_refuse_ids_that_would_nest():
+    assert keys.player_session_key("p1", "s1") == "_index/player/p1/s1"
+    assert keys.open_sessions_prefix() == "_index/open/" and keys.open_sessions_prefix("p1") == "_index/open/p1/"
+    assert keys.parse_open_session_key(keys.open_session_key("p1", "s1")) == ("p1", "s1")
+    assert keys.last_component(keys.pending_key("s1")) == "s1" and keys.pending_key("s1").startswith(keys.PENDING_PREFIX)
+    assert keys.session_of_manifest_key(keys.manifest_key("s1")) == "s1"
+    assert keys.reward_key("p1", "route_s1_000").startswith(keys.rewards_prefix("p1"))
+    assert keys.payout_key("p1", "2026-12") == "_payouts/p1/2026-12.json"
+    for bad in ("a/b", "../x", ""):
+        with pytest.raises(keys.InvalidId):
+            keys.payout_key("p1", bad)
+        with pytest.raises(keys.InvalidId):
+            keys.revoked_token_key(bad)
+
+
+def test_no_module_spells_out_a_key_of_the_layout_itself():
+    """Every S3 key is built in scalediffusion/platform/keys.py: a literal like "_players/" elsewhere is a second
+    copy of the layout."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    literal = re.compile(r"""["'](_index|_videos|_players|_auth|_rewards|_payouts|_sessions|_jobs|_reports)/""")
+    offenders = [f"{p.relative_to(root)}:{n}" for base in ("scalediffusion", "services") for p in (root / base).rglob("*.py")
+                 if p.name != "keys.py" for n, line in enumerate(p.read_text().splitlines(), 1) if literal.search(line)]
+    assert offenders == []

@@ -1,5 +1,5 @@
-"""CARLA Leaderboard metrics (scalediffusion.leaderboard) against hand-computed figures (DESIGN.md "Training and
-evaluation"). DS and RC are percentages (0..100), IP a fraction (0..1)."""
+"""CARLA Leaderboard metrics (scalediffusion.leaderboard) against hand-computed figures (docs/ARCHITECTURE.md "Data flow",
+step 4). DS and RC are percentages (0..100), IP a fraction (0..1)."""
 
 import copy
 import math

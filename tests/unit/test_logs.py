@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from scalediffusion.logs import JsonFormatter, event
+from scalediffusion.platform.logs import JsonFormatter, event
 
 
 def _capture() -> tuple[logging.Logger, io.StringIO]:

@@ -196,7 +196,7 @@ def test_settings_are_validated_and_described():
 
 
 def test_settings_come_from_the_environment(monkeypatch):
-    from scalediffusion.settings import SettingsError
+    from scalediffusion.platform.settings import SettingsError
     from services.processor.server import worker_settings_from_env
 
     for name in ("SD_OUTPUT_FPS", "SD_WAYPOINTS", "SD_WAYPOINT_STEP_S"):

@@ -1,6 +1,6 @@
 import pytest
 
-from scalediffusion.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError
+from scalediffusion.platform.settings import KafkaSettings, S3Settings, ServerSettings, SettingsError
 
 S3_ENV = {"SD_S3_ACCESS_KEY": "ak", "SD_S3_SECRET_KEY": "sk"}
 

@@ -21,8 +21,8 @@ from kubernetes.client import (
     V1PodTemplateSpec,
 )
 
-from scalediffusion.keys import InvalidId
-from scalediffusion.settings import SettingsError
+from scalediffusion.platform.keys import InvalidId
+from scalediffusion.platform.settings import SettingsError
 from scalediffusion.v1 import trainer_pb2
 from services.trainer import k8s
 from services.trainer.kube_backend import KubeJobs, KubernetesUnavailable

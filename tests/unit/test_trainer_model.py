@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scalediffusion.datasets import IndexEntry
+from scalediffusion.platform.datasets import IndexEntry
 from scalediffusion.policy import OnnxPolicy, PolicyError
 from scalediffusion.v1 import processor_pb2, trainer_pb2
 from services.trainer import data

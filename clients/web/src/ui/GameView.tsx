@@ -10,7 +10,7 @@ import type { GameRuntime, HudState } from "../game/runtime";
 import { newPendingId, uploadPending, type PendingStore } from "../record/pending";
 import type { UploadProgress } from "../record/upload";
 import { gridWorld } from "../world/gridWorld";
-import { describeError } from "./errors";
+import { describeError, describeRejection } from "./errors";
 import { Hud } from "./Hud";
 import { hudRedrawDue, type HudDraw } from "./hudPacing";
 import { isRetryable, makeUploader } from "./uploads";
@@ -159,7 +159,7 @@ export function GameView({ api, config, store, onActiveRecording }: Props) {
       return;
     }
     const state = sessionStateName(outcome.result.session?.state);
-    setResult({ sessionId: outcome.result.sessionId, state, reasons: outcome.result.session?.rejectionReasons ?? [] });
+    setResult({ sessionId: outcome.result.sessionId, state, reasons: (outcome.result.session?.rejections ?? []).map(describeRejection) });
     publish({ sessionId: outcome.result.sessionId, sessionState: state, upload: { fraction: 1, message: "Uploaded" } });
     onActiveRecording?.(null);
     setPendingId(null);
@@ -266,7 +266,7 @@ export function GameView({ api, config, store, onActiveRecording }: Props) {
         try {
           const s = await api.ingest.getSession({ sessionId: result.sessionId });
           const name = sessionStateName(s.state);
-          setResult((r) => (r === null ? r : { ...r, state: name, reasons: s.rejectionReasons }));
+          setResult((r) => (r === null ? r : { ...r, state: name, reasons: s.rejections.map(describeRejection) }));
           publish({ sessionState: name });
           if (FINAL_STATES.has(s.state)) return;
         } catch {

@@ -1,6 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { codeName, describeError } from "./errors";
+import { create } from "@bufbuild/protobuf";
+import { RejectionReason, RejectionSchema } from "../gen/scalediffusion/v1/processor_pb";
+import { codeName, describeError, describeRejection } from "./errors";
 
 describe("describeError", () => {
   it("names codes", () => {
@@ -20,5 +22,15 @@ describe("describeError", () => {
     );
     expect(describeError(new Error("boom"), "X")).toBe("X failed: boom");
     expect(describeError("weird", "X")).toBe("X failed: weird");
+  });
+});
+
+describe("describeRejection", () => {
+  it("names the reason and what was measured or said", () => {
+    const blur = create(RejectionSchema, { reason: RejectionReason.BLUR, metric: "laplacian_var", value: 12.5, threshold: 40 });
+    expect(describeRejection(blur)).toBe("blur: laplacian_var 12.50 (limit 40)");
+    const dup = create(RejectionSchema, { reason: RejectionReason.DUPLICATE, metric: "duplicate_video", detail: "these video bytes were already uploaded" });
+    expect(describeRejection(dup)).toBe("duplicate: these video bytes were already uploaded");
+    expect(describeRejection(create(RejectionSchema, { reason: RejectionReason.TOO_SHORT }))).toBe("too short");
   });
 });

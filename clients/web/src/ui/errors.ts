@@ -1,6 +1,7 @@
 // Errors in words for the player: what failed, why, and what to do.
 
 import { Code, ConnectError } from "@connectrpc/connect";
+import { RejectionReason, type Rejection } from "../gen/scalediffusion/v1/processor_pb";
 
 /** UPPER_SNAKE name of a Connect/gRPC code, e.g. Code.InvalidArgument -> "INVALID_ARGUMENT". */
 export function codeName(code: Code): string {
@@ -49,4 +50,15 @@ export function describeError(err: unknown, what: string, where?: string): strin
     return `${what} failed: ${err.message}`;
   }
   return `${what} failed: ${String(err)}`;
+}
+
+/** A session's rejection in words: the reason (BLUR, DUPLICATE, ...), then what was measured or said. */
+export function describeRejection(r: Rejection): string {
+  const reason = (RejectionReason[r.reason] ?? String(r.reason)).replace(/_/g, " ").toLowerCase();
+  const measured = r.threshold ? `${r.metric} ${fmt(r.value)} (limit ${fmt(r.threshold)})` : r.metric;
+  return r.detail ? `${reason}: ${r.detail}` : measured ? `${reason}: ${measured}` : reason;
+}
+
+function fmt(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toFixed(2);
 }

@@ -8,7 +8,7 @@ from google.protobuf.message import DecodeError, Message
 
 M = TypeVar("M", bound=Message)
 
-# Topic base names (DESIGN.md "Contracts"); KafkaSettings.topic() adds the deployment's prefix.
+# Topic base names (docs/ARCHITECTURE.md "Contracts"); KafkaSettings.topic() adds the deployment's prefix.
 SESSIONS_UPLOADED = "sessions.uploaded"
 SEGMENTS_READY = "segments.ready"
 SESSIONS_REJECTED = "sessions.rejected"
@@ -33,7 +33,7 @@ class PoisonMessage(ValueError):
 
 def encode(message: Message) -> tuple[bytes, list[tuple[str, bytes]]]:
     """Serialized payload and headers; stamps schema_version when the message has one and it is unset."""
-    if "schema_version" in message.DESCRIPTOR.fields_by_name and not getattr(message, "schema_version"):
+    if "schema_version" in message.DESCRIPTOR.fields_by_name and not message.schema_version:
         message.schema_version = SCHEMA_VERSION
     return message.SerializeToString(), [(TYPE_HEADER, message.DESCRIPTOR.full_name.encode())]
 

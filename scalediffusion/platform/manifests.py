@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from scalediffusion import keys
-from scalediffusion.s3 import ObjectStore
+from scalediffusion.platform import keys
+from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.v1 import ingest_pb2
 
 

@@ -25,8 +25,8 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
 from prometheus_client import Counter, Histogram
 
-from scalediffusion import keys
-from scalediffusion.logs import event, get_logger
+from scalediffusion.platform import keys
+from scalediffusion.platform.logs import event, get_logger
 
 log = get_logger("rpc")
 
@@ -61,7 +61,7 @@ class CallContext:
 
 
 def checked_id(kind: str, value: str) -> str:
-    """value if it is a safe id (scalediffusion.keys.check_id), else RpcError INVALID_ARGUMENT with the rule."""
+    """value if it is a safe id (scalediffusion.platform.keys.check_id), else RpcError INVALID_ARGUMENT with the rule."""
     try:
         return keys.check_id(kind, value)
     except keys.InvalidId as err:
@@ -113,7 +113,7 @@ class ServiceBinding:
             if err.code != grpc.StatusCode.UNIMPLEMENTED:
                 event(log, "rpc_error", method=method.name, code=err.code.name, reason=err.message, transport=ctx.transport)
             raise
-        except Exception as err:  # noqa: BLE001 - never let an exception escape as a crash
+        except Exception as err:
             self._record(method, ctx.transport, grpc.StatusCode.INTERNAL, started)
             raise self._internal(method, err) from err
         self._record(method, ctx.transport, grpc.StatusCode.OK, started)
@@ -131,7 +131,7 @@ class ServiceBinding:
         except RpcError as err:
             code = err.code
             raise
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             code = grpc.StatusCode.INTERNAL
             raise self._internal(method, err) from err
         finally:

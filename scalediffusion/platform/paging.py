@@ -7,7 +7,7 @@ import binascii
 
 import grpc
 
-from scalediffusion.rpc import RpcError
+from scalediffusion.platform.rpc import RpcError
 
 
 def encode_page_token(last_key: str) -> str:

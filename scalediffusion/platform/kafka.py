@@ -18,9 +18,9 @@ from kafka.errors import CommitFailedError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter
 
-from scalediffusion import events
-from scalediffusion.logs import event, get_logger
-from scalediffusion.settings import KafkaSettings
+from scalediffusion.platform import events
+from scalediffusion.platform.logs import event, get_logger
+from scalediffusion.platform.settings import KafkaSettings
 from scalediffusion.v1 import events_pb2
 
 log = get_logger("kafka")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -25,9 +25,9 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from scalediffusion.logs import configure_logging, event, get_logger
-from scalediffusion.rpc import ServiceBinding
-from scalediffusion.settings import ServerSettings, SettingsError
+from scalediffusion.platform.logs import configure_logging, event, get_logger
+from scalediffusion.platform.rpc import ServiceBinding
+from scalediffusion.platform.settings import ServerSettings, SettingsError
 
 log = get_logger("server")
 
@@ -75,7 +75,7 @@ class CorsMiddleware:
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             status = 204 if self._allowed(origin) else 403
             out = [(b"vary", b"origin")]
-            if status == 204:
+            if status == 204 and origin is not None:
                 out += [
                     (b"access-control-allow-origin", origin.encode()),
                     (b"access-control-allow-methods", b"POST, OPTIONS"),
@@ -87,7 +87,7 @@ class CorsMiddleware:
             return None
 
         async def send_with_cors(message: dict) -> None:
-            if message["type"] == "http.response.start" and self._allowed(origin):
+            if message["type"] == "http.response.start" and origin is not None and self._allowed(origin):
                 message = dict(message)
                 message["headers"] = list(message.get("headers", [])) + [
                     (b"access-control-allow-origin", origin.encode()),
@@ -146,7 +146,7 @@ class ServiceApp:
         name: str,
         settings: ServerSettings,
         bindings: list[ServiceBinding],
-        connect_apps: list[type] | None = None,
+        connect_apps: Sequence[type] | None = None,
         hooks: Hooks | None = None,
     ) -> None:
         self.name = name

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 
-from scalediffusion import keys
-from scalediffusion.s3 import ObjectStore
+from scalediffusion.platform import keys
+from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.v1 import processor_pb2
 
 

@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
 import urllib3
@@ -16,7 +16,7 @@ from minio import Minio
 from minio.datatypes import PostPolicy
 from minio.error import S3Error
 
-from scalediffusion.settings import S3Settings
+from scalediffusion.platform.settings import S3Settings
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"})
 
@@ -70,7 +70,7 @@ class ObjectStore:
 
     def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         result = self.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
-        return result.etag
+        return result.etag or ""
 
     def put_json(self, bucket: str, key: str, doc: object) -> str:
         return self.put_bytes(bucket, key, json.dumps(doc, indent=1, sort_keys=True).encode(), "application/json")
@@ -119,9 +119,10 @@ class ObjectStore:
     def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str = "application/json") -> bool:
         """Creates the object only if no object has that key (S3 conditional write, If-None-Match: *).
         Returns False when it already existed. This is the one atomic claim S3 offers across replicas."""
-        headers = {"If-None-Match": "*", "Content-Type": content_type, "Content-Length": str(len(data))}
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "If-None-Match": "*", "Content-Type": content_type, "Content-Length": str(len(data))}
         try:
-            self.client._execute("PUT", bucket, key, body=data, headers=headers)  # noqa: SLF001 - put_object cannot send If-None-Match
+            self.client._execute("PUT", bucket, key, body=data, headers=headers)
         except S3Error as err:
             if err.code in ("PreconditionFailed", "ConditionalRequestConflict"):
                 return False
@@ -151,15 +152,16 @@ class ObjectStore:
             "<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>"
             f"<MaxAgeSeconds>{max_age_s}</MaxAgeSeconds></CORSRule></CORSConfiguration>"
         ).encode()
-        headers = {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(), "Content-Length": str(len(body))}
-        self.client._execute("PUT", bucket, body=body, headers=headers, query_params={"cors": ""})  # noqa: SLF001 - no public API in minio 7.2
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(), "Content-Length": str(len(body))}
+        self.client._execute("PUT", bucket, body=body, headers=headers, query_params={"cors": ""})
 
     def presigned_post(
         self, bucket: str, key: str, content_type: str, max_bytes: int, expires_at: datetime
     ) -> tuple[str, dict[str, str]]:
         """A POST policy for exactly one key, one content type and at most max_bytes; S3 itself enforces all three
         (AccessDenied for another key or type, EntityTooLarge past the size) and refuses it after expires_at."""
-        policy = PostPolicy(bucket, expires_at.astimezone(timezone.utc).replace(tzinfo=None))
+        policy = PostPolicy(bucket, expires_at.astimezone(UTC).replace(tzinfo=None))
         policy.add_equals_condition("key", key)
         policy.add_equals_condition("Content-Type", content_type)
         policy.add_content_length_range_condition(1, max_bytes)
@@ -168,7 +170,7 @@ class ObjectStore:
         return f"{self.endpoint_url()}/{bucket}", fields
 
     def create_multipart(self, bucket: str, key: str, content_type: str) -> str:
-        return self.client._create_multipart_upload(bucket, key, {"Content-Type": content_type})  # noqa: SLF001
+        return self.client._create_multipart_upload(bucket, key, {"Content-Type": content_type})
 
     def presigned_part_url(self, bucket: str, key: str, upload_id: str, part_number: int, expires: timedelta) -> str:
         return self.presigner.get_presigned_url(
@@ -178,11 +180,11 @@ class ObjectStore:
     def complete_multipart(self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         from minio.datatypes import Part
 
-        self.client._complete_multipart_upload(bucket, key, upload_id, [Part(n, etag) for n, etag in parts])  # noqa: SLF001
+        self.client._complete_multipart_upload(bucket, key, upload_id, [Part(n, etag) for n, etag in parts])
 
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         try:
-            self.client._abort_multipart_upload(bucket, key, upload_id)  # noqa: SLF001
+            self.client._abort_multipart_upload(bucket, key, upload_id)
         except S3Error as err:
             if err.code != "NoSuchUpload":
                 raise
