@@ -10,7 +10,6 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import grpc
 from prometheus_client import Counter
@@ -38,6 +37,7 @@ from services.ingest.completion import Completion, load_manifest
 from services.ingest.outcomes import OutcomeConsumer, OutcomeSettings
 from services.ingest.reconciler import Reconciler, ReconcilerSettings
 from services.ingest.records import IngestRecords
+from services.ingest.starting import Starting
 from services.ingest.world import WorldServicer
 
 log = get_logger("ingest")
@@ -120,6 +120,7 @@ class IngestServicer:
         self.signer = auth.TokenSigner(settings.token_key)
         self.outcomes = OutcomeConsumer(self.manifests, self.records, bus.topic, settings.outcomes)
         self.consumer = ConsumerLoop(bus, settings.consumer, self.outcomes.handle)
+        self.starting = Starting(store, self.bucket, self.manifests, self.records, settings.limits)
         self.completion = Completion(store, self.bucket, self.manifests, self.records, bus, settings.limits, settings.telemetry)
         self.reconciler = Reconciler(store, self.bucket, self.manifests, self.records, self.completion.publish_uploaded, settings.reconciler)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -179,12 +180,12 @@ class IngestServicer:
         if request.expected_video_bytes > limits.max_video_bytes:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"expected_video_bytes {request.expected_video_bytes} is over the {limits.max_video_bytes}-byte limit")
         now = time.time()
-        await asyncio.to_thread(self._check_rate_limits, player_id, now)
+        await asyncio.to_thread(self.starting.check_rate_limits, player_id, now)
         session_id = sessions.new_session_id(now)
         session = sessions.new_session(player_id, session_id, self.bucket, labels, limits, now)
         manifest = Manifest(session=session)
-        targets = await asyncio.to_thread(self._upload_targets, manifest, request.expected_video_bytes, now)
-        await asyncio.to_thread(self._record_new_session, manifest, now)
+        targets = await asyncio.to_thread(self.starting.upload_targets, manifest, request.expected_video_bytes, now)
+        await asyncio.to_thread(self.starting.record_new_session, manifest, now)
         SESSIONS_STARTED.inc()
         event(log, "session_started", session_id=session_id, player_id=player_id, multipart=bool(manifest.multipart))
         return ingest_pb2.StartSessionResponse(session_id=session_id, player_id=player_id, targets=targets)
@@ -276,53 +277,6 @@ class IngestServicer:
         if len(remaining) > page_size:
             response.next_page_token = encode_page_token(remaining[page_size - 1].segment_id)
         return response
-
-    # -- StartSession helpers (run in a worker thread) -------------------------------------------------------
-
-    def _check_rate_limits(self, player_id: str, now: float) -> None:
-        limits = self.settings.limits
-        open_count = sum(1 for _ in self.records.open_sessions(player_id))
-        if open_count >= limits.max_open_sessions:
-            raise RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"open_sessions: {open_count} sessions are still open (limit {limits.max_open_sessions}); complete them or wait for them to expire")
-        recent = self.records.count_player_sessions_since(player_id, sessions.session_id_floor(now - 3600))
-        if recent >= limits.max_sessions_per_hour:
-            raise RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"sessions_per_hour: {recent} sessions in the last hour (limit {limits.max_sessions_per_hour})")
-
-    def _upload_targets(self, manifest: Manifest, expected_video_bytes: int, now: float) -> list[ingest_pb2.UploadTarget]:
-        limits = self.settings.limits
-        session = manifest.session
-        expires_at = datetime.fromtimestamp(now + limits.upload_window_s, tz=UTC)
-        targets = []
-        for (kind, stream), key in sessions.expected_objects(session).items():
-            target = ingest_pb2.UploadTarget(
-                kind=kind, key=key, max_bytes=sessions.max_bytes(kind, limits), expires_at=session.upload_deadline, label_stream=stream
-            )
-            ctype = sessions.content_type(kind)
-            if kind == ingest_pb2.UPLOAD_KIND_VIDEO and expected_video_bytes > limits.multipart_threshold_bytes:
-                upload_id = self.store.create_multipart(self.bucket, key, ctype)
-                manifest.multipart[key] = upload_id
-                window = timedelta(seconds=limits.upload_window_s)
-                target.method = "MULTIPART"
-                target.multipart.upload_id = upload_id
-                target.multipart.part_size = limits.part_size_bytes
-                target.multipart.part_urls.extend(
-                    self.store.presigned_part_url(self.bucket, key, upload_id, n, window)
-                    for n in range(1, sessions.part_count(expected_video_bytes, limits) + 1)
-                )
-            else:
-                url, fields = self.store.presigned_post(self.bucket, key, ctype, sessions.max_bytes(kind, limits), expires_at)
-                target.method = "POST"
-                target.url = url
-                target.form_fields.update(fields)
-            target.headers["Content-Type"] = ctype
-            targets.append(target)
-        return targets
-
-    def _record_new_session(self, manifest: Manifest, now: float) -> None:
-        session = manifest.session
-        self.manifests.save(manifest, now)
-        self.records.add_player_index(session.player_id, session.session_id)
-        self.records.add_open(session.player_id, session.session_id, session.upload_deadline.ToMilliseconds())
 
     # -- CompleteSession's event -------------------------------------------------------------------------------
 
