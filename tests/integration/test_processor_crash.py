@@ -66,16 +66,21 @@ def test_sigkill_at_random_points_ends_with_each_session_once_and_byte_identical
         time.sleep(0.5)
     assert done(store, clean_ds, session_ids) == SESSIONS
 
-    # The crash run: kill -9 at random moments, restart, until every session is done.
-    publish_all(f"crash{run_id}-")
+    # The crash run: kill -9 at random moments, restart, until every session is done. The first processor is up
+    # before the work arrives, and a kill comes after a random time or, at the latest, once the process finished a
+    # session: a fast machine otherwise processes the whole batch before the first kill and nothing is tested.
     kills = 0
+    _, record = extra_service("processor", run_env(f"crash{run_id}-", crash_ds), name="processor-crash-0")
+    publish_all(f"crash{run_id}-")
     deadline = time.monotonic() + 300
     while done(store, crash_ds, session_ids) < SESSIONS and time.monotonic() < deadline:
-        _, record = extra_service("processor", run_env(f"crash{run_id}-", crash_ds), name=f"processor-crash-{kills}")
-        time.sleep(rng.uniform(0.5, 4.0))
+        before, until = done(store, crash_ds, session_ids), time.monotonic() + rng.uniform(0.2, 3.0)
+        while time.monotonic() < until and done(store, crash_ds, session_ids) == before:
+            time.sleep(0.05)
         if done(store, crash_ds, session_ids) < SESSIONS and record.alive():
             os.killpg(record.pid, signal.SIGKILL)
             kills += 1
+            _, record = extra_service("processor", run_env(f"crash{run_id}-", crash_ds), name=f"processor-crash-{kills}")
     assert done(store, crash_ds, session_ids) == SESSIONS
     assert kills >= 1, "the run was killed at least once"
 
