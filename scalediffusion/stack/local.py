@@ -30,6 +30,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WEB_DIST = REPO_ROOT / "clients" / "web" / "dist"
 
 
+# Each bucket is a SeaweedFS collection with volumes of its own. Left alone, `weed mini` sizes its volume count as
+# free disk / 1 GiB, so on a disk with 7 GiB free the eighth bucket's first write fails with HTTP 500 ("No more free
+# space left") although nothing is full. Volumes are sparse files: many small ones cost nothing until written.
+WEED_STORAGE_ARGS = ("-volume.max=1000", "-master.volumeSizeLimitMB=64", "-master.telemetry=false")
+
+
 def weed_binary(search_path: str | None = None) -> str:
     """The `weed` binary: on PATH (or search_path), else beside the running interpreter (an unactivated venv)."""
     beside = Path(sys.executable).parent / "weed"
@@ -269,7 +275,8 @@ class LocalStack:
         data = self.state_dir / "s3"
         data.mkdir(exist_ok=True)
         host = state.layout.host
-        cmd = [weed, "mini", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}", f"-s3.config={ident_path}", "-admin.ui=false", *state.layout.weed.args()]
+        cmd = [weed, "mini", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}", f"-s3.config={ident_path}", "-admin.ui=false",
+               *WEED_STORAGE_ARGS, *state.layout.weed.args()]
         state.procs["s3"] = spawn("s3", cmd, os.environ, logs)
         self._save(state)
         http = urllib3.PoolManager(timeout=urllib3.Timeout(total=2), retries=False)
