@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 
 
@@ -91,6 +91,11 @@ class Pid:
         integral = sum(self.errors) / len(self.errors)
         derivative = self.errors[-1] - self.errors[-2] if len(self.errors) >= 2 else 0.0
         return self.k_p * error + self.k_i * integral + self.k_d * derivative
+
+
+# The traffic-light classes a policy's light head predicts, in this order; the processor labels frames with them
+# (services/processor/lights.py) and the trainer reads the label as this index.
+LIGHT_CLASSES = ("none", "green", "yellow", "red")
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,11 @@ class ControllerConfig:
     # blocked, so the back-off above frees a car the brake holds in front of an obstacle it wants to pass.
     aeb_time_s: float = 1.0
     aeb_gap_m: float = 1.5
+    # A policy with a traffic-light head (ModelConfig.light_classes): stop while P(red) + P(yellow) is at least
+    # this (0: ignore the head). Its waypoints alone did not slow for reds: they stayed evenly spaced at 8.5 m/s
+    # to the line. The stuck detector still creeps after stuck_after_s, so a light misread as red cannot hold the
+    # car for good.
+    light_stop_prob: float = 0.5
 
     def __post_init__(self) -> None:
         if self.lateral not in ("pursuit", "pid"):
@@ -185,6 +195,7 @@ class Controls:
     creeping: bool = False
     reverse: bool = False  # reverse gear: throttle drives backwards
     emergency_brake: bool = False  # the front range sensor overrode the policy (AEB)
+    light_stop: bool = False  # the policy's light head saw a red or yellow light ahead
 
 
 def _point_at_distance(waypoints: list[tuple[float, float]], distance: float) -> tuple[float, float]:
@@ -303,11 +314,12 @@ class WaypointController:
 
     def step(self, waypoints: list[tuple[float, float]], speed: float,
              front_range_m: float | Callable[[], float] = math.inf,
-             target: tuple[float, float] | None = None) -> Controls:
+             target: tuple[float, float] | None = None, light: Sequence[float] | None = None) -> Controls:
         """waypoints: [(x forward, y right), ...] in metres, one per waypoint_step_s; speed in m/s; front_range_m:
         distance to the nearest obstacle straight ahead from a front range sensor (radar), or a callable reading
         it on demand; inf = no sensor, which the stuck detector takes as a clear way; target: the route's target
-        point in the same frame, when known (it only steers the backing off)."""
+        point in the same frame, when known (it only steers the backing off); light: the light head's
+        probabilities in LIGHT_CLASSES order, when the policy has one."""
         c = self.config
         if callable(front_range_m):  # one sensor read per control period, whoever asks first
             sensor, reading = front_range_m, list[float]()
@@ -318,6 +330,10 @@ class WaypointController:
                 return reading[0]
 
         desired = self.desired_speed(waypoints)
+        light_stop = (light is not None and c.light_stop_prob > 0
+                      and light[LIGHT_CLASSES.index("red")] + light[LIGHT_CLASSES.index("yellow")] >= c.light_stop_prob)
+        if light_stop:
+            desired = 0.0
         if self.unstick_update(speed, desired, front_range_m):
             self.still, self.last_throttle = 0, 0.0
             return Controls(steer=self.reverse_steer(target), throttle=c.reverse_throttle, brake=0.0,
@@ -339,7 +355,7 @@ class WaypointController:
             throttle = 0.0
         self.last_throttle = throttle
         return Controls(steer=steer, throttle=throttle, brake=1.0 if brake or emergency else 0.0, desired_speed=desired,
-                        creeping=creeping, emergency_brake=emergency)
+                        creeping=creeping, emergency_brake=emergency, light_stop=light_stop and not creeping)
 
 
 def cilrs_controls(steer: float, throttle: float, brake: float) -> Controls:

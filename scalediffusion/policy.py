@@ -93,6 +93,9 @@ class OnnxPolicy:
         outputs = {o.name for o in self.session.get_outputs()}
         if self.kind not in OUTPUTS or not set(OUTPUTS[self.kind]) <= outputs:
             raise PolicyError(f"{path}: a {self.kind!r} policy with outputs {sorted(outputs)} is not one this code can drive")
+        # A waypoint policy may also classify the light ahead (ModelConfig.light_classes): logits in LIGHT_CLASSES order.
+        self.output_names = OUTPUTS[self.kind] + (["light"] if self.kind == "waypoints" and "light" in outputs else [])
+        self.last_light: list[float] | None = None  # the light head's probabilities for the last frame
         self.metadata = {k[len(META_PREFIX):]: v for k, v in meta.items() if k.startswith(META_PREFIX)}
         try:
             self.camera = CameraSpec.from_dict(json.loads(self.metadata["camera"])) if "camera" in self.metadata else CameraSpec()
@@ -121,13 +124,13 @@ class OnnxPolicy:
                   targets: np.ndarray | None = None) -> list[np.ndarray]:
         """images float32 [N,3,h,w], speeds float32 [N,1], commands int64 [N] (and, for a policy that takes it,
         targets float32 [N,2]: the route's target point, ego frame metres) -> the kind's outputs:
-        cilrs: [control [N,3], speed [N,1]]; waypoints: [waypoints [N,K,2]]."""
+        cilrs: [control [N,3], speed [N,1]]; waypoints: [waypoints [N,K,2]] (+ light logits [N,C] with a light head)."""
         feed = {"image": images.astype(np.float32), "speed": speeds.astype(np.float32), "command": commands.astype(np.int64)}
         if self.uses_target:
             if targets is None:
                 raise PolicyError("this policy takes the route's target point (ego frame): pass target")
             feed["target"] = np.asarray(targets, np.float32).reshape(-1, 2)
-        return self.session.run(OUTPUTS[self.kind], feed)
+        return self.session.run(self.output_names, feed)
 
     def _one(self, image_rgb: np.ndarray, speed_mps: float, command: int, target: tuple[float, float] | None) -> list[np.ndarray]:
         targets = None if target is None else np.array([target], np.float32)
@@ -144,7 +147,11 @@ class OnnxPolicy:
     def waypoints(self, image_rgb: np.ndarray, speed_mps: float, command: int,
                   target: tuple[float, float] | None = None) -> list[tuple[float, float]]:
         """A waypoint policy's prediction for one frame: [(x forward, y right), ...] metres."""
-        (wps,) = self._one(image_rgb, speed_mps, command, target)
+        wps, *light = self._one(image_rgb, speed_mps, command, target)
+        if light:
+            logits = light[0][0].astype(np.float64)
+            p = np.exp(logits - logits.max())
+            self.last_light = (p / p.sum()).tolist()
         return [(float(x), float(y)) for x, y in wps[0]]
 
 
@@ -178,5 +185,5 @@ class PolicyDriver:
             self.last_controls = cilrs_controls(out.steer, out.throttle, out.brake)
             return self.last_controls
         self.last_waypoints = self.policy.waypoints(image_rgb, speed_mps, command, target)
-        self.last_controls = self.controller.step(self.last_waypoints, speed_mps, front_range_m, target)
+        self.last_controls = self.controller.step(self.last_waypoints, speed_mps, front_range_m, target, self.policy.last_light)
         return self.last_controls

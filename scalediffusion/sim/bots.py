@@ -111,7 +111,8 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     driver = NoisyAutopilot(seed, steer_noise=config.steer_noise, lapses=TurnLapseParams(probability=config.turn_lapses))
     telemetry = telemetry_pb2.Telemetry(schema_version=1, video_width=config.width, video_height=config.height,
                                         video_fps=config.fps, world_id=world.world_id, client_info=CLIENT_INFO,
-                                        recording_start_t_ms=PREROLL_MS)
+                                        recording_start_t_ms=PREROLL_MS,
+                                        world_clock_offset_ms=episode.t * 1000.0)  # lights and traffic run on episode.t
     own_dir = work_dir is None  # a folder made here is removed again once the video is read back
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="sd-bot-"))
     video_path = work_dir / f"bot-{seed}.webm"

@@ -185,6 +185,34 @@ class LaneMap:
                 out.append(LaneSegment(road.id, a_node, b_node, lane, count, start, end, heading, width, axis))
         return out
 
+    @cached_property
+    def _lane_table(self) -> tuple[list[LaneSegment], np.ndarray]:
+        """Every lane segment as rows (start x, start y, cos heading, sin heading, length, lane width)."""
+        segs = list(self.segments.values())
+        rows = [(s.start[0], s.start[1], math.cos(s.heading), math.sin(s.heading),
+                 math.hypot(s.end[0] - s.start[0], s.end[1] - s.start[1]), s.lane_width) for s in segs]
+        return segs, np.array(rows, dtype=np.float64).reshape(-1, 6)
+
+    def lane_at(self, x: float, y: float, heading: float, max_heading_deg: float = 45.0,
+                lateral_slack: float = 1.5) -> tuple[LaneSegment, float] | None:
+        """The lane a car at (x, y) with this heading drives in, and the metres left to its stop line (its end).
+        None inside an intersection box, off the carriageway, or against every lane's direction. Between two lanes
+        of one direction the nearer wins; both lead to the same stop line. lateral_slack (lane widths from the lane's
+        centre) admits a car drifting over its lane's edge."""
+        segs, table = self._lane_table
+        if not segs:
+            return None
+        sx, sy, ux, uy, length, width = table.T
+        dx, dy = x - sx, y - sy
+        along = dx * ux + dy * uy
+        lateral = np.abs(dy * ux - dx * uy)
+        aligned = ux * math.cos(heading) + uy * math.sin(heading) >= math.cos(math.radians(max_heading_deg))
+        inside = aligned & (along >= 0.0) & (along <= length) & (lateral <= lateral_slack * width)
+        if not inside.any():
+            return None
+        k = int(np.argmin(np.where(inside, lateral, np.inf)))
+        return segs[k], float(length[k] - along[k])
+
     def segment(self, road_id: str, from_node: str, lane: int = 0) -> LaneSegment:
         seg = self.segments.get((road_id, from_node, lane))
         if seg is None:

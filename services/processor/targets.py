@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from scalediffusion.sim.geometry_core import ego_frame
 from services.processor.align import FrameAlignment, TickTimeline
+from services.processor.lights import LightLabeler
 
 EGO_FRAME = "ego: x forward, y right, metres"
 
@@ -116,6 +117,15 @@ def frame_targets(frame: FrameAlignment, timeline: TickTimeline, s: TargetSettin
                         target_point=target)
 
 
-def measurements(frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, s: TargetSettings) -> list[dict]:
-    """measurements.json entries of a segment: each frame's alignment (numbered from 0) plus its targets."""
-    return [{**aligned[f].measurement(k), **frame_targets(aligned[f], timeline, s).measurement()} for k, f in enumerate(frames)]
+def measurements(frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, s: TargetSettings,
+                 lights: LightLabeler | None = None) -> list[dict]:
+    """measurements.json entries of a segment: each frame's alignment (numbered from 0) plus its targets, and its
+    traffic-light labels when the session has a world clock (lights.py)."""
+    out = []
+    for k, f in enumerate(frames):
+        a = aligned[f]
+        doc = {**a.measurement(k), **frame_targets(a, timeline, s).measurement()}
+        if lights is not None:
+            doc.update(lights.label(a.x, a.y, a.theta, a.render_ms))
+        out.append(doc)
+    return out

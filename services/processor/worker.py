@@ -32,7 +32,7 @@ from scalediffusion.platform.manifests import ManifestStore
 from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
 from scalediffusion.webm import WebmError, WebmInfo, probe_webm
-from services.processor import clean, pipeline, report, targets
+from services.processor import clean, lights, pipeline, report, targets
 from services.processor.align import FrameAlignment, FrameRecordsMismatch, TickTimeline
 from services.processor.plan import (
     REASONS,
@@ -64,6 +64,7 @@ class WorkerSettings:
     splice: SpliceSettings = field(default_factory=SpliceSettings)
     clean: clean.CleanThresholds = field(default_factory=clean.CleanThresholds)
     targets: targets.TargetSettings = field(default_factory=targets.TargetSettings)
+    lights: lights.LightSettings = field(default_factory=lights.LightSettings)
     upload_threads: int = 8  # parallel S3 writes (small JPEGs are latency-bound)
     decode_queue: int = 16  # decoded frames buffered between the decoder thread and the frame stage
     plot: bool = True  # write the quality PNG beside the JSON report
@@ -220,6 +221,7 @@ class SessionWorker:
         except ValueError as err:
             raise pipeline.InputRejected(REASONS["TELEMETRY_INVALID"], "telemetry", str(err)) from None
         timeline = TickTimeline(telemetry)
+        labeler = lights.LightLabeler.for_session(telemetry, self.settings.lights)
         with tempfile.TemporaryDirectory(prefix="sd-proc-") as tmp:
             path = os.path.join(tmp, "video.webm")
             self.store.download(message.bucket, message.video_key, path)
@@ -229,7 +231,7 @@ class SessionWorker:
                 probe = self._probe(fh.read())
             plan = plan_from_container(probe, telemetry, timeline, self.settings.splice)
             t = stages.add("probe_and_plan", t)
-            decoded, decode_s, early = self._decode(path, plan, timeline, message, label_frames)
+            decoded, decode_s, early = self._decode(path, plan, timeline, message, label_frames, labeler)
             stages.seconds["decode"] = decode_s
             t = stages.add("frames", t)
             stages.seconds["frames"] -= decode_s  # resize/metrics/JPEG/early writes not hidden behind decoding
@@ -260,7 +262,7 @@ class SessionWorker:
         final_ids = set()
         for candidate in candidates:
             seg_id = keys.segment_id(message.session_id, candidate.index)
-            measurements, failures = self._evaluate(candidate.frames, aligned, timeline, decoded)
+            measurements, failures = self._evaluate(candidate.frames, aligned, timeline, decoded, labeler)
             start_s, end_s = video_ms[candidate.frames[0]] / 1000.0, video_ms[candidate.frames[-1]] / 1000.0
             if failures:
                 SEGMENTS.labels("rejected").inc()
@@ -293,9 +295,10 @@ class SessionWorker:
         return report.plot_quality(session_id, [v / 1000.0 for v in video_ms], metrics, self.settings.clean, spans)
 
     def _evaluate(
-        self, frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames
+        self, frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames,
+        labeler: lights.LightLabeler | None = None,
     ) -> tuple[list[dict], list[clean.Failure]]:
-        measurements = targets.measurements(frames, aligned, timeline, self.settings.targets)
+        measurements = targets.measurements(frames, aligned, timeline, self.settings.targets, labeler)
         return measurements, clean.evaluate_segment([decoded.metrics[f] for f in frames], measurements, self.settings.clean)
 
     @staticmethod
@@ -308,7 +311,8 @@ class SessionWorker:
         return info
 
     def _decode(
-        self, path: str, plan: Plan | None, timeline: TickTimeline, message: events_pb2.SessionUploaded, label_frames: dict
+        self, path: str, plan: Plan | None, timeline: TickTimeline, message: events_pb2.SessionUploaded, label_frames: dict,
+        labeler: lights.LightLabeler | None = None,
     ) -> tuple[DecodedFrames, float, dict[str, Future]]:
         """Decodes every frame into a JPEG + CLEAN metrics; with a plan, each candidate segment is judged as soon as
         its last frame is decoded and, if accepted, written in the background while decoding goes on."""
@@ -335,7 +339,7 @@ class SessionWorker:
                 return
             candidate = last_of.get(i)
             if candidate is not None:
-                measurements, failures = self._evaluate(candidate.frames, plan.aligned, timeline, out)
+                measurements, failures = self._evaluate(candidate.frames, plan.aligned, timeline, out, labeler)
                 if not failures:
                     seg_id = keys.segment_id(message.session_id, candidate.index)
                     camera = self._camera(candidate.frames, plan.aligned, timeline, out)
@@ -417,6 +421,7 @@ class SessionWorker:
             "label_streams": sorted(label_frames),
             "camera": camera,
             "targets": self.settings.targets.describe(),
+            "lights": self.settings.lights.describe(),
         }
         self.store.put_json(self.clean_bucket, keys.dataset_index_key(dataset, seg_id), index_doc)
         return info

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import torch
 
+from scalediffusion.driving import LIGHT_CLASSES
 from scalediffusion.platform import keys
 from scalediffusion.platform.datasets import IndexEntry
 from scalediffusion.platform.s3 import ObjectStore
@@ -35,12 +36,13 @@ TARGET_FIELDS = ("steer", "throttle", "brake", "speed")
 # One row of targets per frame: the applied controls and speed (CILRS), the target speed, the expert's clean
 # controls where a bot recorded them (has_expert 1) else the applied ones, how many waypoints are real, then the
 # waypoints (x forward, y right, metres) flattened. Older datasets without waypoints get waypoints_valid 0. The route's
-# target point (ego frame) where the session recorded one (has_target 1), else 0, 0.
+# target point (ego frame) where the session recorded one (has_target 1), else 0, 0. The frame's traffic-light
+# label as an index into driving.LIGHT_CLASSES (the processor's lights.py), -1 where the session has none.
 COLUMNS = TARGET_FIELDS + ("target_speed", "expert_steer", "expert_throttle", "expert_brake", "has_expert", "waypoints_valid",
-                           "target_x", "target_y", "has_target")
+                           "target_x", "target_y", "has_target", "light")
 COL = {name: i for i, name in enumerate(COLUMNS)}
 WAYPOINTS_AT = len(COLUMNS)
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 
 class DatasetError(ValueError):
@@ -154,6 +156,9 @@ def targets_from_measurements(measurements: list[dict]) -> tuple[np.ndarray, np.
             target = m.get("target_point")
             row += [float(min(int(m.get("waypoints_valid", k)), k))]
             row += [float(target[0]), float(target[1]), 1.0] if target else [0.0, 0.0, 0.0]
+            if "light" in m and m["light"] not in LIGHT_CLASSES:
+                raise ValueError(f"light {m['light']!r} is not one of {LIGHT_CLASSES}")
+            row += [float(LIGHT_CLASSES.index(m["light"])) if "light" in m else -1.0]
             row += [float(v) for p in waypoints for v in p[:2]]
             targets[i] = row
             commands[i] = int(m.get("command", 4))
@@ -186,6 +191,11 @@ def turn_amounts(rows: np.ndarray) -> np.ndarray:
     angle = np.abs(np.arctan2(y, np.maximum(x, 1e-3)))
     moving = np.hypot(x, y) >= 2.0
     return np.where(moving & (rows[:, COL["waypoints_valid"]] > 0), np.minimum(angle / (np.pi / 4), 1.0), 0.0)
+
+
+def light_labels(rows: np.ndarray) -> np.ndarray:
+    """Each frame's light class [N] int64 (driving.LIGHT_CLASSES index; -1: no label)."""
+    return rows[:, COL["light"]].astype(np.int64) if rows.shape[0] else np.zeros(0, np.int64)
 
 
 def decode_frame(jpeg: bytes, height: int, width: int) -> np.ndarray:

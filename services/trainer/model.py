@@ -63,6 +63,10 @@ class ModelConfig:
     # Take the route's target point (TransFuser's): a 4th input, [N, 2] ego frame metres. The command alone goes
     # back to LANEFOLLOW 10 m past a junction while the car is mid-turn; the target point still says where it leads.
     use_target: bool = False
+    # Waypoint model: a traffic-light head on the image features (TransFuser++'s auxiliary classification), this
+    # many classes (driving.LIGHT_CLASSES: 4), 0 = none. Trained on the processor's light labels; the controller
+    # stops on it (ControllerConfig.light_stop_prob).
+    light_classes: int = 0
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -93,6 +97,10 @@ PRESETS: dict[str, ModelConfig] = {
     # The wide pair with the route's target point as a 4th input (the game and the bots record it per tick).
     "aim-resnet18-wide-tp": ModelConfig(kind="waypoints", depth=18, width=16, input_size=256, input_height=144,
                                         branch_hidden=128, dropout=0.0, use_speed=False, use_target=True),
+    # ... and a traffic-light head: the waypoints alone ran reds at full speed.
+    "aim-resnet18-wide-tp-light": ModelConfig(kind="waypoints", depth=18, width=16, input_size=256, input_height=144,
+                                              branch_hidden=128, dropout=0.0, use_speed=False, use_target=True,
+                                              light_classes=4),
     "cilrs-resnet18-wide-tp": ModelConfig(depth=18, width=16, input_size=256, input_height=144, branch_hidden=128,
                                           dropout=0.2, use_target=True),
     "aim-resnet34": ModelConfig(kind="waypoints", depth=34, width=64, input_size=256, branch_hidden=256, dropout=0.0),
@@ -252,11 +260,13 @@ class WaypointNet(nn.Module):
         # Each GRU step sees its last waypoint, the command and (as TransFuser's decoder) the target point.
         self.gru = nn.GRUCell(2 + commands + target_feat, config.gru_hidden)
         self.delta = nn.Linear(config.gru_hidden, 2)
+        self.light = _mlp([feat, config.branch_hidden, config.light_classes], 0.0) if config.light_classes else None
         _register_input_buffers(self)
         self.register_buffer("one_hot", torch.eye(commands), persistent=False)
 
     def forward(self, image: torch.Tensor, speed: torch.Tensor, command: torch.Tensor,
-                target: torch.Tensor | None = None) -> torch.Tensor:
+                target: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Waypoints (N, K, 2); with a light head, (waypoints, light logits (N, light_classes))."""
         target = _require_target(self.config, target)
         features = self.encoder((image - self.mean) / self.std)  # (N, feat)
         onehot = self.one_hot[self.command_lut[command.clamp(0, self.command_lut.numel() - 1)]]  # (N, commands)
@@ -271,7 +281,8 @@ class WaypointNet(nn.Module):
             h = self.gru(torch.cat([x, *step_in], dim=1), h)
             x = x + self.delta(h)
             out.append(x)
-        return torch.stack(out, dim=1)  # (N, K, 2) ego frame, metres
+        waypoints = torch.stack(out, dim=1)  # (N, K, 2) ego frame, metres
+        return waypoints if self.light is None else (waypoints, self.light(features))
 
 
 def build_model(config: ModelConfig) -> nn.Module:

@@ -18,7 +18,8 @@ OPSET = 18
 
 
 def export_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Writes (image, speed, command[, target]) -> the kind's outputs (CILRS: control, speed_pred; waypoints: waypoints) with a
+    """Writes (image, speed, command[, target]) -> the kind's outputs (CILRS: control, speed_pred; waypoints: waypoints,
+    and light logits with a light head) with a
     dynamic batch dimension, and the model config (plus any metadata given: run id, camera, controller) as
     ``scalediffusion.*`` metadata."""
     path = Path(path)
@@ -36,7 +37,7 @@ def export_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str] | N
             model,
             example,
             input_names=names,
-            output_names=OUTPUTS[model.config.kind],
+            output_names=OUTPUTS[model.config.kind] + (["light"] if getattr(model.config, "light_classes", 0) else []),
             dynamic_shapes=tuple({0: batch} for _ in names),
             opset_version=OPSET,
             dynamo=True,

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from scalediffusion.driving import ControllerConfig
+from scalediffusion.driving import LIGHT_CLASSES, ControllerConfig
 from scalediffusion.platform import datasets, keys
 from scalediffusion.platform.logs import configure_logging, event, get_logger
 from scalediffusion.platform.process import exit_with_parent
@@ -81,6 +81,11 @@ class TrainConfig:
     # final epoch, as AIM/TransFuser ship: on a few validation sessions the best-loss epoch is noise, and a waypoint
     # model is scored closed-loop, not on held-out loss), or "auto" (last for waypoint models, best for CILRS).
     keep: str = "auto"
+    # Models with a traffic-light head (ModelConfig.light_classes): the light cross-entropy's weight beside the
+    # waypoint L1 (frames without a label are left out of it), and how much more often frames labelled red or
+    # yellow are drawn, x (1 + red_draw_weight): the approaches to a red are a few percent of driving.
+    light_weight: float = 1.0
+    red_draw_weight: float = 2.0
 
     def validate(self) -> TrainConfig:
         if self.preset not in PRESETS:
@@ -99,6 +104,8 @@ class TrainConfig:
             "data_minutes": 0 <= self.data_minutes <= 1e7,
             "keep": self.keep in ("auto", "best", "last"),
             "turn_weight": 0 <= self.turn_weight <= 100,
+            "light_weight": self.light_weight >= 0,
+            "red_draw_weight": 0 <= self.red_draw_weight <= 100,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -163,16 +170,30 @@ def control_targets(target_rows: torch.Tensor, config: TrainConfig) -> torch.Ten
     return target_rows[:, c["expert_steer"]:c["expert_brake"] + 1]
 
 
+def light_ce(logits: torch.Tensor, target_rows: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the light head over the frames that carry a light label (data.COL light >= 0)."""
+    labels = target_rows[:, data.COL["light"]].long()
+    if not bool((labels >= 0).any()):
+        return logits.sum() * 0.0  # no labelled frame in the batch: no gradient, but still part of the graph
+    return nn.functional.cross_entropy(logits, labels, ignore_index=-1)
+
+
 def losses(model: nn.Module, images: torch.Tensor, speed: torch.Tensor, command: torch.Tensor, target_rows: torch.Tensor,
            config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, main L1, auxiliary L1, per-sample main error [N]) for either kind of model. CILRS: control L1 and
-    speed L1 (weighted 0.95 / 0.05); waypoints: waypoint L1 in metres, no auxiliary loss."""
+    """(total, main L1, auxiliary loss, per-sample main error [N]) for either kind of model. CILRS: control L1 and
+    speed L1 (weighted 0.95 / 0.05); waypoints: waypoint L1 in metres, plus light_weight x the light head's
+    cross-entropy when the model has one (the auxiliary loss; else 0)."""
     core = model.module if hasattr(model, "module") else model
     c = data.COL
     target_point = target_rows[:, c["target_x"]:c["target_y"] + 1] if core.config.use_target else None
     if core.config.kind == "waypoints":
-        l1, per_sample = waypoint_l1(model(images, speed, command, target_point), target_rows)
-        return l1, l1, torch.zeros((), device=l1.device), per_sample.detach()
+        out = model(images, speed, command, target_point)
+        waypoints, logits = out if isinstance(out, tuple) else (out, None)
+        l1, per_sample = waypoint_l1(waypoints, target_rows)
+        if logits is None:
+            return l1, l1, torch.zeros((), device=l1.device), per_sample.detach()
+        ce = light_ce(logits, target_rows)
+        return l1 + config.light_weight * ce, l1, ce, per_sample.detach()
     control, pred_speed = model(images, speed, command, target_point)
     target = control_targets(target_rows, config)
     total, control_l1, speed_l1 = cilrs_loss(control, pred_speed, target, speed, config, core.config.speed_scale)
@@ -286,6 +307,10 @@ def sampling_weights(frames: data.CilrsFrames, config: TrainConfig) -> np.ndarra
     weights = data.command_weights(frames.commands()) if config.balance_commands else np.ones(len(frames))
     if config.turn_weight:
         weights = weights * (1.0 + config.turn_weight * data.turn_amounts(frames.target_rows()))
+    if config.red_draw_weight and preset(config.preset).light_classes:
+        light = data.light_labels(frames.target_rows())
+        stop = np.isin(light, [LIGHT_CLASSES.index("red"), LIGHT_CLASSES.index("yellow")])
+        weights = weights * np.where(stop, 1.0 + config.red_draw_weight, 1.0)
     return weights
 
 
@@ -295,7 +320,7 @@ def _loader(frames: data.CilrsFrames, config: TrainConfig, shuffle: bool, epoch:
     if dist.world_size > 1:
         sampler = torch.utils.data.DistributedSampler(frames, dist.world_size, dist.rank, shuffle=shuffle, seed=config.seed)
         sampler.set_epoch(epoch)
-    elif shuffle and (config.balance_commands or config.turn_weight) and len(frames):
+    elif shuffle and (config.balance_commands or config.turn_weight or preset(config.preset).light_classes) and len(frames):
         weights = sampling_weights(frames, config)
         sampler = torch.utils.data.WeightedRandomSampler(torch.from_numpy(weights), len(frames), replacement=True, generator=generator)
     return torch.utils.data.DataLoader(
@@ -330,7 +355,8 @@ def evaluate(model: nn.Module, loader, config: TrainConfig, device: torch.device
     if n == 0:
         return {}
     main = "val_waypoint_l1" if core.config.kind == "waypoints" else "val_control_l1"
-    out = {"val_loss": float(totals[0] / n), main: float(totals[1] / n), "val_speed_l1": float(totals[2] / n)}
+    aux = "val_light_ce" if getattr(core.config, "light_classes", 0) else "val_speed_l1"
+    out = {"val_loss": float(totals[0] / n), main: float(totals[1] / n), aux: float(totals[2] / n)}
     out.update({f"val_l1_{name}": v for name, v in by_command.means().items()})
     return out
 

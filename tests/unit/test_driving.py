@@ -61,6 +61,30 @@ def test_stuck_creep_engages_only_when_nothing_is_ahead():
     assert not any(moving.step(STOPPED, 1.0, math.inf).creeping for _ in range(3 * steps))  # rolling is not stuck
 
 
+GOING = [(2.0, 0.0), (4.0, 0.0), (6.0, 0.0), (8.0, 0.0)]  # a policy that wants 4 m/s straight on
+RED, GREEN, YELLOWISH = [0.0, 0.0, 0.1, 0.9], [0.05, 0.9, 0.05, 0.0], [0.5, 0.1, 0.25, 0.15]
+
+
+def test_a_light_head_that_sees_red_or_yellow_stops_the_car_and_green_lets_it_go():
+    c = WaypointController()
+    red = c.step(GOING, 6.0, light=RED)
+    assert red.light_stop and red.brake == 1.0 and red.throttle == 0.0 and red.desired_speed == 0.0
+    green = WaypointController().step(GOING, 2.0, light=GREEN)
+    assert not green.light_stop and green.throttle > 0 and green.brake == 0.0
+    assert not WaypointController().step(GOING, 2.0, light=YELLOWISH).light_stop  # 0.25 + 0.15 < 0.5
+    assert WaypointController(ControllerConfig(light_stop_prob=0.4)).step(GOING, 2.0, light=YELLOWISH).light_stop
+    assert not WaypointController(ControllerConfig(light_stop_prob=0.0)).step(GOING, 2.0, light=RED).light_stop  # off
+    assert not WaypointController().step(GOING, 2.0).light_stop  # a policy without a light head
+
+
+def test_a_light_misread_as_red_holds_the_car_only_until_the_stuck_creep():
+    config = ControllerConfig(stuck_after_s=2.0, creep_s=1.0, control_hz=20.0)
+    c = WaypointController(config)
+    outs = [c.step(GOING, 0.0, front_range_m=math.inf, light=RED) for _ in range(round(config.stuck_after_s * config.control_hz))]
+    assert all(o.light_stop and o.brake == 1.0 for o in outs[:-1])
+    assert outs[-1].creeping and outs[-1].throttle > 0 and not outs[-1].light_stop
+
+
 class _RouteWaypoints:
     """Waypoints taken from the route itself at a fixed speed: the controller's ceiling without a model."""
 

@@ -64,3 +64,9 @@ def test_a_bot_session_prints_no_opencv_vp8_notice(capfd):
     assert "VP80" not in err and "VP80" not in out
     print("after", file=__import__("sys").stderr)  # fd 2 works again afterwards
     assert "after" in capfd.readouterr().err
+
+
+def test_a_bot_records_where_the_world_clock_stood_at_its_first_tick(session):
+    """Lights and traffic run on the episode's clock, which starts at a random second of the light cycle."""
+    assert session.telemetry.HasField("world_clock_offset_ms")
+    assert 0.0 <= session.telemetry.world_clock_offset_ms < 60_000.0 and session.telemetry.ticks[0].t_ms == 0.0

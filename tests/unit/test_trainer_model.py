@@ -348,3 +348,63 @@ def test_turning_paths_are_drawn_more_often_with_a_turn_weight(tmp_path):
     with pytest.raises(ConfigError, match="turn_weight"):
         TrainConfig(turn_weight=-1.0).validate()
     assert TrainConfig.from_proto(trainer_pb2.TrainingConfig(turn_weight=1.5)).turn_weight == 1.5
+
+
+def test_target_rows_carry_the_light_label_or_minus_one_and_refuse_unknown_colours():
+    labelled = {**_measurement(4, 4, True), "light": "red", "stop_ahead": {"control": "traffic_light", "distance_m": 12.0}}
+    rows, _ = data.targets_from_measurements([labelled, {**_measurement(4, 4, True), "light": "none"}, _measurement(4, 4, True)])
+    assert data.light_labels(rows).tolist() == [3, 0, -1]  # driving.LIGHT_CLASSES index; -1: the session had no labels
+    with pytest.raises(data.DatasetError, match="purple"):
+        data.targets_from_measurements([{**_measurement(4, 4, True), "light": "purple"}])
+
+
+def test_the_light_loss_counts_only_labelled_frames_and_the_waypoint_loss_is_unchanged():
+    from services.trainer.train import light_ce, losses
+
+    rows, commands = data.targets_from_measurements([{**_measurement(4, 4, True), "light": "red"}, _measurement(4, 4, True)])
+    target = torch.from_numpy(rows)
+    logits = torch.tensor([[0.0, 0.0, 0.0, 5.0], [9.0, -9.0, -9.0, -9.0]])  # right on frame 0; frame 1 has no label
+    assert light_ce(logits, target).item() == pytest.approx(-torch.log_softmax(logits[0], 0)[3].item())
+    assert light_ce(logits, torch.from_numpy(data.targets_from_measurements([_measurement(4, 4, True)])[0]).repeat(2, 1)).item() == 0.0
+    torch.manual_seed(0)
+    model = build_model(preset("aim-resnet18-tiny-tp").__class__(**{**preset("aim-resnet18-tiny-tp").to_dict(), "light_classes": 4}))
+    images = torch.rand(2, 3, 64, 64)
+    total, l1, ce, _ = losses(model, images, target[:, 3:4], torch.from_numpy(commands), target, TrainConfig(light_weight=2.0))
+    assert total.item() == pytest.approx(l1.item() + 2.0 * ce.item()) and ce.item() > 0
+
+
+def test_frames_before_a_red_are_drawn_more_often_by_light_models_only(tmp_path):
+    from services.trainer.train import sampling_weights
+
+    light = [{**_measurement(4, 4, True), "light": c} for c in ("none", "green", "yellow", "red")]
+    rows, commands = data.targets_from_measurements(light)
+    (tmp_path / "s").mkdir()
+    np.save(tmp_path / "s" / "targets.npy", rows)
+    np.save(tmp_path / "s" / "commands.npy", commands)
+    np.save(tmp_path / "s" / "frames.npy", np.zeros((4, 8, 8, 3), np.uint8))
+    frames = data.CilrsFrames([data.CachedSegment("s", "s", tmp_path / "s", 4)])
+    assert sampling_weights(frames, TrainConfig(preset="aim-resnet18-wide-tp-light")).tolist() == [1.0, 1.0, 3.0, 3.0]
+    assert sampling_weights(frames, TrainConfig(preset="aim-resnet18-wide-tp")).tolist() == [1.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ConfigError, match="red_draw_weight"):
+        TrainConfig(red_draw_weight=-1).validate()
+
+
+def test_a_light_policy_file_outputs_the_light_and_the_driver_stops_on_red(tmp_path):
+    from scalediffusion.policy import PolicyDriver
+
+    torch.manual_seed(0)
+    config = preset("aim-resnet18-tiny-tp").__class__(**{**preset("aim-resnet18-tiny-tp").to_dict(), "light_classes": 4})
+    model = build_model(config).eval()
+    with torch.no_grad():  # a head that always says red, and waypoints that always go
+        model.light[-1].weight.zero_()
+        model.light[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 8.0]))
+    path = export_onnx(model, tmp_path / "light.onnx")
+    assert parity_max_abs_diff(model, path) <= PARITY_TOLERANCE  # both outputs
+    policy = OnnxPolicy(path)
+    assert policy.output_names == ["waypoints", "light"]
+    driver = PolicyDriver(policy)
+    controls = driver(np.zeros((64, 64, 3), np.uint8), 8.0, 4, target=(30.0, 0.0))
+    assert policy.last_light is not None and policy.last_light[3] > 0.99 and sum(policy.last_light) == pytest.approx(1.0)
+    assert controls.light_stop and controls.brake == 1.0 and controls.throttle == 0.0
+    ignoring = PolicyDriver(policy, controller_overrides={"light_stop_prob": 0.0})
+    assert not ignoring(np.zeros((64, 64, 3), np.uint8), 8.0, 4, target=(30.0, 0.0)).light_stop
