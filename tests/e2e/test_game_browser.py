@@ -88,6 +88,8 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
     # The game records its route's target point per tick; the processor writes it in the frame's ego frame.
     with_target = [m["target_point"] for m, _, _ in frames if "target_point" in m]
     assert len(with_target) >= 0.9 * len(frames), f"only {len(with_target)} of {len(frames)} frames carry the route's target point"
+    # The game's lights run on the drive clock it records (world_clock_offset_ms 0): every frame gets a light label.
+    assert all(m.get("light") in ("none", "green", "yellow", "red") for m, _, _ in frames), "a frame without a light label"
 
     stamped = [(read_stamp(jpeg), m) for m, jpeg, _ in frames]
     readable = [(stamp, m) for stamp, m in stamped if stamp is not None]

@@ -294,6 +294,7 @@ export class GameRuntime {
       videoFps: config.recordFps,
       worldId: world.worldId,
       clientInfo: this.opts.clientInfo,
+      worldClockOffsetMs: 0, // lights and actors run on the drive clock (draw()), so the processor can replay them
     });
     this.t0 = performance.now();
     this.driveTimeS = 0;
@@ -459,7 +460,8 @@ export class GameRuntime {
   private draw(now: number, dtFrame: number): void {
     this.camYaw = lerpAngle(this.camYaw, this.state.theta, 1 - Math.exp(-dtFrame * 5));
     const pose = cameraPose(this.state, this.cameraMode, this.opts.config.fovDeg, this.cameraMode === "chase" ? this.camYaw : this.state.theta);
-    // Actors move with the drive clock (frozen before the start and after the end).
+    // Actors and traffic lights run on the drive clock (frozen before the start and after the end), the clock the
+    // telemetry records: the processor replays the lights from it to label frames (services/processor/lights.py).
     const driving = this.phase === "driving" || this.phase === "starting";
     const driveTimeS = driving ? Math.max(this.driveTimeS, (now - this.t0) / 1000) : this.driveTimeS;
     // While repainted frames are on screen the raw render is needed only for the next capture: skipping the others
@@ -468,7 +470,7 @@ export class GameRuntime {
     const showing = this.showingDiffusion(now);
     this.captured = null;
     if (!showing || (this.diffusion?.captureDue() ?? true)) {
-      this.renderer.update(this.state, pose, now / 1000, actorPoses(this.opts.world, driveTimeS));
+      this.renderer.update(this.state, pose, driveTimeS, actorPoses(this.opts.world, driveTimeS));
       const stream = showing ? this.diffusion?.snapshot() : undefined;
       if (stream === undefined) this.renderer.render();
       else this.captured = this.renderer.renderPixels(stream.width, stream.height);

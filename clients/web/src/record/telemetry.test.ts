@@ -21,6 +21,16 @@ function drive(rec: TelemetryRecorder, seconds: number, steer: number) {
 }
 
 describe("TelemetryRecorder", () => {
+  it("records the world clock only when the client says where it stood (0 is a clock, not a missing one)", () => {
+    const withClock = new TelemetryRecorder({ ...meta, worldClockOffsetMs: 0 });
+    drive(withClock, 0.5, 0);
+    const back = fromBinary(TelemetrySchema, withClock.encode());
+    expect(back.worldClockOffsetMs).toBe(0);
+    const without = new TelemetryRecorder(meta);
+    drive(without, 0.5, 0);
+    expect(fromBinary(TelemetrySchema, without.encode()).worldClockOffsetMs).toBeUndefined();
+  });
+
   it("round-trips through toBinary/fromBinary with the generated schema", () => {
     const rec = new TelemetryRecorder(meta);
     drive(rec, 2, 0.5);

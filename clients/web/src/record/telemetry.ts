@@ -28,6 +28,8 @@ export interface TelemetryMeta {
   videoFps: number;
   worldId: string;
   clientInfo?: string;
+  /** The world clock (lights, actor timetables) at tMs = 0, when they run on the drive clock; omitted otherwise. */
+  worldClockOffsetMs?: number;
 }
 
 const clamp = (v: number, lo: number, hi: number) => (Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : 0);
@@ -160,6 +162,7 @@ export class TelemetryRecorder {
       clientInfo: this.meta.clientInfo ?? "",
       recordingStartTMs: this.startMs,
       recordingStopTMs: this.stopMs,
+      worldClockOffsetMs: this.meta.worldClockOffsetMs,
       ticks: this.ticks.map((t) => ({
         tMs: t.tMs,
         controls: { steer: t.steer, throttle: t.throttle, brake: t.brake, handBrake: t.handBrake, reverse: t.reverse },

@@ -363,8 +363,8 @@ export type Telemetry = Message<"scalediffusion.v1.Telemetry"> & {
 
   /**
    * The world clock (traffic lights, actor timetables) at t_ms = 0: world time = (t_ms + world_clock_offset_ms) / 1000 s.
-   * Set by clients whose lights and actors run on the drive clock (the bots); absent when the client did not record
-   * it, and then nothing is derived from the world's clock (no light labels).
+   * Set by clients whose lights and actors run on the drive clock (the bots, and the game with 0); absent when the
+   * client did not record it, and then nothing is derived from the world's clock (no light labels).
    *
    * @generated from field: optional double world_clock_offset_ms = 13;
    */
