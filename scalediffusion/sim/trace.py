@@ -56,7 +56,7 @@ def trace_route(model: str, suite_key: str, route_index: int, seed: int, every: 
                                  command=int(obs.command), target=_rounded(obs.target_point),
                                  last_waypoint=_rounded(wps[-1]) if wps else None,
                                  front_range=ep.front_range(), stop_ahead=_stop_ahead(ep),
-                                 controls=_controls(driver.driver.last_controls)))
+                                 controls=_controls(driver.driver.last_controls, driver.driver.policy.last_light)))
 
     run = episode.run(driver, max_steps=max_steps, on_step=on_step)
     return rows, run.status
@@ -73,11 +73,19 @@ def _stop_ahead(ep: Episode) -> tuple[float, str] | None:
     return None
 
 
-def _controls(c) -> str:
+def _controls(c, light: list[float] | None = None) -> str:
+    """The controls sent, R/C/E/L flags (reverse, creeping, emergency brake, light stop) and, for a policy with a
+    light head, its most likely class and P(red) + P(yellow)."""
     if c is None:
         return ""
-    flags = ("R" if c.reverse else "") + ("C" if c.creeping else "") + ("E" if c.emergency_brake else "")
-    return f"t{c.throttle:.2f} b{c.brake:.0f} s{c.steer:+.2f} {flags}".rstrip()
+    flags = ("R" if c.reverse else "") + ("C" if c.creeping else "") + ("E" if c.emergency_brake else "") + ("L" if c.light_stop else "")
+    seen = ""
+    if light is not None:
+        from scalediffusion.driving import LIGHT_CLASSES
+
+        best = max(range(len(light)), key=light.__getitem__)
+        seen = f" saw {LIGHT_CLASSES[best]} p_stop {light[LIGHT_CLASSES.index('red')] + light[LIGHT_CLASSES.index('yellow')]:.2f}"
+    return f"t{c.throttle:.2f} b{c.brake:.0f} s{c.steer:+.2f} {flags}".rstrip() + seen
 
 
 def _rounded(point) -> tuple[float, float] | None:
