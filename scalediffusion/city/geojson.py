@@ -149,11 +149,12 @@ def _flatten(kind: str, coords: object, index: int) -> list[tuple[float, float]]
     depth = {"Point": 0, "LineString": 1, "Polygon": 2, "MultiLineString": 2, "MultiPolygon": 3}.get(kind)
     if depth is None:
         raise GeoJsonError(f"feature {index} has unsupported geometry {kind!r}")
-    items = [coords]
+    items: list[object] = [coords]
     for _ in range(depth):
-        if not all(isinstance(i, list) for i in items):
+        lists = [i for i in items if isinstance(i, list)]
+        if len(lists) != len(items):
             raise GeoJsonError(f"feature {index}: {kind} coordinates are not nested {depth} deep")
-        items = [c for i in items for c in i]
+        items = [c for i in lists for c in i]
     return [_lonlat(p, index) for p in items]
 
 

@@ -67,8 +67,10 @@ def pt(p: object) -> Vec2:
     if isinstance(p, Mapping):
         return Vec2(float(p["x"]), float(p["y"]))
     if hasattr(p, "x") and hasattr(p, "y"):
-        return Vec2(float(p.x), float(p.y))  # type: ignore[attr-defined]
-    x, y = p  # type: ignore[misc]
+        return Vec2(float(p.x), float(p.y))
+    if not isinstance(p, Iterable):  # unpacking it would raise the same TypeError
+        raise TypeError(f"cannot unpack non-iterable {type(p).__name__} object")
+    x, y = p
     return Vec2(float(x), float(y))
 
 

@@ -85,6 +85,7 @@ def export_denoiser_step(model: CausalDiT, path: str | Path, latent_hw: tuple[in
         warnings.simplefilter("ignore")  # exporter chatter
         program = torch.onnx.export(step, example, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
                                     dynamic_shapes=dynamic, opset_version=OPSET, dynamo=True, verbose=False)
+    assert program is not None, "dynamo=True always returns an ONNXProgram (None is the legacy exporter's)"
     proto = program.model_proto
     prop = proto.metadata_props.add()
     prop.key, prop.value = META_CONFIG, json.dumps(c.to_dict(), sort_keys=True)
@@ -115,7 +116,7 @@ class OnnxDenoiser:
     def run(self, latents: np.ndarray, t: np.ndarray, style: np.ndarray, ctx_keys: np.ndarray,
             ctx_values: np.ndarray, ctx_positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         feeds = dict(zip(INPUT_NAMES, (latents, t, style, ctx_keys, ctx_values, ctx_positions)))
-        return tuple(self.session.run(OUTPUT_NAMES, feeds))  # type: ignore[return-value]
+        return tuple(self.session.run(OUTPUT_NAMES, feeds))
 
     def step(self, latents: torch.Tensor, t: torch.Tensor, style: torch.Tensor, caches: list[RollingKVCache],
              write_cache: bool = False) -> torch.Tensor:

@@ -52,7 +52,9 @@ def _export(module: nn.Module, example: torch.Tensor, name_in: str, name_out: st
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, once per graph
-        torch.onnx.export(module.eval(), (example,), buffer, input_names=[name_in], output_names=[name_out],
+        # torch annotates f as a path only; the TorchScript exporter (dynamo=False) writes to file-like objects too
+        torch.onnx.export(module.eval(), (example,), buffer,  # type: ignore[arg-type]
+                          input_names=[name_in], output_names=[name_out],
                           dynamic_axes={name_in: {0: "batch", 2: "height", 3: "width"},
                                         name_out: {0: "batch", 2: "height", 3: "width"}},
                           opset_version=OPSET, dynamo=False)

@@ -73,7 +73,8 @@ def clip_step(model: CausalDiT, z_source: torch.Tensor, z_target: torch.Tensor, 
     """Accumulate gradients of the mean per-frame loss over clips [B, T, C, h, w] (teacher-forced rolling cache,
     see the module docstring); returns that loss. The caller zeroes gradients and steps the optimiser."""
     batch, frames = z_source.shape[:2]
-    cache = model.new_cache(batch, latent_hw=tuple(z_source.shape[-2:]))
+    height, width = z_source.shape[-2:]
+    cache = model.new_cache(batch, latent_hw=(height, width))
     total = 0.0
     for i in range(frames):
         strength, fraction = sampling.draw(batch, generator)

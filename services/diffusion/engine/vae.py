@@ -60,6 +60,7 @@ class CausalTemporalMix(nn.Module):
         self.previous = nn.Conv2d(channels, channels, 1, bias=False)
         for conv in (self.current, self.previous):
             nn.init.zeros_(conv.weight)
+        assert self.current.bias is not None, "Conv2d built with its default bias=True"
         nn.init.zeros_(self.current.bias)
 
     def forward(self, x: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:

@@ -176,7 +176,8 @@ def load_wan_state_dict(model: CausalDiT, wan_state: dict[str, torch.Tensor]) ->
     names = wan_key_map(model)
     report = LoadReport()
     mapped: dict[str, torch.Tensor] = {}
-    unexpected, misshapen = [], []
+    unexpected: list[str] = []
+    misshapen: list[str] = []
     for wan_key, tensor in wan_state.items():
         ours = names.get(wan_key)
         if ours is None:
