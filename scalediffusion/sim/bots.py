@@ -23,6 +23,7 @@ import cv2
 from scalediffusion.city.grid import manhattan_grid
 from scalediffusion.sim import vehicle as vm
 from scalediffusion.sim.autopilot import NoisyAutopilot, TurnLapseParams
+from scalediffusion.sim.camera import CameraMode
 from scalediffusion.sim.episode import Episode, EpisodeConfig
 from scalediffusion.sim.lanes import LaneMap
 from scalediffusion.sim.suites import RouteSpec, SuiteSpec
@@ -39,7 +40,7 @@ class BotConfig:
     width: int = 640
     height: int = 360
     fps: int = 30  # the recorder's frame rate (the processor resamples to its output rate, 10 Hz by default)
-    camera_mode: str = "dash"
+    camera_mode: CameraMode = "dash"
     fov_deg: float = 60.0  # vertical, as the game's default
     # Traffic per session: each bot draws its count uniformly from [min, max] (seeded), so a fleet of bots sees
     # empty streets, light traffic and queues at lights. Equal bounds give every bot the same count.
@@ -141,6 +142,7 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
                 break
             before = (episode.ego.x, episode.ego.y)
             if not episode.done:
+                assert control is not None, "the driver ran above, at this tick, as the episode is not done"
                 episode.step(control)
             else:  # route over (the bot reached its end): stand still until the session ends
                 episode.ego = vm.VehicleState(x=episode.ego.x, y=episode.ego.y, theta=episode.ego.theta, speed=0.0)

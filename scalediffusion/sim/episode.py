@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from scalediffusion.sim import routing
 from scalediffusion.sim import vehicle as vm
 from scalediffusion.sim.autopilot import Control, Observation
+from scalediffusion.sim.camera import CameraMode
 from scalediffusion.sim.geometry_core import Vec2, ego_frame
 from scalediffusion.sim.infractions import RouteMonitor
 from scalediffusion.sim.lanes import LaneMap
@@ -28,7 +29,7 @@ FRONT_RANGE_M = 30.0  # the front range sensor's reach
 class EpisodeConfig:
     control_hz: float = 20.0
     physics_hz: float = 60.0
-    camera_mode: str = "dash"  # the game's camera modes: "dash" (front) or "chase"
+    camera_mode: CameraMode = "dash"  # the game's camera modes: "dash" (front) or "chase"
     fov_deg: float = 60.0  # vertical, as the game
     start_time_s: float = 0.0  # world clock at the start (lights and pedestrians run on it)
 

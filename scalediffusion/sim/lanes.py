@@ -17,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
-from scalediffusion.sim.geometry import road_axis
+from scalediffusion.sim.geometry import LightAxis, road_axis
 from scalediffusion.v1 import world_pb2
 
 CONTROLLED = (world_pb2.INTERSECTION_CONTROL_TRAFFIC_LIGHT, world_pb2.INTERSECTION_CONTROL_STOP_SIGN)
@@ -79,7 +79,7 @@ class LaneSegment:
     end: tuple[float, float]  # at the stop line of to_node
     heading: float
     lane_width: float
-    axis: str  # "ns" or "ew": which light phase governs it (the game's rule: mostly-north-south roads are "ns")
+    axis: LightAxis  # "ns" or "ew": which light phase governs it (the game's rule: mostly-north-south roads are "ns")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class StopLine:
     s: float  # arc length along the path
     intersection_id: str
     control: int
-    axis: str
+    axis: LightAxis
     exit_s: float  # arc length where the path leaves the intersection box
 
 

@@ -127,7 +127,7 @@ def turn_angle(a: Vec2, b: Vec2, c: Vec2) -> float:
     return math.atan2(ix * oy - iy * ox, ix * ox + iy * oy)
 
 
-def classify_turn(angle_rad: float, threshold_deg: float = 30.0) -> int:
+def classify_turn(angle_rad: float, threshold_deg: float = 30.0) -> common_pb2.RoadOption:
     """ROAD_OPTION_LEFT above +threshold_deg (counter-clockwise), RIGHT below -threshold_deg, otherwise STRAIGHT."""
     t = (threshold_deg * math.pi) / 180
     if angle_rad > t:
@@ -142,7 +142,8 @@ class Route:
     points: tuple[Vec2, ...]  # polyline vertices: optionally a start position, then intersection positions
     node_ids: tuple[str | None, ...]  # intersection id at each point (None for a free start position)
     cumulative: tuple[float, ...]  # distance along the route at each point
-    maneuvers: tuple[int, ...]  # LEFT/RIGHT/STRAIGHT at interior intersections, LANEFOLLOW at both ends
+    # LEFT/RIGHT/STRAIGHT at interior intersections, LANEFOLLOW at both ends
+    maneuvers: tuple[common_pb2.RoadOption, ...]
     length_m: float
 
 
@@ -187,14 +188,14 @@ def extend_route(graph: RoadGraph, route: Route, more: Sequence[str], turn_thres
 
 @dataclass(frozen=True, slots=True)
 class NextTurn:
-    command: int
+    command: common_pb2.RoadOption
     distance_m: float
     index: int
 
 
 @dataclass(frozen=True, slots=True)
 class Nav:
-    command: int  # RoadOption
+    command: common_pb2.RoadOption
     segment: int  # the route segment the position projects onto (points[segment] -> points[segment + 1])
     progress_m: float
     lateral_m: float  # distance from the route polyline
@@ -446,5 +447,5 @@ _OPTION_NAMES = {
 }
 
 
-def road_option_name(option: int) -> str:
+def road_option_name(option: common_pb2.RoadOption) -> str:
     return _OPTION_NAMES.get(option, "UNSPECIFIED")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scalediffusion.city.actors import actor_pose, crossing
+from scalediffusion.sim.geometry import LightAxis, LightColor
 from scalediffusion.sim.lanes import LaneMap, LanePath, LaneSegment, same_lane_threshold
 from scalediffusion.v1 import world_pb2
 
@@ -101,13 +103,13 @@ class LightClock:
         self._color = light_color
         self.offsets = {i.id: i.light_offset_s for i in world.intersections}
 
-    def color(self, intersection_id: str, axis: str, t: float) -> str:
+    def color(self, intersection_id: str, axis: LightAxis, t: float) -> LightColor:
         return self._color(self.world, self.offsets[intersection_id], axis, t)
 
 
 class Traffic:
     def __init__(self, world: world_pb2.World, lanes: LaneMap, vehicles: int, pedestrians: int, seed: int,
-                 keep_clear: list[tuple[float, float]] = (), params: IdmParams = IdmParams()) -> None:
+                 keep_clear: Sequence[tuple[float, float]] = (), params: IdmParams = IdmParams()) -> None:
         self.world, self.lanes, self.params = world, lanes, params
         self.lights = LightClock(world)
         self.rng = random.Random(seed)
