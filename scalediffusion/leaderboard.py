@@ -139,6 +139,18 @@ class Infraction:
                 raise ValueError(f"distance_m applies to {OUTSIDE_LANES} only, not {self.kind}")
             _check_number("outside_route_lanes distance_m", self.distance_m)
 
+    @property
+    def measured_percent(self) -> float:
+        """percent of a min_speed or outside_route_lanes event: __post_init__ lets neither be made without it."""
+        assert self.percent is not None, f"a {self.kind} event has no percent"
+        return self.percent
+
+    @property
+    def measured_distance_m(self) -> float:
+        """distance_m of an outside_route_lanes event: __post_init__ lets none be made without it."""
+        assert self.distance_m is not None, f"a {self.kind} event has no distance_m"
+        return self.distance_m
+
 
 @dataclass(frozen=True)
 class RouteRun:
@@ -207,9 +219,9 @@ def _penalty_v2_0(infractions: Sequence[Infraction]) -> float:
         if event.kind in PENALTY_FACTORS:
             penalty *= PENALTY_FACTORS[event.kind]
         elif event.kind == MIN_SPEED:
-            penalty *= 1.0 - (1.0 - MIN_SPEED_COEFFICIENT) * _min_speed_shortfall(event.percent)
+            penalty *= 1.0 - (1.0 - MIN_SPEED_COEFFICIENT) * _min_speed_shortfall(event.measured_percent)
         elif event.kind == OUTSIDE_LANES:
-            penalty *= 1.0 - event.percent / 100
+            penalty *= 1.0 - event.measured_percent / 100
     return penalty
 
 
@@ -220,9 +232,9 @@ def _penalty_v2_1(infractions: Sequence[Infraction]) -> float:
         if event.kind in PENALTY_WEIGHTS_V2_1:
             weights += PENALTY_WEIGHTS_V2_1[event.kind]
         elif event.kind == MIN_SPEED:
-            weights += MIN_SPEED_WEIGHT_V2_1 * _min_speed_shortfall(event.percent)
+            weights += MIN_SPEED_WEIGHT_V2_1 * _min_speed_shortfall(event.measured_percent)
         elif event.kind == OUTSIDE_LANES:
-            outside_factor *= 1.0 - event.percent / 100
+            outside_factor *= 1.0 - event.measured_percent / 100
     return outside_factor / (1.0 + weights)
 
 
@@ -241,7 +253,7 @@ def _count(infractions: Sequence[Infraction]) -> dict[str, int]:
 def score_route(run: RouteRun, version: str = DEFAULT_METRIC_VERSION) -> RouteScore:
     """DS = max(RC × IP, 0) for one route, with its infraction counts."""
     penalty = infraction_penalty(run.infractions, version)
-    outside_m = sum(event.distance_m for event in run.infractions if event.kind == OUTSIDE_LANES)
+    outside_m = sum(event.measured_distance_m for event in run.infractions if event.kind == OUTSIDE_LANES)
     return RouteScore(
         route_id=run.route_id,
         driving_score=max(run.completion_percent * penalty, 0.0),
@@ -315,7 +327,10 @@ def _field(mapping: Mapping, key: str, where: str, expected: type | tuple[type, 
 
 def _parse_infraction(kind: str, message: str, where: str) -> Infraction:
     location_match = _LOCATION.search(message)
-    location = tuple(float(value) for value in location_match.groups()) if location_match else None
+    location: tuple[float, float, float] | None = None
+    if location_match:
+        x, y, z = location_match.groups()
+        location = (float(x), float(y), float(z))
     percent = distance_m = None
     if kind == MIN_SPEED:
         match = _MIN_SPEED_MESSAGE.search(message)

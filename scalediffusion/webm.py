@@ -113,6 +113,16 @@ class _VideoTrack:
     height: int
 
 
+@dataclass(slots=True)
+class _TrackBlocks:
+    """One track's blocks so far: frames, earliest and latest timestamp (ticks), timestamps in file order."""
+
+    frames: int
+    first: int
+    last: int
+    ticks: list[int]
+
+
 class _Scan:
     """Mutable state of one probe: what Info and Tracks said, and per-track block statistics."""
 
@@ -123,9 +133,9 @@ class _Scan:
         self.duration: float | None = None
         self.tracks_seen = False
         self.video: _VideoTrack | None = None
-        # track number -> [frames, min ticks, max ticks, [ticks in file order]]; kept for every track because
-        # Matroska does not require Tracks to precede the Clusters, so the video track may be known only at the end.
-        self.blocks: dict[int, list[int]] = {}
+        # track number -> its blocks; kept for every track because Matroska does not require Tracks to precede
+        # the Clusters, so the video track may be known only at the end.
+        self.blocks: dict[int, _TrackBlocks] = {}
         self.block_budget = max_blocks
 
     def result(self, truncated: bool) -> WebmInfo:
@@ -135,7 +145,8 @@ class _Scan:
         if video is None:
             raise WebmError("no video track in Tracks")
         ms_per_tick = self.timestamp_scale / NS_PER_MS
-        frames, first, last, ticks = self.blocks.get(video.number, (0, 0, 0, []))
+        stats = self.blocks.get(video.number, _TrackBlocks(0, 0, 0, []))
+        frames, first, last, ticks = stats.frames, stats.first, stats.last, stats.ticks
         declared = None
         if self.duration is not None and math.isfinite(self.duration) and self.duration >= 0:
             declared = self.duration * ms_per_tick
@@ -428,14 +439,14 @@ def _walk_cluster(buf: memoryview, pos: int, end: int | None, segment_end: int |
                 ticks = cluster_ticks + relative
                 stats = blocks.get(track)
                 if stats is None:
-                    blocks[track] = [frames, ticks, ticks, [ticks]]
+                    blocks[track] = _TrackBlocks(frames, ticks, ticks, [ticks])
                 else:
-                    stats[3].append(ticks)
-                    stats[0] += frames
-                    if ticks < stats[1]:
-                        stats[1] = ticks
-                    elif ticks > stats[2]:
-                        stats[2] = ticks
+                    stats.ticks.append(ticks)
+                    stats.frames += frames
+                    if ticks < stats.first:
+                        stats.first = ticks
+                    elif ticks > stats.last:
+                        stats.last = ticks
         elif eid == CLUSTER_TIMESTAMP_ID:
             cluster_ticks = _uint(buf, data_pos, child_end)
         pos = child_end
