@@ -47,7 +47,7 @@ class CheckFailed(ValueError):
 
 # The checks whose failure rejects a verified upload for good, and the reason they record on the session (the
 # processor's enum: one set of reasons for the whole path). The check's own name stays in Rejection.metric.
-REJECTING_CHECKS: dict[str, int] = {
+REJECTING_CHECKS: dict[str, processor_pb2.RejectionReason] = {
     "duplicate_video": processor_pb2.REJECTION_REASON_DUPLICATE,
     "video_format": processor_pb2.REJECTION_REASON_VIDEO_UNDECODABLE,
     "video_empty": processor_pb2.REJECTION_REASON_VIDEO_UNDECODABLE,
@@ -116,18 +116,18 @@ def expected_objects(session: ingest_pb2.Session) -> dict[tuple[ingest_pb2.Uploa
     return expected
 
 
-def required(kind: int) -> bool:
+def required(kind: ingest_pb2.UploadKind) -> bool:
     return kind in (ingest_pb2.UPLOAD_KIND_VIDEO, ingest_pb2.UPLOAD_KIND_TELEMETRY)
 
 
-def max_bytes(kind: int, limits: Limits) -> int:
+def max_bytes(kind: ingest_pb2.UploadKind, limits: Limits) -> int:
     return {
         ingest_pb2.UPLOAD_KIND_VIDEO: limits.max_video_bytes,
         ingest_pb2.UPLOAD_KIND_TELEMETRY: limits.max_telemetry_bytes,
     }.get(kind, limits.max_label_bytes)
 
 
-def content_type(kind: int) -> str:
+def content_type(kind: ingest_pb2.UploadKind) -> str:
     return TELEMETRY_CONTENT_TYPE if kind == ingest_pb2.UPLOAD_KIND_TELEMETRY else VIDEO_CONTENT_TYPE
 
 

@@ -155,7 +155,7 @@ class CilrsAgent(AutonomousAgent):
     def setup(self, path_to_conf_file: str) -> None:
         self.track = Track.SENSORS
         model_path, override = load_agent_config(path_to_conf_file)
-        self.policy = OnnxPolicy(model_path)
+        self.policy: OnnxPolicy | None = OnnxPolicy(model_path)  # None once destroy() lets the session go
         self.camera = CameraMount(**override) if override else CameraMount.for_camera(self.policy.camera)
         self.driver = PolicyDriver(self.policy, control_hz=20.0)  # the leaderboard ticks agents at 20 Hz
         self.route: RouteCommands | None = None

@@ -25,7 +25,7 @@ STATE_BY_NAME = {
 }
 
 
-def new_job_id(kind: int) -> str:
+def new_job_id(kind: trainer_pb2.JobKind) -> str:
     prefix = "run" if kind == trainer_pb2.JOB_KIND_TRAINING else "eval"
     return f"{prefix}-{secrets.token_hex(6)}"
 
@@ -34,7 +34,8 @@ def now_ts(job: trainer_pb2.Job, field: str, when: datetime | None = None) -> No
     getattr(job, field).FromDatetime(when or datetime.now(UTC))
 
 
-def new_job(job_id: str, kind: int, backend: int, output_prefix: str) -> trainer_pb2.Job:
+def new_job(job_id: str, kind: trainer_pb2.JobKind, backend: trainer_pb2.Backend,
+            output_prefix: str) -> trainer_pb2.Job:
     job = trainer_pb2.Job(job_id=job_id, kind=kind, state=trainer_pb2.JOB_STATE_PENDING, backend=backend,
                           output_prefix=output_prefix, message="queued")
     now_ts(job, "created_at")
@@ -58,8 +59,9 @@ class JobRecord:
         return cls(json_format.ParseDict(doc["job"], trainer_pb2.Job()), doc.get("request", {}), doc.get("fingerprint", ""))
 
 
-def apply_update(job: trainer_pb2.Job, state: int | None = None, progress: float | None = None, message: str | None = None,
-                 metrics: dict[str, float] | None = None, kubernetes_jobs: list[str] | None = None) -> bool:
+def apply_update(job: trainer_pb2.Job, state: trainer_pb2.JobState | None = None, progress: float | None = None,
+                 message: str | None = None, metrics: dict[str, float] | None = None,
+                 kubernetes_jobs: list[str] | None = None) -> bool:
     """Applies an observation to job in place; True when anything changed. A terminal job never changes again, and
     progress never goes backwards within a state (a resumed run reports from its checkpoint on)."""
     if job.state in TERMINAL:

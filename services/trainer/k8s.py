@@ -176,15 +176,15 @@ class KubeJobSettings:
             raise SettingsError(f"SD_TRAINER_JOB_IMAGE_PULL_POLICY must be one of {', '.join(_PULL_POLICIES)}, got {self.image_pull_policy!r}")
         if not _RESOURCE_NAME.match(self.gpu_resource):
             raise SettingsError(f"SD_TRAINER_GPU_RESOURCE must be a resource name like nvidia.com/gpu, got {self.gpu_resource!r}")
-        for name, value in (
+        for name, number in (
             ("SD_TRAINER_JOB_TTL_S", self.ttl_seconds_after_finished),
             ("SD_TRAINER_TRAINING_BACKOFF_LIMIT", self.training_backoff_limit),
             ("SD_TRAINER_EVAL_BACKOFF_LIMIT_PER_INDEX", self.eval_backoff_limit_per_index),
             ("SD_TRAINER_TRAINING_DEADLINE_S", self.training_deadline_s),
             ("SD_TRAINER_EVAL_DEADLINE_S", self.eval_deadline_s),
         ):
-            if value < 0:
-                raise SettingsError(f"{name} must be >= 0, got {value}")
+            if number < 0:
+                raise SettingsError(f"{name} must be >= 0, got {number}")
         if self.carla_startup_s < 1:
             raise SettingsError(f"SD_TRAINER_CARLA_STARTUP_S must be >= 1, got {self.carla_startup_s}")
         for name, value in (
@@ -233,7 +233,7 @@ def _short_hash(value: str) -> str:
 
 def _kind_name(kind: str | int) -> str:
     """TRAINING or EVALUATION from either spelling, so callers can pass the proto JobKind as is."""
-    by_enum = {trainer_pb2.JOB_KIND_TRAINING: TRAINING, trainer_pb2.JOB_KIND_EVALUATION: EVALUATION}
+    by_enum: dict[int, str] = {trainer_pb2.JOB_KIND_TRAINING: TRAINING, trainer_pb2.JOB_KIND_EVALUATION: EVALUATION}
     if isinstance(kind, str) and kind in _NAME_PREFIX:
         return kind
     if isinstance(kind, int) and kind in by_enum:

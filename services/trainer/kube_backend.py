@@ -97,6 +97,7 @@ class KubeJobs:
             if created is None:
                 created = self._batch.read_namespaced_job(name, self.namespace)
                 wanted = manifest["metadata"]["annotations"].get(k8s.ANNOTATION_JOB_ID)
+                assert created.metadata is not None, "the API server returns every object with its metadata"
                 found = (created.metadata.annotations or {}).get(k8s.ANNOTATION_JOB_ID)
                 if found != wanted:
                     raise JobNameTaken(f"Job {name} exists for {found!r}, not {wanted!r}")
@@ -135,6 +136,7 @@ class KubeJobs:
             if err.status == 404:
                 raise JobNotFound(f"no Job {job_name} in namespace {self.namespace}") from None
             raise
+        assert job.spec is not None, "the API server returns every Job with its spec"
         return k8s.job_state_from_status(job.status, job.spec.completions or 1)
 
     def list(self, selector: str) -> list[k8s.JobUpdate]:
@@ -158,6 +160,7 @@ class KubeJobs:
                     listed = self._batch.list_namespaced_job(self.namespace, label_selector=selector)
                     for job in listed.items:
                         callback(k8s.describe_job(job))
+                    assert listed.metadata is not None, "the API server returns every list with its metadata"
                     resource_version = listed.metadata.resource_version
                 for change in watcher.stream(
                     self._batch.list_namespaced_job,

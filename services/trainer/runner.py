@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -294,7 +294,8 @@ class JobManager:
     async def _fail(self, record: jobs.JobRecord, message: str) -> None:
         await self.update(record, state=trainer_pb2.JOB_STATE_FAILED, message=message)
 
-    async def _run_local_process(self, record: jobs.JobRecord, module_args: list[str], progress_bucket: str, progress_key: str) -> None:
+    async def _run_local_process(self, record: jobs.JobRecord, module_args: Sequence[str], progress_bucket: str,
+                                 progress_key: str) -> None:
         """Runs `python -m <module_args>` as a child (dying with this process), folding its progress document and
         exit code into the job."""
         job = record.job
