@@ -126,8 +126,10 @@ class FramePump:
                 future = self._waiting.pop((request.stream_id, request.frame_id), None)
                 done_seq = None
                 if self.stream_batch:
-                    owner, seqs = self._in_pipeline.get(request.stream_id, (None, None))
-                    if owner is not state:
+                    pipeline = self._in_pipeline.get(request.stream_id)
+                    if pipeline is not None and pipeline[0] is state:
+                        seqs = pipeline[1]
+                    else:  # a new stream, or a new state for it: its pipeline starts empty
                         seqs = deque()
                         self._in_pipeline[request.stream_id] = (state, seqs)
                     seqs.append(request.frame_id)

@@ -177,7 +177,8 @@ class DiffusionServicer:
         return sum(self._frame_work(s.config.width, s.config.height) for s in self.registry.streams.values())
 
     def _frame_rate(self) -> float:
-        return frame_rate(self.pump.scheduler.cost.seconds_per_unit(), self._open_work(), self.settings.admission)
+        seconds_per_unit = self._ready_pump().scheduler.cost.seconds_per_unit()
+        return frame_rate(seconds_per_unit, self._open_work(), self.settings.admission)
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -210,8 +211,9 @@ class DiffusionServicer:
             config = normalise_config(request.config, multiple, default_steps=self.engine.config.steps,
                                       default_strength=self.engine.config.strength)
             asked = (config.width, config.height)
-            offered = offer(config.width, config.height, multiple, self.pump.scheduler.cost.seconds_per_unit(),
-                            self._open_work(), self.settings.latency_target_ms / 1000.0, self.settings.admission,
+            seconds_per_unit = self._ready_pump().scheduler.cost.seconds_per_unit()
+            offered = offer(config.width, config.height, multiple, seconds_per_unit, self._open_work(),
+                            self.settings.latency_target_ms / 1000.0, self.settings.admission,
                             overhead=self.frame_overhead)
             config.width, config.height = offered.width, offered.height
             state = self.engine.new_stream(**engine_options(config))
@@ -280,6 +282,11 @@ class DiffusionServicer:
         if self.engine is None or self.pump is None:
             raise RpcError(grpc.StatusCode.UNAVAILABLE, "the diffusion engine is still loading; retry shortly")
 
+    def _ready_pump(self) -> FramePump:
+        """The pump, for the RPCs' work after _check_ready."""
+        assert self.pump is not None, "_check_ready let this RPC through, so start() has made the pump"
+        return self.pump
+
     async def _transform(self, frame: diffusion_pb2.Frame) -> diffusion_pb2.TransformFrameResponse:
         self._check_ready()
         try:
@@ -295,7 +302,7 @@ class DiffusionServicer:
         stream.in_flight += 1
         stream.remember_client_time(frame.seq, frame.client_t_ms)
         try:
-            result = await self.pump.submit(stream.stream_id, stream.engine_state, frame.seq, rgb)
+            result = await self._ready_pump().submit(stream.stream_id, stream.engine_state, frame.seq, rgb)
         except RuntimeError as err:
             raise RpcError(grpc.StatusCode.INTERNAL, f"{err}; the stream's state may be inconsistent, open a new "
                                                      f"stream") from None
@@ -333,14 +340,14 @@ class DiffusionServicer:
             return
         other = self._open_work() - self._frame_work(stream.config.width, stream.config.height)
         size = renegotiate(stream.config.width, stream.config.height, *stream.asked, self.engine.config.pixel_multiple,
-                           self.pump.scheduler.cost.seconds_per_unit(), max(other, 0.0),
+                           self._ready_pump().scheduler.cost.seconds_per_unit(), max(other, 0.0),
                            self.settings.latency_target_ms / 1000.0, self.settings.admission,
                            frames_at_size=stream.frames - stream.frames_at_resize, overhead=self.frame_overhead)
         if size is None:
             return
         event(log, "stream resized", stream_id=stream.stream_id, width=size[0], height=size[1],
               was_width=stream.config.width, was_height=stream.config.height,
-              seconds_per_unit=round(self.pump.scheduler.cost.seconds_per_unit() or 0.0, 4))
+              seconds_per_unit=round(self._ready_pump().scheduler.cost.seconds_per_unit() or 0.0, 4))
         stream.config.width, stream.config.height = size
         stream.engine_state = self.engine.new_stream(**engine_options(stream.config))
         stream.resized += 1

@@ -228,8 +228,10 @@ def evaluate(engine: StreamEngine, flat: np.ndarray, styled: np.ndarray, styles:
     names = (("output", "input", "vae_reconstruction") + (("output_latent_only",) if plain else ())
              + (("output_full_vae",) if full_vae else ()))
     reference_vae = (full_vae or engine).vae
-    scores = {style: {n: {"psnr": [], "ssim": []} for n in names} for style in styles}
-    samples = {"flat": [], "output": [], "target": []}
+    scores: dict[str, dict[str, dict[str, list[float]]]] = {
+        style: {n: {"psnr": [], "ssim": []} for n in names} for style in styles}
+    # "flat": one frame per sample; "output" and "target": one frame per style
+    samples: dict[str, list[np.ndarray | list[np.ndarray]]] = {"flat": [], "output": [], "target": []}
     clips, frames = flat.shape[:2]
     task = progress.add_task("evaluating", total=clips) if progress else None
     for c in range(clips):
@@ -285,9 +287,9 @@ def plot(folder: Path, vae_losses: list[float], dit_losses: list[float], summary
     bars = [(name, colour) for name, colour in (("input", "tab:gray"), ("output_latent_only", "tab:olive"),
                                                 ("output", "tab:orange"), ("vae_reconstruction", "tab:green"))
             if name in summary[styles[0]]]
-    width = 0.8 / len(bars)
+    bar_width = 0.8 / len(bars)
     for i, (name, colour) in enumerate(bars):
-        axes[2].bar(x + (i - (len(bars) - 1) / 2) * width, [summary[s][name]["psnr"] for s in styles], width,
+        axes[2].bar(x + (i - (len(bars) - 1) / 2) * bar_width, [summary[s][name]["psnr"] for s in styles], bar_width,
                     label=name, color=colour)
     axes[2].set_xticks(x, styles)
     axes[2].set_ylabel("PSNR vs styled render (dB)")

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
 
 from services.diffusion.engine.styles import STYLE_NAMES
+
+if TYPE_CHECKING:  # attention.py needs torch, which reading a config does not
+    from services.diffusion.engine.attention import Backend
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class DiffusionConfig:
     strength: float = 0.7  # default noise strength s (motion.py lowers it on fast motion)
     schedule_shift: float = 1.0  # >1 spends more of the steps at high noise (Wan's sampler uses 5 at 50 steps)
     context_timestep: float = 0.0  # flow time at which the clean latent is re-run to write the cache (0 = clean)
-    attention_backend: str = "auto"  # "auto" | "sdpa" | "triton" (attention.py)
+    attention_backend: Backend = "auto"  # "auto" | "sdpa" | "triton" (attention.py)
     detail_transfer: bool = False  # add the input's high frequencies back to the output (sampler.add_detail)
     # Where the detail comes from: 0 = the input minus its VAE reconstruction (one more decode per frame); > 0 = the
     # input minus a Gaussian blur of this sigma in pixels (no decode; measured on held-out clips of the tiny-city
@@ -139,7 +143,8 @@ class DiffusionConfig:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ValueError(f"unknown DiffusionConfig keys {unknown}; known: {sorted(known)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        # JSON values, checked by validate(); lists are the tuple fields
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values).validate()
 
     @classmethod

@@ -13,18 +13,27 @@ import argparse
 import random
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
 from services.diffusion.engine.styles import STYLE_NAMES, render_pair
 
 
+class PairedClips(TypedDict):
+    """What generate_clips returns and the npz holds (see above)."""
+
+    flat: np.ndarray
+    styled: np.ndarray
+    styles: np.ndarray
+
+
 def generate_clips(clips: int, clip_frames: int, size: int = 256, every_s: float = 0.2, seed: int = 0,
-                   styles: tuple[str, ...] = STYLE_NAMES, on_clip=None) -> dict[str, np.ndarray]:
+                   styles: tuple[str, ...] = STYLE_NAMES, on_clip=None) -> PairedClips:
     from scalediffusion.city.grid import manhattan_grid
     from scalediffusion.sim.autopilot import NoisyAutopilot
     from scalediffusion.sim.bots import random_route
-    from scalediffusion.sim.camera import camera_pose
+    from scalediffusion.sim.camera import CameraMode, camera_pose
     from scalediffusion.sim.episode import Episode, EpisodeConfig
     from scalediffusion.sim.lanes import LaneMap
     from scalediffusion.sim.render import CityRenderer
@@ -46,7 +55,7 @@ def generate_clips(clips: int, clip_frames: int, size: int = 256, every_s: float
         for _ in range(rng.randrange(20, 200)):  # start the clip somewhere along the drive
             if not episode.done:
                 episode.step(driver(episode.observe()))
-        mode = rng.choice(("dash", "chase"))  # players use both cameras
+        mode: CameraMode = rng.choice(("dash", "chase"))  # players use both cameras
         for k in range(clip_frames):
             camera = camera_pose(episode.ego, mode, 60.0)
             actors = episode.actor_poses(episode.traffic.actors(episode.t))

@@ -187,13 +187,17 @@ class CausalDiT(nn.Module):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
         nn.init.xavier_uniform_(self.patch_embed.weight.flatten(1))
+        assert self.patch_embed.bias is not None, "Conv3d built with its default bias=True"
         nn.init.zeros_(self.patch_embed.bias)
         for linear in (self.time_embed.fc1, self.time_embed.fc2):
             nn.init.normal_(linear.weight, std=0.02)
         nn.init.normal_(self.style_embed.table.weight, std=0.02)
         for tensor in (self.time_modulation.weight, self.time_modulation.bias, self.final.linear.weight,
-                       self.final.linear.bias, self.final.modulation, *(b.modulation for b in self.blocks)):
+                       self.final.linear.bias, self.final.modulation):
             nn.init.zeros_(tensor)
+        for block in self.blocks:
+            assert isinstance(block, DiTBlock), "blocks holds only DiTBlocks"
+            nn.init.zeros_(block.modulation)
 
     # --- pieces shared by every entry point ---
 
