@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from scalediffusion.sim import vehicle as vm
 from scalediffusion.sim.lanes import same_lane_threshold
 from scalediffusion.sim.traffic import IdmParams, idm_accel, must_stop
 from scalediffusion.v1 import world_pb2
+
+if TYPE_CHECKING:  # episode.py imports this module
+    import numpy as np
+
+    from scalediffusion.sim.episode import Episode
 
 
 @dataclass(frozen=True)
@@ -34,13 +41,13 @@ class Observation:
     t: float
     speed: float
     command: int
-    image: object  # RGB uint8 [H, W, 3] or None when not rendering
-    ego: object  # vm.VehicleState
+    image: np.ndarray | None  # RGB uint8 [H, W, 3]; None when not rendering
+    ego: vm.VehicleState
     route_s: float  # the ego's arc length along the route path
-    episode: object  # the Episode (privileged access: path, traffic, lights)
+    episode: Episode  # privileged access: path, traffic, lights
     # The front range sensor (radar) for drivers that ask: metres to the nearest obstacle ahead, read on demand
     # (a callable: the sweep costs, and a driver needs it only while stuck).
-    front_range_m: object = math.inf
+    front_range_m: float | Callable[[], float] = math.inf
     # The route's target point in the ego frame (x forward, y right, metres): what the game records per tick.
     target_point: tuple[float, float] | None = None
 

@@ -58,6 +58,7 @@ class OnnxDriver:
         self.name = f"onnx:{Path(model_path).name}"
 
     def __call__(self, obs: Observation) -> Control:
+        assert obs.image is not None, "needs_image: the episode renders every frame for this driver"
         out = self.driver(obs.image, obs.speed, obs.command, obs.front_range_m, obs.target_point)
         return Control(out.steer, out.throttle, out.brake, reverse=out.reverse)
 
@@ -256,14 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out or (tempfile.mkdtemp(prefix="sd-eval-") if s3_mode else "eval"))
 
     def progress(state: str, value: float, message: str, metrics: dict | None = None) -> None:
-        if store is not None:
+        if store is not None and s3 is not None:  # both set in S3 mode
             store.put_json(s3.bucket_reports, progress_key, {"state": state, "progress": round(value, 4), "message": message,
                                                              "metrics": metrics or {}, "updated_at": time.time()})
 
     try:
+        factory: Callable[[], object]  # a driver factory, as BASELINES holds
         if s3_mode:
             from scalediffusion.platform import keys
 
+            assert store is not None and s3 is not None, "both set above in S3 mode"
             model_path = out_dir / "model.onnx"
             out_dir.mkdir(parents=True, exist_ok=True)
             store.download(s3.bucket_models, keys.run_key(args.model_run, "model.onnx"), str(model_path))
@@ -280,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         if s3_mode:
             from scalediffusion.platform import keys
 
+            assert store is not None and s3 is not None, "both set above in S3 mode"
             for plot in plots:
                 store.put_bytes(s3.bucket_reports, keys.eval_key(args.eval_id, f"routes/{plot.name}"), plot.read_bytes(), "image/png")
             report.report_key = keys.eval_key(args.eval_id, "report.json")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 
@@ -118,8 +118,19 @@ class SignalHead:
     visors: tuple[tuple[tuple[float, float, float], tuple[float, float, float], float], ...]  # head-coloured boxes
 
 
-NEAR_HEAD = {"z": 4.5, "size": (0.3, 0.4, 1.1), "lamp_radius": 0.13, "lamp_step": 0.35, "lamp_forward": 0.17}
-FAR_HEAD = {"z": 5.6, "size": (0.4, 0.6, 1.6), "lamp_radius": 0.21, "lamp_step": 0.5, "lamp_forward": 0.22}
+class HeadSpec(TypedDict):
+    """A signal head's dimensions (metres): centre height, box size as SignalHead.size, lamps' radius, vertical
+    spacing and how far forward of the head's centre they sit."""
+
+    z: float
+    size: tuple[float, float, float]
+    lamp_radius: float
+    lamp_step: float
+    lamp_forward: float
+
+
+NEAR_HEAD: HeadSpec = {"z": 4.5, "size": (0.3, 0.4, 1.1), "lamp_radius": 0.13, "lamp_step": 0.35, "lamp_forward": 0.17}
+FAR_HEAD: HeadSpec = {"z": 5.6, "size": (0.4, 0.6, 1.6), "lamp_radius": 0.21, "lamp_step": 0.5, "lamp_forward": 0.22}
 MAST_TOP_M = 6.6  # the arm's height (the far head hangs below it)
 VISOR_REACH = 2.5  # a visor plate reaches this many lamp radii forward of the head's face
 VISOR_THICKNESS_M = 0.03
@@ -560,7 +571,9 @@ def add_box(mesh: MeshData, c, size, yaw: float, color: int) -> MeshData:
     cs = math.cos(yaw)
     sn = math.sin(yaw)
     hx, hy, hz = sx / 2, sy / 2, sz / 2
-    positions, normals, indices = [], [], []
+    positions: list[tuple[float, float, float]] = []
+    normals: list[tuple[float, float, float]] = []
+    indices: list[int] = []
     for n, corners in _BOX_FACES:
         base = len(positions)
         nx = cs * n[0] - sn * n[1]

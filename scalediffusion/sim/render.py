@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from scalediffusion.sim import geometry as geo
 from scalediffusion.sim.geometry import MeshData, Vec2
 from scalediffusion.v1 import world_pb2
+
+if TYPE_CHECKING:  # imported where a context is made: only rendering needs OpenGL
+    import moderngl
 
 __all__ = ["COLORS", "FAR_M", "NEAR_M", "CityRenderer", "create_context", "lambert", "look_at", "perspective", "srgb_encode",
            "srgb_to_linear"]
@@ -85,24 +89,24 @@ def perspective(fov_deg: float, aspect: float, near: float = NEAR_M, far: float 
     return m
 
 
-def look_at(eye: Sequence[float], target: Sequence[float], up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
+def look_at(eye: npt.ArrayLike, target: npt.ArrayLike, up: npt.ArrayLike = (0.0, 0.0, 1.0)) -> np.ndarray:
     """The view matrix of a camera at `eye` looking at `target` (Three's Object3D.lookAt for cameras; the city frame's
     up is z, which scene.ts's camera.up (0, 1, 0) becomes under the city group's rotation)."""
-    eye, target, up = np.asarray(eye, float), np.asarray(target, float), np.asarray(up, float)
-    z = eye - target
+    eye_xyz, target_xyz, up_xyz = np.asarray(eye, float), np.asarray(target, float), np.asarray(up, float)
+    z = eye_xyz - target_xyz
     if np.dot(z, z) == 0:
         z = np.array([0.0, 0.0, 1.0])
     z = z / np.linalg.norm(z)
-    x = np.cross(up, z)
+    x = np.cross(up_xyz, z)
     if np.dot(x, x) == 0:  # looking straight along up: nudge as Three does
-        z = z + np.array([0.0001, 0.0, 0.0]) if abs(up[2]) == 1 else z + np.array([0.0, 0.0, 0.0001])
+        z = z + np.array([0.0001, 0.0, 0.0]) if abs(up_xyz[2]) == 1 else z + np.array([0.0, 0.0, 0.0001])
         z = z / np.linalg.norm(z)
-        x = np.cross(up, z)
+        x = np.cross(up_xyz, z)
     x = x / np.linalg.norm(x)
     y = np.cross(z, x)
     view = np.eye(4)
     view[0, :3], view[1, :3], view[2, :3] = x, y, z
-    view[:3, 3] = -view[:3, :3] @ eye
+    view[:3, 3] = -view[:3, :3] @ eye_xyz
     return view
 
 
@@ -418,24 +422,25 @@ class _Instances:
         self.ibo = ctx.buffer(mesh.indices.astype("u4").tobytes())
         self.mesh_layout = "3f 3f" if "in_normal" in program else "3f 12x"
         self.mesh_names = ("in_pos", "in_normal") if "in_normal" in program else ("in_pos",)
-        self.capacity = 0
         self.count = 0
-        self.vao = None
-        self.ibuf = None
-        self._reserve(16)
+        self.ibuf, self.vao = self._instance_buffer(16)
+
+    def _instance_buffer(self, capacity: int) -> tuple[moderngl.Buffer, moderngl.VertexArray]:
+        """Room for `capacity` instances: the per-instance buffer and the vertex array drawing from it."""
+        self.capacity = capacity
+        ibuf = self.ctx.buffer(reserve=self.capacity * self.floats * 4, dynamic=True)
+        vao = self.ctx.vertex_array(self.program, [
+            (self.vbo, self.mesh_layout, *self.mesh_names),
+            (ibuf, self.layout + " /i", *self.names),
+        ], index_buffer=self.ibo, index_element_size=4)
+        return ibuf, vao
 
     def _reserve(self, n: int) -> None:
         if n <= self.capacity:
             return
-        self.capacity = max(n, 2 * self.capacity)
-        if self.vao is not None:
-            self.vao.release()
-            self.ibuf.release()
-        self.ibuf = self.ctx.buffer(reserve=self.capacity * self.floats * 4, dynamic=True)
-        self.vao = self.ctx.vertex_array(self.program, [
-            (self.vbo, self.mesh_layout, *self.mesh_names),
-            (self.ibuf, self.layout + " /i", *self.names),
-        ], index_buffer=self.ibo, index_element_size=4)
+        self.vao.release()
+        self.ibuf.release()
+        self.ibuf, self.vao = self._instance_buffer(max(n, 2 * self.capacity))
 
     def set(self, rows: np.ndarray) -> None:
         self.count = len(rows)
@@ -507,7 +512,7 @@ class CityRenderer:
 
         # (vao, polygon offset layer, cull back faces) in draw order: near, occluding things first so the flat layers
         # below them fail the depth test early.
-        self._static: list[tuple[object, int | None, bool]] = []
+        self._static: list[tuple[moderngl.VertexArray, int | None, bool]] = []
         self._build_city(keep, windows)
         self._build_signals(keep)
         self._npc = keep(_Instances(ctx, self._instanced, _box_mesh(), "3f 1f 3f 3f", ("i_pos", "i_heading", "i_scale", "i_color"), 10))
@@ -593,8 +598,8 @@ class CityRenderer:
         if props.vertex_count:
             self._static.insert(0, (self._static_vao(keep, props), None, False))  # DoubleSide
         self._lamps = None
-        self._lamp_keys: list[tuple[float, str]] = []
-        self._lamp_state: list[str | None] = []
+        self._lamp_keys: list[tuple[float, geo.LightAxis]] = []
+        self._lamp_state: Sequence[geo.LightColor | None] = []
         if not lamps:
             return
         off = srgb_to_linear(COLORS["lampOff"])
