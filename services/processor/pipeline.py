@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from scalediffusion import imaging
-from scalediffusion.v1 import telemetry_pb2
+from scalediffusion.v1 import processor_pb2, telemetry_pb2
 
 # Dataset frames are FRAME_WIDTH wide and keep the source's aspect (640x360 -> 256x144): squashing a 16:9 frame to a
 # square shrank it 2.5x across and erased what a policy needs to see at a distance (a signal's lamp, a kerb's edge).
@@ -30,7 +30,7 @@ DASH_MAX_HEIGHT_M = 2.0
 class InputRejected(ValueError):
     """The session's inputs cannot produce any segment; `reason` is a processor_pb2.RejectionReason value."""
 
-    def __init__(self, reason: int, metric: str, detail: str) -> None:
+    def __init__(self, reason: processor_pb2.RejectionReason, metric: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.metric = metric

@@ -332,7 +332,7 @@ class SessionWorker:
             out.times_ms.append(t_ms)
             out.sizes.append((frame.shape[1], frame.shape[0]))
             prev_gray[0] = gray
-            if not on_plan[0]:
+            if not on_plan[0] or plan is None:  # on_plan starts False without a plan
                 return
             if i >= len(plan.raw_ms) or abs(plan.raw_ms[i] - t_ms) > 0.5:
                 on_plan[0] = False

@@ -148,11 +148,14 @@ class ResNetEncoder(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
         )
-        stages, in_ch = [], width
+        stages: list[nn.Sequential] = []
+        blocks_built: list[BasicBlock] = []
+        in_ch = width
         for i, blocks in enumerate(_BLOCKS[depth]):
             out_ch = width * 2**i
             layers = [BasicBlock(in_ch, out_ch, 1 if i == 0 else 2)]
             layers += [BasicBlock(out_ch, out_ch, 1) for _ in range(blocks - 1)]
+            blocks_built += layers
             stages.append(nn.Sequential(*layers))
             in_ch = out_ch
         self.stages = nn.Sequential(*stages)
@@ -160,9 +163,8 @@ class ResNetEncoder(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        for stage in stages:  # zero-init the last BN of each residual branch: each block starts as the identity
-            for block in stage:
-                nn.init.zeros_(block.bn2.weight)
+        for block in blocks_built:  # zero-init the last BN of each residual branch: each block starts as the identity
+            nn.init.zeros_(block.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(nn.functional.adaptive_avg_pool2d(self.stages(self.stem(x)), 1), 1)
@@ -205,10 +207,18 @@ def _require_target(config: ModelConfig, target: torch.Tensor | None) -> torch.T
 class CilrsOutput:
     control: torch.Tensor  # [N, 3] of the commanded branch
     speed: torch.Tensor  # [N, 1] m/s
-    all_branches: torch.Tensor = field(repr=False, default=None)  # [N, B, 3] raw, before activations
+    all_branches: torch.Tensor | None = field(repr=False, default=None)  # [N, B, 3] raw, before activations
 
 
-class Cilrs(nn.Module):
+class _InputBuffers:
+    """The buffers _register_input_buffers adds (and WaypointNet's one_hot), typed for the checker."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    command_lut: torch.Tensor
+
+
+class Cilrs(_InputBuffers, nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
@@ -243,8 +253,10 @@ class Cilrs(nn.Module):
         return out.control, out.speed
 
 
-class WaypointNet(nn.Module):
+class WaypointNet(_InputBuffers, nn.Module):
     """AIM-style: ResNet features + speed + command -> GRU rolled out K steps -> K waypoints (cumulative offsets)."""
+
+    one_hot: torch.Tensor
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -283,6 +295,15 @@ class WaypointNet(nn.Module):
             out.append(x)
         waypoints = torch.stack(out, dim=1)  # (N, K, 2) ego frame, metres
         return waypoints if self.light is None else (waypoints, self.light(features))
+
+
+def model_config(model: nn.Module) -> ModelConfig:
+    """The ModelConfig of a model built here, also through a DistributedDataParallel wrapper (its .module)."""
+    core = getattr(model, "module", model)
+    config = getattr(core, "config", None)
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"{type(core).__name__} is not a model built by build_model (no ModelConfig)")
+    return config
 
 
 def build_model(config: ModelConfig) -> nn.Module:

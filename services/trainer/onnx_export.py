@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from scalediffusion.policy import META_PREFIX, OUTPUTS, OnnxPolicy
+from services.trainer.model import model_config
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 18
@@ -24,10 +25,11 @@ def export_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str] | N
     ``scalediffusion.*`` metadata."""
     path = Path(path)
     model = model.eval()
-    height, width = model.config.input_hw
+    config = model_config(model)
+    height, width = config.input_hw
     example: tuple = (torch.rand(2, 3, height, width), torch.rand(2, 1) * 10.0, torch.tensor([1, 4]))
     names = ["image", "speed", "command"]
-    if model.config.use_target:
+    if config.use_target:
         example += (torch.randn(2, 2) * 30.0,)
         names.append("target")
     batch = torch.export.Dim("batch", min=1, max=4096)
@@ -37,14 +39,16 @@ def export_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str] | N
             model,
             example,
             input_names=names,
-            output_names=OUTPUTS[model.config.kind] + (["light"] if getattr(model.config, "light_classes", 0) else []),
+            output_names=OUTPUTS[config.kind] + (["light"] if config.light_classes else []),
             dynamic_shapes=tuple({0: batch} for _ in names),
             opset_version=OPSET,
             dynamo=True,
             verbose=False,
         )
+    if program is None:  # the dynamo exporter always returns its program; None is the legacy path's file-only return
+        raise RuntimeError("torch.onnx.export returned no program")
     proto = program.model_proto
-    entries = {"model_config": json.dumps(model.config.to_dict(), sort_keys=True), **(metadata or {})}
+    entries = {"model_config": json.dumps(config.to_dict(), sort_keys=True), **(metadata or {})}
     for key, value in entries.items():
         prop = proto.metadata_props.add()
         prop.key, prop.value = META_PREFIX + key, str(value)
@@ -56,12 +60,13 @@ def export_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str] | N
 def parity_max_abs_diff(model: nn.Module, onnx_path: str | Path, batch: int = 8, seed: int = 0) -> float:
     """Largest |PyTorch - onnxruntime| over every output for random inputs covering every command."""
     model = model.eval()
+    config = model_config(model)
     g = torch.Generator().manual_seed(seed)
-    height, width = model.config.input_hw
+    height, width = config.input_hw
     images = torch.rand(batch, 3, height, width, generator=g)
     speeds = torch.rand(batch, 1, generator=g) * 15.0
     commands = torch.arange(batch) % 7
-    targets = torch.randn(batch, 2, generator=g) * 60.0 if model.config.use_target else None  # near and far ones
+    targets = torch.randn(batch, 2, generator=g) * 60.0 if config.use_target else None  # near and far ones
     with torch.no_grad():
         expected = model(images, speeds, commands, targets)
     expected = expected if isinstance(expected, tuple) else (expected,)

@@ -37,7 +37,15 @@ from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.platform.settings import S3Settings, env_str
 from scalediffusion.v1 import trainer_pb2
 from services.trainer import data
-from services.trainer.model import BRANCH_NAMES, COMMAND_TO_BRANCH, DEFAULT_PRESET, PRESETS, build_model, preset
+from services.trainer.model import (
+    BRANCH_NAMES,
+    COMMAND_TO_BRANCH,
+    DEFAULT_PRESET,
+    PRESETS,
+    build_model,
+    model_config,
+    preset,
+)
 from services.trainer.onnx_export import PARITY_TOLERANCE, export_onnx, parity_max_abs_diff
 
 log = get_logger("trainer.train")
@@ -183,10 +191,10 @@ def losses(model: nn.Module, images: torch.Tensor, speed: torch.Tensor, command:
     """(total, main L1, auxiliary loss, per-sample main error [N]) for either kind of model. CILRS: control L1 and
     speed L1 (weighted 0.95 / 0.05); waypoints: waypoint L1 in metres, plus light_weight x the light head's
     cross-entropy when the model has one (the auxiliary loss; else 0)."""
-    core = model.module if hasattr(model, "module") else model
+    model_cfg = model_config(model)
     c = data.COL
-    target_point = target_rows[:, c["target_x"]:c["target_y"] + 1] if core.config.use_target else None
-    if core.config.kind == "waypoints":
+    target_point = target_rows[:, c["target_x"]:c["target_y"] + 1] if model_cfg.use_target else None
+    if model_cfg.kind == "waypoints":
         out = model(images, speed, command, target_point)
         waypoints, logits = out if isinstance(out, tuple) else (out, None)
         l1, per_sample = waypoint_l1(waypoints, target_rows)
@@ -196,7 +204,7 @@ def losses(model: nn.Module, images: torch.Tensor, speed: torch.Tensor, command:
         return l1 + config.light_weight * ce, l1, ce, per_sample.detach()
     control, pred_speed = model(images, speed, command, target_point)
     target = control_targets(target_rows, config)
-    total, control_l1, speed_l1 = cilrs_loss(control, pred_speed, target, speed, config, core.config.speed_scale)
+    total, control_l1, speed_l1 = cilrs_loss(control, pred_speed, target, speed, config, model_cfg.speed_scale)
     return total, control_l1, speed_l1, (control - target).abs().mean(dim=1).detach()
 
 
@@ -315,14 +323,14 @@ def sampling_weights(frames: data.CilrsFrames, config: TrainConfig) -> np.ndarra
 
 
 def _loader(frames: data.CilrsFrames, config: TrainConfig, shuffle: bool, epoch: int, dist: Distributed):
-    sampler = None
+    sampler: torch.utils.data.Sampler[int] | None = None
     generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
     if dist.world_size > 1:
         sampler = torch.utils.data.DistributedSampler(frames, dist.world_size, dist.rank, shuffle=shuffle, seed=config.seed)
         sampler.set_epoch(epoch)
     elif shuffle and (config.balance_commands or config.turn_weight or preset(config.preset).light_classes) and len(frames):
         weights = sampling_weights(frames, config)
-        sampler = torch.utils.data.WeightedRandomSampler(torch.from_numpy(weights), len(frames), replacement=True, generator=generator)
+        sampler = torch.utils.data.WeightedRandomSampler(weights.tolist(), len(frames), replacement=True, generator=generator)
     return torch.utils.data.DataLoader(
         frames,
         batch_size=config.batch_size,
@@ -340,7 +348,7 @@ def evaluate(model: nn.Module, loader, config: TrainConfig, device: torch.device
     """Validation metrics: the loss, the main L1 (controls, or waypoints in metres) and the auxiliary L1 (speed),
     and the main error per command branch."""
     model.eval()
-    core = model.module if hasattr(model, "module") else model
+    model_cfg = model_config(model)
     totals = np.zeros(3)
     n = 0
     by_command = ErrorByCommand.empty()
@@ -354,8 +362,8 @@ def evaluate(model: nn.Module, loader, config: TrainConfig, device: torch.device
             by_command.add_errors(per_sample.cpu(), command.cpu())
     if n == 0:
         return {}
-    main = "val_waypoint_l1" if core.config.kind == "waypoints" else "val_control_l1"
-    aux = "val_light_ce" if getattr(core.config, "light_classes", 0) else "val_speed_l1"
+    main = "val_waypoint_l1" if model_cfg.kind == "waypoints" else "val_control_l1"
+    aux = "val_light_ce" if model_cfg.light_classes else "val_speed_l1"
     out = {"val_loss": float(totals[0] / n), main: float(totals[1] / n), aux: float(totals[2] / n)}
     out.update({f"val_l1_{name}": v for name, v in by_command.means().items()})
     return out
@@ -493,7 +501,8 @@ class TrainingRun:
                 })
                 self.report("RUNNING", (epoch + 1) / config.epochs, f"epoch {epoch + 1}/{config.epochs} done",
                             {k: float(v) for k, v in metrics.items()}, epoch=epoch)
-            event(log, "epoch_done", run_id=self.run_id, **{k: round(float(v), 5) for k, v in metrics.items()})
+            rounded: dict[str, Any] = {k: round(float(v), 5) for k, v in metrics.items()}
+            event(log, "epoch_done", run_id=self.run_id, **rounded)
             if dist.world_size > 1:
                 torch.distributed.barrier()
         if not dist.is_main:
