@@ -22,7 +22,7 @@ import cv2
 
 from scalediffusion.city.grid import manhattan_grid
 from scalediffusion.sim import vehicle as vm
-from scalediffusion.sim.autopilot import NoisyAutopilot, TurnLapseParams
+from scalediffusion.sim.autopilot import Control, NoisyAutopilot, TurnLapseParams
 from scalediffusion.sim.camera import CameraMode
 from scalediffusion.sim.episode import Episode, EpisodeConfig
 from scalediffusion.sim.lanes import LaneMap
@@ -113,7 +113,8 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     telemetry = telemetry_pb2.Telemetry(schema_version=1, video_width=config.width, video_height=config.height,
                                         video_fps=config.fps, world_id=world.world_id, client_info=CLIENT_INFO,
                                         recording_start_t_ms=PREROLL_MS,
-                                        world_clock_offset_ms=episode.t * 1000.0)  # lights and traffic run on episode.t
+                                        world_clock_offset_ms=episode.t * 1000.0,  # lights and traffic run on episode.t
+                                        physics_hz=physics_hz)
     own_dir = work_dir is None  # a folder made here is removed again once the video is read back
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="sd-bot-"))
     video_path = work_dir / f"bot-{seed}.webm"
@@ -122,16 +123,13 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     total_ms = PREROLL_MS + config.seconds * 1000.0
     frames = 0
     distance = 0.0
-    control = expert = None
+    dt = 1.0 / physics_hz
     try:
-        tick = 0
+        # Ticks as the game records them: each is the state after that tick's physics step with that tick's
+        # controls (the first: the starting state, no controls), so the processor can replay the drive.
+        tick, t_ms = 0, 0.0
+        _add_tick(telemetry, t_ms, episode, None, config)
         while True:
-            t_ms = tick * 1000.0 / physics_hz
-            obs = episode.observe()
-            if not episode.done:
-                control = driver(obs)
-                expert = driver.last_expert if config.record_expert else None
-            _add_tick(telemetry, t_ms, episode, control, config, expert)
             # The recorder captures frames at its own rate: each frame shows the state of the latest tick.
             while t_ms >= PREROLL_MS + frames * frame_interval_ms and PREROLL_MS + frames * frame_interval_ms < total_ms:
                 camera = camera_pose(episode.ego, config.camera_mode, config.fov_deg)
@@ -141,14 +139,23 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
             if t_ms >= total_ms:
                 break
             before = (episode.ego.x, episode.ego.y)
+            expert = None
             if not episode.done:
-                assert control is not None, "the driver ran above, at this tick, as the episode is not done"
+                obs = episode.observe()
+                control = driver(obs)
+                expert = driver.last_expert if config.record_expert else None
                 episode.step(control)
-            else:  # route over (the bot reached its end): stand still until the session ends
-                episode.ego = vm.VehicleState(x=episode.ego.x, y=episode.ego.y, theta=episode.ego.theta, speed=0.0)
-                episode.t += 1.0 / physics_hz
-            distance += ((episode.ego.x - before[0]) ** 2 + (episode.ego.y - before[1]) ** 2) ** 0.5
+                collided = episode.last_collision is not None
+            else:  # route over (the bot reached its end): brake to a stand until the session ends
+                control = STAND
+                result = vm.step_with_collisions(episode.ego, vm.DriveInput(steer=0.0, throttle=0.0, brake=1.0), dt,
+                                                 episode.collision_world)
+                episode.ego, episode.t = result.state, episode.t + dt
+                collided = result.collision is not None
             tick += 1
+            t_ms = tick * 1000.0 / physics_hz
+            _add_tick(telemetry, t_ms, episode, control, config, expert, collided)
+            distance += ((episode.ego.x - before[0]) ** 2 + (episode.ego.y - before[1]) ** 2) ** 0.5
         writer.release()
         video = video_path.read_bytes()
     finally:
@@ -159,7 +166,14 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
     return BotSession(video, telemetry, frames, distance, nodes)
 
 
-def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode, control, config: BotConfig, expert=None) -> None:
+STAND = Control(steer=0.0, throttle=0.0, brake=1.0)
+# Bumped when what a bot records changes for the same configuration, so kept recordings are not reused across it.
+# 2: ticks are the state after the step with their controls (as the game's), with collisions and the world clock.
+RECORDING_FORMAT = 2
+
+
+def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode, control, config: BotConfig, expert=None,
+              collided: bool = False) -> None:
     from scalediffusion.sim.camera import camera_pose
 
     ego = episode.ego
@@ -167,8 +181,12 @@ def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode,
     tick = telemetry.ticks.add(t_ms=t_ms, command=command or common_pb2.ROAD_OPTION_LANEFOLLOW)
     if target is not None:
         tick.target_point.x, tick.target_point.y = target.x, target.y
-    if control is not None:
-        tick.controls.steer, tick.controls.throttle, tick.controls.brake = control.steer, control.throttle, control.brake
+    if control is not None:  # as applied (Episode.step clips them)
+        tick.controls.steer = max(-1.0, min(1.0, control.steer))
+        tick.controls.throttle = max(0.0, min(1.0, control.throttle))
+        tick.controls.brake = max(0.0, min(1.0, control.brake))
+        tick.controls.reverse = bool(getattr(control, "reverse", False))
+    tick.collision = collided
     if expert is not None:
         tick.expert_controls.steer, tick.expert_controls.throttle, tick.expert_controls.brake = expert.steer, expert.throttle, expert.brake
     tick.vehicle.x, tick.vehicle.y, tick.vehicle.theta, tick.vehicle.speed = ego.x, ego.y, ego.theta, ego.speed

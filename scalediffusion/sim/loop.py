@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from scalediffusion.sim.bots import BotConfig, play_session
+from scalediffusion.sim.bots import RECORDING_FORMAT, BotConfig, play_session
 from scalediffusion.uploader import upload_session
 from scalediffusion.v1 import (
     ingest_pb2,
@@ -44,6 +44,7 @@ def recording_dir(root: str | Path, config: BotConfig) -> Path:
     configuration never reuses recordings made under another."""
     # Numbers hashed as floats: BotConfig(seconds=60) and BotConfig(seconds=60.0) are the same configuration.
     doc = {k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for k, v in asdict(config).items()}
+    doc["recording_format"] = RECORDING_FORMAT
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
     return Path(root) / f"bots-{digest}"
 

@@ -101,7 +101,7 @@ class VideoFrameRecord(_message.Message):
     def __init__(self, shown_t_ms: _Optional[float] = ..., render_t_ms: _Optional[float] = ..., source: _Optional[_Union[FrameSource, str]] = ...) -> None: ...
 
 class Telemetry(_message.Message):
-    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id", "recording_start_t_ms", "recording_stop_t_ms", "frames", "world_clock_offset_ms")
+    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id", "recording_start_t_ms", "recording_stop_t_ms", "frames", "world_clock_offset_ms", "physics_hz")
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class Telemetry(_message.Message):
     RECORDING_STOP_T_MS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     WORLD_CLOCK_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
+    PHYSICS_HZ_FIELD_NUMBER: _ClassVar[int]
     schema_version: int
     session_id: str
     video_width: int
@@ -128,4 +129,5 @@ class Telemetry(_message.Message):
     recording_stop_t_ms: float
     frames: _containers.RepeatedCompositeFieldContainer[VideoFrameRecord]
     world_clock_offset_ms: float
-    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ..., recording_start_t_ms: _Optional[float] = ..., recording_stop_t_ms: _Optional[float] = ..., frames: _Optional[_Iterable[_Union[VideoFrameRecord, _Mapping]]] = ..., world_clock_offset_ms: _Optional[float] = ...) -> None: ...
+    physics_hz: float
+    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ..., recording_start_t_ms: _Optional[float] = ..., recording_stop_t_ms: _Optional[float] = ..., frames: _Optional[_Iterable[_Union[VideoFrameRecord, _Mapping]]] = ..., world_clock_offset_ms: _Optional[float] = ..., physics_hz: _Optional[float] = ...) -> None: ...

@@ -30,11 +30,12 @@ DASH_MAX_HEIGHT_M = 2.0
 class InputRejected(ValueError):
     """The session's inputs cannot produce any segment; `reason` is a processor_pb2.RejectionReason value."""
 
-    def __init__(self, reason: processor_pb2.RejectionReason, metric: str, detail: str) -> None:
+    def __init__(self, reason: processor_pb2.RejectionReason, metric: str, detail: str, value: float = 0.0, threshold: float = 0.0) -> None:
         super().__init__(detail)
         self.reason = reason
         self.metric = metric
         self.detail = detail
+        self.value, self.threshold = value, threshold
 
 
 def parse_telemetry(data: bytes) -> telemetry_pb2.Telemetry:

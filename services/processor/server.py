@@ -28,6 +28,7 @@ from scalediffusion.platform.settings import (
 from scalediffusion.v1 import events_pb2, ingest_pb2, processor_connect, processor_pb2
 from services.processor import clean, pipeline
 from services.processor.lights import LightSettings
+from services.processor.replay import ReplaySettings
 from services.processor.splice import SpliceSettings
 from services.processor.targets import TargetSettings
 from services.processor.worker import SessionWorker, WorkerSettings
@@ -80,10 +81,13 @@ def worker_settings_from_env() -> WorkerSettings:
         off_expert_steer=env_float("SD_OFF_EXPERT_STEER", TargetSettings.off_expert_steer),
     )
     light_settings = LightSettings(range_m=env_float("SD_LIGHT_RANGE_M", LightSettings.range_m))
+    replay_settings = ReplaySettings(
+        max_divergent_fraction=env_float("SD_REPLAY_MAX_DIVERGENT_FRACTION", ReplaySettings.max_divergent_fraction))
     try:
         splice.validate()
         target_settings.validate()
         light_settings.validate()
+        replay_settings.validate()
         thresholds = clean.CleanThresholds.from_json(env_str("SD_CLEAN_THRESHOLDS", "{}"))
         thresholds.validate()
     except ValueError as err:
@@ -94,6 +98,7 @@ def worker_settings_from_env() -> WorkerSettings:
         clean=thresholds,
         targets=target_settings,
         lights=light_settings,
+        replay=replay_settings,
         upload_threads=env_int("SD_UPLOAD_THREADS", WorkerSettings.upload_threads),
         plot=env_str("SD_QUALITY_PLOT", "true").lower() != "false",
     )

@@ -25,6 +25,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
+from scalediffusion.city.catalog import get_world
 from scalediffusion.platform import events, keys
 from scalediffusion.platform.kafka import EventBus
 from scalediffusion.platform.logs import event, get_logger
@@ -32,7 +33,7 @@ from scalediffusion.platform.manifests import ManifestStore
 from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.v1 import events_pb2, processor_pb2
 from scalediffusion.webm import WebmError, WebmInfo, probe_webm
-from services.processor import clean, lights, pipeline, report, targets
+from services.processor import clean, lights, pipeline, replay, report, targets
 from services.processor.align import FrameAlignment, FrameRecordsMismatch, TickTimeline
 from services.processor.plan import (
     REASONS,
@@ -65,6 +66,7 @@ class WorkerSettings:
     clean: clean.CleanThresholds = field(default_factory=clean.CleanThresholds)
     targets: targets.TargetSettings = field(default_factory=targets.TargetSettings)
     lights: lights.LightSettings = field(default_factory=lights.LightSettings)
+    replay: replay.ReplaySettings = field(default_factory=replay.ReplaySettings)
     upload_threads: int = 8  # parallel S3 writes (small JPEGs are latency-bound)
     decode_queue: int = 16  # decoded frames buffered between the decoder thread and the frame stage
     plot: bool = True  # write the quality PNG beside the JSON report
@@ -178,7 +180,8 @@ class SessionWorker:
         try:
             plot_png = self._build(message, result, stages)
         except pipeline.InputRejected as err:
-            result.rejections.append(processor_pb2.Rejection(reason=err.reason, metric=err.metric, detail=err.detail))
+            result.rejections.append(processor_pb2.Rejection(reason=err.reason, metric=err.metric, detail=err.detail,
+                                                             value=err.value, threshold=err.threshold))
         result.processed_at.CopyFrom(_now())
         t = time.perf_counter()
         if plot_png:
@@ -222,6 +225,15 @@ class SessionWorker:
             raise pipeline.InputRejected(REASONS["TELEMETRY_INVALID"], "telemetry", str(err)) from None
         timeline = TickTimeline(telemetry)
         labeler = lights.LightLabeler.for_session(telemetry, self.settings.lights)
+        world = get_world(telemetry.world_id)
+        if world is not None:  # a world this deployment does not know cannot be replayed (synthetic test sessions)
+            replayed = replay.replay_check(telemetry, world, self.settings.replay)
+            event(log, "replay_checked", session_id=message.session_id, checked=replayed.checked,
+                  divergent=replayed.divergent, max_position_error_m=replayed.max_position_error_m, resets=replayed.resets)
+            mismatch = replayed.rejection(self.settings.replay)
+            if mismatch is not None:
+                raise pipeline.InputRejected(mismatch.reason, mismatch.metric, mismatch.detail, mismatch.value, mismatch.threshold)
+        t = stages.add("telemetry_and_replay", t)
         with tempfile.TemporaryDirectory(prefix="sd-proc-") as tmp:
             path = os.path.join(tmp, "video.webm")
             self.store.download(message.bucket, message.video_key, path)

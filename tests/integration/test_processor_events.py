@@ -224,3 +224,33 @@ def test_frame_records_that_do_not_describe_the_video_reject_the_session(stack, 
         report = wait_report(processor, publish_session(stack, tmp_path, video=path.read_bytes(), telemetry=telemetry.SerializeToString(), session_id=session_id))
         assert [(r.reason, r.metric) for r in report.rejections] == [(processor_pb2.REJECTION_REASON_TELEMETRY_MISMATCH, "frame_records")]
         assert detail in report.rejections[0].detail
+
+
+def test_a_bot_drive_is_replayed_and_labelled_and_the_same_drive_with_edited_controls_is_rejected(stack, processor, tmp_path):
+    """The processor replays each tick through the game's vehicle model: a genuine bot session is accepted and its
+    frames carry traffic-light labels from the world clock it recorded; with a second of steering edited in after
+    the drive, the same session is rejected with the replay's reason and metric."""
+    import json
+
+    from scalediffusion.sim.bots import BotConfig, play_session
+
+    bot = play_session(31, BotConfig(seconds=6.0, width=320, height=180, fps=10, npc_vehicles=0, pedestrians=0))
+    genuine = publish_session(stack, tmp_path, video=bot.video, telemetry=bot.telemetry.SerializeToString())
+    forged_telemetry = type(bot.telemetry)()
+    forged_telemetry.CopyFrom(bot.telemetry)
+    for tick in forged_telemetry.ticks[120:180]:
+        tick.controls.steer = -0.7
+    forged = publish_session(stack, tmp_path, video=bot.video, telemetry=forged_telemetry.SerializeToString())
+
+    report = wait_report(processor, genuine)
+    assert report.segments and not [r for r in report.rejections if r.reason == processor_pb2.REJECTION_REASON_REPLAY_MISMATCH]
+    seg = report.segments[0]
+    measurements = json.loads(stack.store().get_bytes("clean", keys.measurements_key(seg.dataset, seg.segment_id)))
+    assert all(m["light"] in ("none", "green", "yellow", "red") for m in measurements)
+
+    rejected = stack.read_topic(events.SESSIONS_REJECTED, lambda r: r.key == forged.encode(), timeout_s=60)
+    message = events.decode(rejected[0].value, rejected[0].headers, events_pb2.SessionRejected)
+    (rejection,) = message.rejections
+    assert rejection.reason == processor_pb2.REJECTION_REASON_REPLAY_MISMATCH
+    assert rejection.metric == "replay_divergent_fraction" and rejection.value > rejection.threshold > 0
+    assert "do not follow from the recorded controls" in rejection.detail

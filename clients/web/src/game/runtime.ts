@@ -295,6 +295,7 @@ export class GameRuntime {
       worldId: world.worldId,
       clientInfo: this.opts.clientInfo,
       worldClockOffsetMs: 0, // lights and actors run on the drive clock (draw()), so the processor can replay them
+      physicsHz: config.simHz, // advance(): one fixed step per tick
     });
     this.t0 = performance.now();
     this.driveTimeS = 0;
@@ -451,7 +452,9 @@ export class GameRuntime {
       targetPoint: this.nav && this.planner.route ? targetPoint(this.planner.route, this.nav) : null,
       paused: this.paused,
       reset: this.resetPending,
-      collision: this.collisionPending,
+      // Every tick in contact, not only the first: the replay check takes what the car touched on trust there
+      // (a moving actor), and segments never span one.
+      collision: this.collisionPending || this.inCollision,
     });
     this.resetPending = false;
     this.collisionPending = false;

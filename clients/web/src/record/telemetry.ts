@@ -30,6 +30,8 @@ export interface TelemetryMeta {
   clientInfo?: string;
   /** The world clock (lights, actor timetables) at tMs = 0, when they run on the drive clock; omitted otherwise. */
   worldClockOffsetMs?: number;
+  /** The fixed rate the vehicle model is stepped at (one step per tick). */
+  physicsHz?: number;
 }
 
 const clamp = (v: number, lo: number, hi: number) => (Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : 0);
@@ -163,6 +165,7 @@ export class TelemetryRecorder {
       recordingStartTMs: this.startMs,
       recordingStopTMs: this.stopMs,
       worldClockOffsetMs: this.meta.worldClockOffsetMs,
+      physicsHz: this.meta.physicsHz ?? 0,
       ticks: this.ticks.map((t) => ({
         tMs: t.tMs,
         controls: { steer: t.steer, throttle: t.throttle, brake: t.brake, handBrake: t.handBrake, reverse: t.reverse },
