@@ -124,7 +124,9 @@ class TickTimeline:
         self.times = [t.t_ms for t in self.ticks]
         # Times of ticks where driving stops being continuous (paused or reset), for "what happens next" queries.
         self.stop_times = [t.t_ms for t in self.ticks if t.paused or t.reset]
-        self.collision_times = [t.t_ms for t in self.ticks if t.collision]
+        # Where a contact starts: the instant stop no brakes make. Clients flag every tick in contact (the replay
+        # check needs them all); a car that then stands pressed against a wall is not stopped again at each one.
+        self.collision_times = [t.t_ms for k, t in enumerate(self.ticks) if t.collision and (k == 0 or not self.ticks[k - 1].collision)]
         self._off_expert: dict[float, list[float]] = {}  # steer gap -> times of ticks off the expert's action
 
     @property

@@ -141,6 +141,19 @@ def test_a_segment_never_straddles_a_break(cause):
         assert not any(f in break_frames for f in c.frames[1:]), "a break never falls inside a segment"
 
 
+def test_a_long_contact_breaks_once_where_it_starts():
+    """Clients flag every tick in contact; a car pressed against a wall for 2 s is one instant stop, not sixty."""
+    tel = telemetry(seconds=20.0, hz=30.0)
+    for tick in tel.ticks:
+        if tick.t_ms >= 5000:
+            tick.vehicle.x, tick.vehicle.speed = 50.0, 0.0
+        if 5000 <= tick.t_ms <= 7000:
+            tick.collision = True
+    frames, timeline = aligned([i * 1000 / 30 for i in range(300)], tel)
+    _, breaks = splice(frames, timeline, SpliceSettings(segment_s=3, min_segment_s=1, output_fps=0))
+    assert [b.cause for b in breaks].count("collision") == 1
+
+
 def test_a_busy_machines_uneven_frames_are_kept_and_only_a_real_hole_breaks():
     """Chromium's MediaRecorder on a busy 2-core machine: frames 113-398 ms apart (measured on a 12 s drive). At
     10 Hz output they are data, not damage; a hole of more than SD_MAX_GAP_INTERVALS output intervals still breaks."""

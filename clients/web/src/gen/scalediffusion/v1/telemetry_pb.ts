@@ -197,8 +197,8 @@ export type TelemetryTick = Message<"scalediffusion.v1.TelemetryTick"> & {
 
   /**
    * True on every tick the car touched something (a building, a parked or moving car, a pedestrian, the world's
-   * edge): the game stops it where it was, an instant stop no brakes make, so segments never span one; the replay
-   * check takes what it touched on trust (moving actors are not replayed).
+   * edge): the game stops it where it was, an instant stop no brakes make, so segments never span the first tick
+   * of a contact; the replay check takes what it touched on trust (moving actors are not replayed).
    *
    * @generated from field: bool collision = 9;
    */
