@@ -170,6 +170,11 @@ class ControllerConfig:
     # to the line. The stuck detector still creeps after stuck_after_s, so a light misread as red cannot hold the
     # car for good.
     light_stop_prob: float = 0.5
+    # A light stop holds a standing car at most light_hold_max_s (a red here lasts 30 s after a 3 s yellow); then the
+    # head is ignored for the next light_release_m of driving, past the junction. The head trained on lt1's data read
+    # "standing in front of a junction" as red and held the car at green until the route timed out.
+    light_hold_max_s: float = 33.0
+    light_release_m: float = 40.0
 
     def __post_init__(self) -> None:
         if self.lateral not in ("pursuit", "pid"):
@@ -232,6 +237,8 @@ class WaypointController:
         self.pressed = 0  # control periods wanting to go while blocked
         self.reverse_left = 0  # control periods of backing off left
         self.last_throttle = 0.0  # the throttle sent in the last period (forward)
+        self.light_held = 0  # control periods standing in a light stop
+        self.light_ignore_m = 0.0  # metres left during which the light head is ignored (after a release)
 
     def desired_speed(self, waypoints: list[tuple[float, float]]) -> float:
         """Speed the waypoints imply: the distance between the first two over their spacing (TransFuser)."""
@@ -239,6 +246,25 @@ class WaypointController:
             return math.hypot(*waypoints[0]) / self.config.waypoint_step_s if waypoints else 0.0
         (x0, y0), (x1, y1) = waypoints[0], waypoints[1]
         return math.hypot(x1 - x0, y1 - y0) / self.config.waypoint_step_s
+
+    def light_update(self, light: Sequence[float] | None, speed: float) -> bool:
+        """Whether the light head stops the car this control period: it says red or yellow, the car has not stood
+        in this stop for light_hold_max_s already, and it is not within light_release_m of the last release."""
+        c = self.config
+        if self.light_ignore_m > 0:
+            self.light_ignore_m -= abs(speed) / c.control_hz
+            return False
+        stop = (light is not None and c.light_stop_prob > 0
+                and light[LIGHT_CLASSES.index("red")] + light[LIGHT_CLASSES.index("yellow")] >= c.light_stop_prob)
+        if not stop:
+            self.light_held = 0
+            return False
+        if abs(speed) < c.stuck_speed:
+            self.light_held += 1
+            if self.light_held >= round(c.light_hold_max_s * c.control_hz):
+                self.light_held, self.light_ignore_m = 0, c.light_release_m
+                return False
+        return True
 
     def stuck_update(self, speed: float, front_range: float | Callable[[], float]) -> bool:
         """Advances the stuck clock by one control period; True while creeping. Creeping starts only when nothing
@@ -330,8 +356,7 @@ class WaypointController:
                 return reading[0]
 
         desired = self.desired_speed(waypoints)
-        light_stop = (light is not None and c.light_stop_prob > 0
-                      and light[LIGHT_CLASSES.index("red")] + light[LIGHT_CLASSES.index("yellow")] >= c.light_stop_prob)
+        light_stop = self.light_update(light, speed)
         if light_stop:
             desired = 0.0
         if self.unstick_update(speed, desired, front_range_m):

@@ -77,6 +77,18 @@ def test_a_light_head_that_sees_red_or_yellow_stops_the_car_and_green_lets_it_go
     assert not WaypointController().step(GOING, 2.0).light_stop  # a policy without a light head
 
 
+def test_a_light_stop_holds_a_standing_car_at_most_the_longest_red_then_lets_it_pass_the_junction():
+    config = ControllerConfig(light_hold_max_s=3.0, light_release_m=10.0, stuck_after_s=100.0, control_hz=20.0)
+    c = WaypointController(config)
+    held = [c.step(GOING, 0.0, light=RED) for _ in range(round(3.0 * 20.0))]
+    assert all(o.light_stop for o in held[:-1]) and not held[-1].light_stop  # released after 3 s standing
+    driving = [c.step(GOING, 5.0, light=RED) for _ in range(round(2.0 * 20.0))]  # 10 m at 5 m/s, head ignored
+    assert not any(o.light_stop for o in driving[:-1])
+    assert c.step(GOING, 5.0, light=RED).light_stop  # past the release distance the head counts again
+    moving = WaypointController(config)  # a car that is still rolling toward the line is not held, whatever the time
+    assert all(moving.step(GOING, 3.0, light=RED).light_stop for _ in range(200))
+
+
 def test_a_light_misread_as_red_holds_the_car_only_until_the_stuck_creep():
     config = ControllerConfig(stuck_after_s=2.0, creep_s=1.0, control_hz=20.0)
     c = WaypointController(config)
