@@ -76,6 +76,11 @@ class AutopilotParams:
     lookahead_min_m: float = 4.0
     lookahead_time_s: float = 0.7
     idm: IdmParams = IdmParams(desired_speed=9.0, time_headway=1.4, min_gap=3.0, max_accel=2.0, comfortable_decel=3.0)
+    # A driver standing at a light that turns green waits this long (drawn per stop, seconds) before it goes, as a
+    # person does. Without it no recorded frame shows a car standing at a green, and a light head learns "standing
+    # in front of a junction" instead of the lamp (services/trainer/results/value). (0, 0): go at once.
+    green_reaction_s: tuple[float, float] = (0.0, 0.0)
+    green_zone_m: float = 8.0  # "at the light": the front within this distance of the stop line
 
 
 class Autopilot:
@@ -85,6 +90,10 @@ class Autopilot:
         self.p, self.vehicle = params, vehicle
         self._stood: dict[str, float] = {}
         self._last_t: float | None = None
+        # Per light the car stood at when it turned green: the time it goes. Its own generator, so drivers without a
+        # reaction draw nothing and drive exactly as before.
+        self._green_go: dict[str, float] = {}
+        self._reaction_rng = random.Random(0)
 
     def __call__(self, obs: Observation) -> Control:
         ep = obs.episode
@@ -152,10 +161,27 @@ class Autopilot:
         for stop in ep.path.stop_lines:
             if stop.s < front - 0.5 or stop.s - front > 60.0:
                 continue
-            if must_stop(stop, obs.t, dt, speed, front, self._stood, ep.lights, self.p.idm.comfortable_decel, zone_m=6.0):
+            if must_stop(stop, obs.t, dt, speed, front, self._stood, ep.lights, self.p.idm.comfortable_decel, zone_m=6.0) \
+                    or self._reacting_to_green(stop, obs.t, speed, front):
                 consider(stop.s - front - 1.0, 0.0)
                 break
         return gap, closing
+
+    def _reacting_to_green(self, stop, t: float, speed: float, front: float) -> bool:
+        """Whether the car still stands at a light that has turned green because its driver has not reacted yet."""
+        lo, hi = self.p.green_reaction_s
+        if hi <= 0 or stop.control != world_pb2.INTERSECTION_CONTROL_TRAFFIC_LIGHT:
+            return False
+        key = stop.intersection_id
+        if key not in self._green_go:
+            if speed >= 0.3 or stop.s - front > self.p.green_zone_m:
+                return False  # arrived at a green, or not at the line: nothing to react to
+            self._green_go[key] = t + self._reaction_rng.uniform(lo, hi)
+        if t < self._green_go[key]:
+            return True
+        if speed >= 0.3:
+            del self._green_go[key]  # gone: the next visit to this junction reacts afresh
+        return False
 
     def _pedals(self, accel: float, speed: float, steer: float) -> Control:
         v = self.vehicle
@@ -233,14 +259,15 @@ class NoisyAutopilot(Autopilot):
     name = "noisy-autopilot"
 
     def __init__(self, seed: int, steer_noise: float = 0.08, params: AutopilotParams | None = None,
-                 lapses: TurnLapseParams = TurnLapseParams()) -> None:
+                 lapses: TurnLapseParams = TurnLapseParams(), green_reaction_s: tuple[float, float] = (0.0, 0.0)) -> None:
         rng = random.Random(seed)
         base = params or AutopilotParams()
         cruise = base.cruise_speed * rng.uniform(0.8, 1.15)
         super().__init__(AutopilotParams(cruise_speed=cruise, lateral_accel=base.lateral_accel * rng.uniform(0.8, 1.2),
                                          lookahead_min_m=base.lookahead_min_m, lookahead_time_s=base.lookahead_time_s * rng.uniform(0.8, 1.3),
                                          idm=IdmParams(desired_speed=cruise, time_headway=base.idm.time_headway * rng.uniform(0.9, 1.4),
-                                                       min_gap=base.idm.min_gap, max_accel=base.idm.max_accel, comfortable_decel=base.idm.comfortable_decel)))
+                                                       min_gap=base.idm.min_gap, max_accel=base.idm.max_accel, comfortable_decel=base.idm.comfortable_decel),
+                                         green_reaction_s=green_reaction_s))
         self.rng = rng
         self.steer_noise = steer_noise
         self._wander = 0.0
@@ -250,6 +277,7 @@ class NoisyAutopilot(Autopilot):
         self.last_expert: Control | None = None
         # Its own generator: a fleet recorded without lapses drives exactly as before they existed.
         self.lapses = TurnLapse(lapses, random.Random(f"lapse-{seed}"))
+        self._reaction_rng = random.Random(f"green-{seed}")
 
     def __call__(self, obs: Observation) -> Control:
         control = super().__call__(obs)

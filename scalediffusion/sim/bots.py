@@ -55,6 +55,9 @@ class BotConfig:
     # the applied steering leaves the expert's (services/processor/targets.py). Off by default: the one measurement
     # so far (1.0, with the signal visors, services/trainer/results/value) drove worse, not better.
     turn_lapses: float = 0.0
+    # How long a bot standing at a light that turns green waits before it goes (seconds, drawn per stop): the frames
+    # of a car standing at a green teach a light head the lamp rather than the position (autopilot.AutopilotParams).
+    green_reaction_s: tuple[float, float] = (1.0, 3.0)
 
     def traffic(self, rng: random.Random) -> tuple[int, int]:
         """(NPC vehicles, pedestrians) for one session."""
@@ -109,7 +112,8 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
         start_time_s=rng.uniform(0, 60)))
     episode.monitor.timeout_s = float("inf")  # a bot drives until its session ends, whatever happens
     renderer = renderer or CityRenderer(world, config.width, config.height, vertical_fov_deg=config.fov_deg)
-    driver = NoisyAutopilot(seed, steer_noise=config.steer_noise, lapses=TurnLapseParams(probability=config.turn_lapses))
+    driver = NoisyAutopilot(seed, steer_noise=config.steer_noise, lapses=TurnLapseParams(probability=config.turn_lapses),
+                            green_reaction_s=config.green_reaction_s)
     telemetry = telemetry_pb2.Telemetry(schema_version=1, video_width=config.width, video_height=config.height,
                                         video_fps=config.fps, world_id=world.world_id, client_info=CLIENT_INFO,
                                         recording_start_t_ms=PREROLL_MS,

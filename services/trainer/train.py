@@ -94,6 +94,10 @@ class TrainConfig:
     # yellow are drawn, x (1 + red_draw_weight): the approaches to a red are a few percent of driving.
     light_weight: float = 1.0
     red_draw_weight: float = 2.0
+    # ... and frames labelled green while the car stands (under STANDING_MPS), x (1 + green_stand_draw_weight): the
+    # second or two a driver takes to react to a green are the only frames where the lamp, not the car's position in
+    # front of the junction, tells red from green.
+    green_stand_draw_weight: float = 8.0
 
     def validate(self) -> TrainConfig:
         if self.preset not in PRESETS:
@@ -114,6 +118,7 @@ class TrainConfig:
             "turn_weight": 0 <= self.turn_weight <= 100,
             "light_weight": self.light_weight >= 0,
             "red_draw_weight": 0 <= self.red_draw_weight <= 100,
+            "green_stand_draw_weight": 0 <= self.green_stand_draw_weight <= 100,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -310,15 +315,22 @@ def _workers(config: TrainConfig) -> int:
     return max(0, min(8, (os.cpu_count() or 1) // max(1, torch.cuda.device_count()) - 1))
 
 
+STANDING_MPS = 0.3  # a frame slower than this stands (the autopilot's own "standing at the light")
+
+
 def sampling_weights(frames: data.CilrsFrames, config: TrainConfig) -> np.ndarray:
-    """Per-frame draw weights [N]: rare commands (balance_commands) and turning paths (turn_weight) more often."""
+    """Per-frame draw weights [N]: rare commands (balance_commands) and turning paths (turn_weight) more often; for
+    light models, frames before a red or yellow and frames standing at a green."""
     weights = data.command_weights(frames.commands()) if config.balance_commands else np.ones(len(frames))
     if config.turn_weight:
         weights = weights * (1.0 + config.turn_weight * data.turn_amounts(frames.target_rows()))
-    if config.red_draw_weight and preset(config.preset).light_classes:
-        light = data.light_labels(frames.target_rows())
+    if preset(config.preset).light_classes:
+        rows = frames.target_rows()
+        light = data.light_labels(rows)
         stop = np.isin(light, [LIGHT_CLASSES.index("red"), LIGHT_CLASSES.index("yellow")])
-        weights = weights * np.where(stop, 1.0 + config.red_draw_weight, 1.0)
+        standing_green = (light == LIGHT_CLASSES.index("green")) & (rows[:, data.COL["speed"]] < STANDING_MPS)
+        weights = weights * np.where(stop, 1.0 + config.red_draw_weight, 1.0) \
+            * np.where(standing_green, 1.0 + config.green_stand_draw_weight, 1.0)
     return weights
 
 

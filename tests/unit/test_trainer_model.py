@@ -377,16 +377,20 @@ def test_frames_before_a_red_are_drawn_more_often_by_light_models_only(tmp_path)
     from services.trainer.train import sampling_weights
 
     light = [{**_measurement(4, 4, True), "light": c} for c in ("none", "green", "yellow", "red")]
+    light += [{**_measurement(4, 4, True), "light": c, "speed": 0.0} for c in ("green", "red", "none")]  # standing
     rows, commands = data.targets_from_measurements(light)
     (tmp_path / "s").mkdir()
     np.save(tmp_path / "s" / "targets.npy", rows)
     np.save(tmp_path / "s" / "commands.npy", commands)
-    np.save(tmp_path / "s" / "frames.npy", np.zeros((4, 8, 8, 3), np.uint8))
-    frames = data.CilrsFrames([data.CachedSegment("s", "s", tmp_path / "s", 4)])
-    assert sampling_weights(frames, TrainConfig(preset="aim-resnet18-wide-tp-light")).tolist() == [1.0, 1.0, 3.0, 3.0]
-    assert sampling_weights(frames, TrainConfig(preset="aim-resnet18-wide-tp")).tolist() == [1.0, 1.0, 1.0, 1.0]
+    np.save(tmp_path / "s" / "frames.npy", np.zeros((7, 8, 8, 3), np.uint8))
+    frames = data.CilrsFrames([data.CachedSegment("s", "s", tmp_path / "s", 7)])
+    # Red/yellow x3; a car standing at a green x9 (the frames where only the lamp tells it from a red).
+    assert sampling_weights(frames, TrainConfig(preset="aim-resnet18-wide-tp-light")).tolist() == [1.0, 1.0, 3.0, 3.0, 9.0, 3.0, 1.0]
+    assert sampling_weights(frames, TrainConfig(preset="aim-resnet18-wide-tp")).tolist() == [1.0] * 7
     with pytest.raises(ConfigError, match="red_draw_weight"):
         TrainConfig(red_draw_weight=-1).validate()
+    with pytest.raises(ConfigError, match="green_stand_draw_weight"):
+        TrainConfig(green_stand_draw_weight=-1).validate()
 
 
 def test_a_light_policy_file_outputs_the_light_and_the_driver_stops_on_red(tmp_path):
