@@ -82,3 +82,12 @@ def lerp_angle(start: float, to: float, t: float) -> float:
     if d < -math.pi:
         d += 2 * math.pi
     return start + d * min(1.0, max(0.0, t))
+
+
+def recorded_pose(camera) -> CameraPose:
+    """The pose a telemetry tick recorded (telemetry_pb2.CameraPose: position, yaw, pitch, roll, fov_deg), with the
+    point it looks at one metre along yaw and pitch: what the renderer draws the frame the player saw from."""
+    p = camera.position
+    cp = math.cos(camera.pitch)
+    target = Vec3(p.x + math.cos(camera.yaw) * cp, p.y + math.sin(camera.yaw) * cp, p.z + math.sin(camera.pitch))
+    return CameraPose(p.x, p.y, p.z, camera.yaw, camera.pitch, camera.roll, camera.fov_deg, target)

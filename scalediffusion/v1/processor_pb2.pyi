@@ -28,6 +28,7 @@ class RejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REJECTION_REASON_OBJECTS_MISSING: _ClassVar[RejectionReason]
     REJECTION_REASON_VIDEO_TRUNCATED: _ClassVar[RejectionReason]
     REJECTION_REASON_REPLAY_MISMATCH: _ClassVar[RejectionReason]
+    REJECTION_REASON_VIDEO_MISMATCH: _ClassVar[RejectionReason]
 REJECTION_REASON_UNSPECIFIED: RejectionReason
 REJECTION_REASON_VIDEO_UNDECODABLE: RejectionReason
 REJECTION_REASON_TELEMETRY_INVALID: RejectionReason
@@ -44,6 +45,7 @@ REJECTION_REASON_DUPLICATE: RejectionReason
 REJECTION_REASON_OBJECTS_MISSING: RejectionReason
 REJECTION_REASON_VIDEO_TRUNCATED: RejectionReason
 REJECTION_REASON_REPLAY_MISMATCH: RejectionReason
+REJECTION_REASON_VIDEO_MISMATCH: RejectionReason
 
 class Rejection(_message.Message):
     __slots__ = ("reason", "metric", "value", "threshold", "detail", "start_frame", "end_frame")

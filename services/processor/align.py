@@ -93,6 +93,9 @@ class FrameAlignment:
     command: int
     control_tick: int  # index of the tick whose controls were taken
     exact: bool = False  # display and render time come from a frame record, not from the clock and RTT model
+    # The picture is the game's own render of the world (a frame record says RAW, or the session measured no diffusion
+    # round trip), not a repainted one: what the video check can compare with a re-render.
+    raw: bool = True
 
     def measurement(self, frame: int) -> dict:
         return {
@@ -140,6 +143,10 @@ class TickTimeline:
     def index_at(self, t_ms: float) -> int:
         """The tick in effect at t_ms (the latest at or before it; the first tick before the first)."""
         return max(bisect.bisect_right(self.times, t_ms) - 1, 0)
+
+    def indices_between(self, lo_ms: float, hi_ms: float) -> list[int]:
+        """The ticks with lo_ms <= t_ms <= hi_ms, in order."""
+        return list(range(bisect.bisect_left(self.times, lo_ms), bisect.bisect_right(self.times, hi_ms)))
 
     def state_at(self, t_ms: float) -> tuple[float, float, float, float]:
         """(x, y, theta, speed) interpolated between the ticks around t_ms."""
@@ -212,6 +219,15 @@ def recorded_times(video_ms: list[float], telemetry: telemetry_pb2.Telemetry) ->
     return [(rec.shown_t_ms, min(rec.render_t_ms, rec.shown_t_ms)) for rec in records[: len(video_ms)]]
 
 
+def raw_frames(video_ms: list[float], telemetry: telemetry_pb2.Telemetry) -> list[bool]:
+    """Per frame, whether it shows the game's own render: its record's source where the client wrote records; else
+    whether the session measured no diffusion round trip (a MediaRecorder recording of a repainted drive has RTT
+    samples)."""
+    if telemetry.frames:
+        return [rec.source == telemetry_pb2.FRAME_SOURCE_RAW for rec in telemetry.frames[: len(video_ms)]]
+    return [not telemetry.rtt_samples] * len(video_ms)
+
+
 def align_frames(video_ms: list[float], telemetry: telemetry_pb2.Telemetry, nominal_frame_ms: float = 33.3) -> list[FrameAlignment]:
     """One FrameAlignment per video frame (video_ms strictly increasing). Raises FrameRecordsMismatch when the
     telemetry has frame records that do not describe this video."""
@@ -226,6 +242,7 @@ def align_frames(video_ms: list[float], telemetry: telemetry_pb2.Telemetry, nomi
     else:
         times = exact
     display = [d for d, _ in times]
+    raw = raw_frames(video_ms, telemetry)
     out = []
     for i, (d, r) in enumerate(times):
         d_next = display[i + 1] if i + 1 < len(display) else d + nominal_frame_ms
@@ -250,6 +267,7 @@ def align_frames(video_ms: list[float], telemetry: telemetry_pb2.Telemetry, nomi
                 command=int(command),
                 control_tick=control_idx,
                 exact=exact is not None,
+                raw=raw[i],
             )
         )
     return out

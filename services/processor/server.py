@@ -31,6 +31,7 @@ from services.processor.lights import LightSettings
 from services.processor.replay import ReplaySettings
 from services.processor.splice import SpliceSettings
 from services.processor.targets import TargetSettings
+from services.processor.videocheck import VideoCheckSettings
 from services.processor.worker import SessionWorker, WorkerSettings
 
 log = get_logger("processor")
@@ -83,11 +84,15 @@ def worker_settings_from_env() -> WorkerSettings:
     light_settings = LightSettings(range_m=env_float("SD_LIGHT_RANGE_M", LightSettings.range_m))
     replay_settings = ReplaySettings(
         max_divergent_fraction=env_float("SD_REPLAY_MAX_DIVERGENT_FRACTION", ReplaySettings.max_divergent_fraction))
+    video_settings = VideoCheckSettings(
+        enabled=env_str("SD_VIDEO_CHECK", "true").lower() != "false",
+        min_agreement=env_float("SD_VIDEO_MIN_AGREEMENT", VideoCheckSettings.min_agreement))
     try:
         splice.validate()
         target_settings.validate()
         light_settings.validate()
         replay_settings.validate()
+        video_settings.validate()
         thresholds = clean.CleanThresholds.from_json(env_str("SD_CLEAN_THRESHOLDS", "{}"))
         thresholds.validate()
     except ValueError as err:
@@ -99,6 +104,7 @@ def worker_settings_from_env() -> WorkerSettings:
         targets=target_settings,
         lights=light_settings,
         replay=replay_settings,
+        video=video_settings,
         upload_threads=env_int("SD_UPLOAD_THREADS", WorkerSettings.upload_threads),
         plot=env_str("SD_QUALITY_PLOT", "true").lower() != "false",
     )

@@ -8,15 +8,16 @@ restart after a crash at any point) rewrites identical objects.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
@@ -25,15 +26,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
+from scalediffusion.city.actors import actor_poses
 from scalediffusion.city.catalog import get_world
 from scalediffusion.platform import events, keys
 from scalediffusion.platform.kafka import EventBus
 from scalediffusion.platform.logs import event, get_logger
 from scalediffusion.platform.manifests import ManifestStore
 from scalediffusion.platform.s3 import ObjectStore
+from scalediffusion.sim.camera import recorded_pose
+from scalediffusion.sim.render import CityRenderer, create_context
 from scalediffusion.v1 import events_pb2, processor_pb2
 from scalediffusion.webm import WebmError, WebmInfo, probe_webm
-from services.processor import clean, lights, pipeline, replay, report, targets
+from services.processor import clean, lights, pipeline, replay, report, targets, videocheck
 from services.processor.align import FrameAlignment, FrameRecordsMismatch, TickTimeline
 from services.processor.plan import (
     REASONS,
@@ -46,17 +50,26 @@ from services.processor.plan import (
 )
 from services.processor.splice import SpliceSettings
 
+if TYPE_CHECKING:
+    import moderngl
+
 log = get_logger("processor.worker")
 
 DUPLICATES = Counter("sd_processor_duplicate_events_total", "sessions.uploaded events skipped because the session was already processed")
 SESSIONS = Counter("sd_processor_sessions_total", "Sessions processed, by outcome (accepted, rejected)", ["outcome"])
 SEGMENTS = Counter("sd_processor_segments_total", "Candidate segments, by outcome (accepted, rejected)", ["outcome"])
+VIDEO_UNCHECKED = Counter("sd_processor_video_unchecked_total",
+                          "Sessions or segments on a known world whose video could not be checked (OpenGL failed here)")
+VIDEO_AGREEMENT = Histogram("sd_processor_video_agreement", "Per candidate segment: median agreement of its raw frames with "
+                            "the city re-rendered from their camera poses", buckets=(0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0))
 FRAMES = Counter("sd_processor_frames_decoded_total", "Video frames decoded")
 STAGE_SECONDS = Histogram(
     "sd_processor_stage_seconds", "Wall time per stage per session", ["stage"], buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 20, 40, 80)
 )
 
 T = TypeVar("T")
+# A session's video check: (segment frames, their alignment, the decoded frames) -> the segment's result.
+VideoCheck = Callable[[list[int], list[FrameAlignment], "DecodedFrames"], videocheck.VideoCheckResult]
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,7 @@ class WorkerSettings:
     targets: targets.TargetSettings = field(default_factory=targets.TargetSettings)
     lights: lights.LightSettings = field(default_factory=lights.LightSettings)
     replay: replay.ReplaySettings = field(default_factory=replay.ReplaySettings)
+    video: videocheck.VideoCheckSettings = field(default_factory=videocheck.VideoCheckSettings)
     upload_threads: int = 8  # parallel S3 writes (small JPEGs are latency-bound)
     decode_queue: int = 16  # decoded frames buffered between the decoder thread and the frame stage
     plot: bool = True  # write the quality PNG beside the JSON report
@@ -148,6 +162,10 @@ class SessionWorker:
         # Whole segments (and the plot) are written here, each fanning its objects out to `uploads`.
         self.segment_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="segment-writer")
         self.last_stage_times: dict[str, float] = {}
+        # The video check's renderers, made on first use, all on one OpenGL context (moderngl draws into whichever
+        # context is current: several contexts on one thread would draw into each other's).
+        self._gl: moderngl.Context | None = None
+        self._renderers: dict[tuple[str, int, int], CityRenderer] = {}
 
     def handle_record(self, record: ConsumerRecord) -> None:
         """ConsumerLoop handler: raises events.PoisonMessage for records that are not a usable SessionUploaded."""
@@ -234,6 +252,7 @@ class SessionWorker:
             if mismatch is not None:
                 raise pipeline.InputRejected(mismatch.reason, mismatch.metric, mismatch.detail, mismatch.value, mismatch.threshold)
         t = stages.add("telemetry_and_replay", t)
+        video_check = self._video_check(message.session_id, telemetry, timeline, world)
         with tempfile.TemporaryDirectory(prefix="sd-proc-") as tmp:
             path = os.path.join(tmp, "video.webm")
             self.store.download(message.bucket, message.video_key, path)
@@ -243,7 +262,7 @@ class SessionWorker:
                 probe = self._probe(fh.read())
             plan = plan_from_container(probe, telemetry, timeline, self.settings.splice)
             t = stages.add("probe_and_plan", t)
-            decoded, decode_s, early = self._decode(path, plan, timeline, message, label_frames, labeler)
+            decoded, decode_s, early = self._decode(path, plan, timeline, message, label_frames, labeler, video_check)
             stages.seconds["decode"] = decode_s
             t = stages.add("frames", t)
             stages.seconds["frames"] -= decode_s  # resize/metrics/JPEG/early writes not hidden behind decoding
@@ -274,7 +293,7 @@ class SessionWorker:
         final_ids = set()
         for candidate in candidates:
             seg_id = keys.segment_id(message.session_id, candidate.index)
-            measurements, failures = self._evaluate(candidate.frames, aligned, timeline, decoded, labeler)
+            measurements, failures = self._evaluate(candidate.frames, aligned, timeline, decoded, labeler, video_check)
             start_s, end_s = video_ms[candidate.frames[0]] / 1000.0, video_ms[candidate.frames[-1]] / 1000.0
             if failures:
                 SEGMENTS.labels("rejected").inc()
@@ -308,10 +327,73 @@ class SessionWorker:
 
     def _evaluate(
         self, frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames,
-        labeler: lights.LightLabeler | None = None,
+        labeler: lights.LightLabeler | None = None, video_check: VideoCheck | None = None,
     ) -> tuple[list[dict], list[clean.Failure]]:
         measurements = targets.measurements(frames, aligned, timeline, self.settings.targets, labeler)
-        return measurements, clean.evaluate_segment([decoded.metrics[f] for f in frames], measurements, self.settings.clean)
+        failures = clean.evaluate_segment([decoded.metrics[f] for f in frames], measurements, self.settings.clean)
+        if video_check is not None:
+            s = self.settings.video
+            try:
+                result = video_check(frames, aligned, decoded)
+            except Exception as err:  # noqa: BLE001 - an OpenGL failure must not cost the player the session
+                VIDEO_UNCHECKED.inc()
+                event(log, "video_check_failed", level=logging.ERROR, frames=len(frames), error=repr(err))
+                return measurements, failures
+            if result.checked:
+                VIDEO_AGREEMENT.observe(result.agreement)
+            if result.failed(s):
+                failures.append(clean.Failure(reason="VIDEO_MISMATCH", metric="video_agreement", value=result.agreement,
+                                              threshold=s.min_agreement, start_frame=0, end_frame=len(frames), detail=result.detail(s)))
+        return measurements, failures
+
+    def _video_check(self, session_id: str, telemetry, timeline: TickTimeline, world) -> VideoCheck | None:
+        """The video check for this session's segments (services/processor/videocheck.py), or None where it cannot
+        run: an unknown world, the check switched off, or no OpenGL here (counted and logged, never silent)."""
+        if world is None or not self.settings.video.enabled:
+            return None
+        offset_ms = telemetry.world_clock_offset_ms if telemetry.HasField("world_clock_offset_ms") else 0.0
+
+        def rendered(f: int, source: tuple[int, int], aligned: list[FrameAlignment]) -> Iterator[np.ndarray]:
+            # At the video's own size, then through the dataset's downscale: the pixels the frame went through.
+            width, height = source
+            gl = self._gl
+            assert gl is not None
+            key = (world.world_id, width, height)
+            if key not in self._renderers:
+                with gl:  # current on this thread while the renderer's buffers are made
+                    self._renderers[key] = CityRenderer(world, width, height, ctx=gl)
+            renderer, a = self._renderers[key], aligned[f]
+            # A frame placed by the recorder's clock is known to a frame or so: the ticks around it are tried too,
+            # the nearest first (the check stops at the first that agrees).
+            window = 0.0 if a.exact else self.settings.video.search_ms
+            ticks = timeline.indices_between(a.render_ms - window, a.render_ms + window) or [timeline.index_at(a.render_ms)]
+            for i in sorted(ticks, key=lambda i: abs(timeline.ticks[i].t_ms - a.render_ms)):
+                tick = timeline.ticks[i]
+                world_s = (tick.t_ms + offset_ms) / 1000.0
+                # Without and with the world's timetable actors: the game draws them, the bots draw their own
+                # traffic instead (not in the telemetry). The player's car is drawn when the camera is off it.
+                for actors in ((), actor_poses(world, world_s)):
+                    with gl:  # current on this thread, whichever thread handles the session
+                        image = renderer.render(recorded_pose(tick.camera), actors, world_s, ego=tick.vehicle)
+                    yield pipeline.downscale(image)
+
+        def check(frames: list[int], aligned: list[FrameAlignment], decoded: DecodedFrames) -> videocheck.VideoCheckResult:
+            def video(f: int) -> np.ndarray:
+                bgr = cv2.imdecode(np.frombuffer(decoded.jpegs[f], np.uint8), cv2.IMREAD_COLOR)
+                if bgr is None:
+                    raise RuntimeError(f"frame {f}: the processor's own JPEG did not decode")
+                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+            return videocheck.check_segment(frames, aligned, video, lambda f, w, h: rendered(f, decoded.sizes[f], aligned), self.settings.video)
+
+        try:
+            if self._gl is None:
+                self._gl = create_context()  # fails here, once per session, rather than inside a segment
+        except Exception as err:  # noqa: BLE001 - any OpenGL/EGL failure means the same: no renderer on this host
+            VIDEO_UNCHECKED.inc()
+            event(log, "video_check_unavailable", level=logging.ERROR, session_id=session_id, error=str(err))
+            return None
+        return check
 
     @staticmethod
     def _camera(frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames) -> dict:
@@ -324,7 +406,7 @@ class SessionWorker:
 
     def _decode(
         self, path: str, plan: Plan | None, timeline: TickTimeline, message: events_pb2.SessionUploaded, label_frames: dict,
-        labeler: lights.LightLabeler | None = None,
+        labeler: lights.LightLabeler | None = None, video_check: VideoCheck | None = None,
     ) -> tuple[DecodedFrames, float, dict[str, Future]]:
         """Decodes every frame into a JPEG + CLEAN metrics; with a plan, each candidate segment is judged as soon as
         its last frame is decoded and, if accepted, written in the background while decoding goes on."""
@@ -351,7 +433,7 @@ class SessionWorker:
                 return
             candidate = last_of.get(i)
             if candidate is not None:
-                measurements, failures = self._evaluate(candidate.frames, plan.aligned, timeline, out, labeler)
+                measurements, failures = self._evaluate(candidate.frames, plan.aligned, timeline, out, labeler, video_check)
                 if not failures:
                     seg_id = keys.segment_id(message.session_id, candidate.index)
                     camera = self._camera(candidate.frames, plan.aligned, timeline, out)
@@ -439,5 +521,11 @@ class SessionWorker:
         return info
 
     def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.release()
+        self._renderers.clear()
+        if self._gl is not None:
+            self._gl.release()
+            self._gl = None
         self.segment_writer.shutdown(wait=True)
         self.uploads.shutdown(wait=True)

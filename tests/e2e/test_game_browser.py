@@ -77,7 +77,7 @@ def test_a_scripted_drive_in_chromium_becomes_a_segment_with_those_controls(stac
     assert result["recorder"] == recorder
     assert (out / "game-driving.png").stat().st_size > 10_000, "a screenshot of the game was saved"
     session, report = processed(stack, ingest, processor, result["sessionId"], "browser-player")
-    assert session.state == ingest_pb2.SESSION_STATE_ACCEPTED, (list(session.rejection_reasons), list(report.rejections), dict(report.breaks))
+    assert session.state == ingest_pb2.SESSION_STATE_ACCEPTED, (list(session.rejections), list(report.rejections), dict(report.breaks))
     frames = segment_frames(stack, report)
     steers = [m["steer"] for m, _, _ in frames]
     assert max(steers) > 0.2, ("steer > 0 while the right key was held", dict(report.breaks), result)

@@ -157,7 +157,7 @@ def test_label_streams_upload_beside_the_video_and_travel_in_the_event(stack, in
     video, telemetry = small_session
     labels = {"semantic": b"\x1aE\xdf\xa3 semantic labels", "depth": b"\x1aE\xdf\xa3 depth labels"}
     uploaded = upload_session(ingest, unique_video(video, "labels"), telemetry, metadata=stack.auth("p-labels"), labels=labels)
-    assert uploaded.session.state == ingest_pb2.SESSION_STATE_UPLOADED, uploaded.session.rejection_reasons
+    assert uploaded.session.state == ingest_pb2.SESSION_STATE_UPLOADED, uploaded.session.rejections
     assert sorted(uploaded.session.label_streams) == ["depth", "semantic"]
     stored = {o.label_stream: o for o in uploaded.session.objects if o.kind == ingest_pb2.UPLOAD_KIND_LABELS}
     assert stored["depth"].key == f"p-labels/{uploaded.session_id}/labels/depth.webm" and stored["depth"].size_bytes == len(labels["depth"])
@@ -195,4 +195,4 @@ def test_impossible_recording_times_are_refused_at_complete_and_the_session_stay
         if target.kind == ingest_pb2.UPLOAD_KIND_TELEMETRY:
             upload_to_target(target, telemetry_bytes)
     done = ingest.CompleteSession(ingest_pb2.CompleteSessionRequest(session_id=started.session_id), metadata=me)
-    assert done.session.state == ingest_pb2.SESSION_STATE_UPLOADED, done.session.rejection_reasons
+    assert done.session.state == ingest_pb2.SESSION_STATE_UPLOADED, done.session.rejections

@@ -70,7 +70,7 @@ def test_complete_session_twice_records_one_session_and_one_event(stack, ingest,
     video, telemetry = small_session
     me = stack.auth("p-twice")
     uploaded = upload_session(ingest, unique_video(video, "twice"), telemetry, metadata=me)
-    assert uploaded.session.state == ingest_pb2.SESSION_STATE_UPLOADED, uploaded.session.rejection_reasons
+    assert uploaded.session.state == ingest_pb2.SESSION_STATE_UPLOADED, uploaded.session.rejections
     again = ingest.CompleteSession(ingest_pb2.CompleteSessionRequest(session_id=uploaded.session_id), metadata=me)
     assert again.session.session_id == uploaded.session_id
     assert again.session.state != ingest_pb2.SESSION_STATE_CREATED

@@ -254,3 +254,37 @@ def test_a_bot_drive_is_replayed_and_labelled_and_the_same_drive_with_edited_con
     assert rejection.reason == processor_pb2.REJECTION_REASON_REPLAY_MISMATCH
     assert rejection.metric == "replay_divergent_fraction" and rejection.value > rejection.threshold > 0
     assert "do not follow from the recorded controls" in rejection.detail
+
+
+def test_a_video_that_does_not_show_the_recorded_drive_is_rejected(stack, processor, tmp_path):
+    """The video check: each segment's raw frames are compared with the city re-rendered from their camera poses.
+    Another drive's video under a genuine telemetry, and a genuine video under its own telemetry moved one block
+    north (it replays cleanly: the same drive, on another street), are both rejected with VIDEO_MISMATCH and the
+    agreement; the genuine pair is accepted with its agreement near 1."""
+    from scalediffusion.sim.bots import BotConfig, play_session
+
+    config = BotConfig(seconds=6.0, width=320, height=180, fps=10, npc_vehicles=0, pedestrians=0)
+    drive, other = play_session(41, config), play_session(42, config)
+    genuine = publish_session(stack, tmp_path, video=drive.video, telemetry=drive.telemetry.SerializeToString())
+    swapped = publish_session(stack, tmp_path, video=other.video, telemetry=drive.telemetry.SerializeToString())
+    moved = type(drive.telemetry)()
+    moved.CopyFrom(drive.telemetry)
+    for tick in moved.ticks:  # the block spacing north-south: same lanes, other facades
+        tick.vehicle.y += 80.0
+        tick.camera.position.y += 80.0
+        if tick.HasField("target_point"):
+            tick.target_point.y += 80.0
+    rerouted = publish_session(stack, tmp_path, video=drive.video, telemetry=moved.SerializeToString())
+
+    report = wait_report(processor, genuine)
+    assert report.segments and not report.rejections, report.rejections
+    for session in (swapped, rerouted):
+        report = wait_report(processor, session)
+        assert not report.segments, session
+        mismatch = [r for r in report.rejections if r.reason == processor_pb2.REJECTION_REASON_VIDEO_MISMATCH]
+        assert mismatch, report.rejections
+        if session == rerouted:  # the moved poses replay cleanly: only the video gives it away
+            assert {r.reason for r in report.rejections} == {processor_pb2.REJECTION_REASON_VIDEO_MISMATCH}
+        rejection = mismatch[0]
+        assert rejection.metric == "video_agreement" and rejection.value < rejection.threshold == 0.93
+        assert "does not show the recorded drive" in rejection.detail

@@ -386,7 +386,7 @@ export class GameRuntime {
     this.lastFrame = now;
     try {
       this.advance(now, dtFrame);
-      this.draw(now, dtFrame);
+      this.draw(now);
     } catch (err) {
       // Never let one bad frame stop the loop; surface it through the HUD/console.
       console.error("game frame failed", err);
@@ -436,6 +436,10 @@ export class GameRuntime {
       this.inCollision = r.collision !== null;
       this.state = r.state;
     }
+    // The chase camera follows the heading with a lag, stepped here on the physics clock rather than per drawn
+    // frame: the camera a tick records is then exactly the one its picture is drawn from, whatever the frame rate
+    // (the processor re-renders frames from the recorded poses to check the video and to label it).
+    this.camYaw = lerpAngle(this.camYaw, this.state.theta, 1 - Math.exp(-dt * 5));
     this.nav = this.planner.update(this.state, this.state.theta);
     this.recordTick(tMs);
   }
@@ -460,8 +464,7 @@ export class GameRuntime {
     this.collisionPending = false;
   }
 
-  private draw(now: number, dtFrame: number): void {
-    this.camYaw = lerpAngle(this.camYaw, this.state.theta, 1 - Math.exp(-dtFrame * 5));
+  private draw(now: number): void {
     const pose = cameraPose(this.state, this.cameraMode, this.opts.config.fovDeg, this.cameraMode === "chase" ? this.camYaw : this.state.theta);
     // Actors and traffic lights run on the drive clock (frozen before the start and after the end), the clock the
     // telemetry records: the processor replays the lights from it to label frames (services/processor/lights.py).
