@@ -18,6 +18,11 @@ MSAA (the game's `antialias: true`) is optional (`samples=4`); it is off by defa
 on llvmpipe. Against the game itself (scene.ts in Chromium on ANGLE/llvmpipe, same poses, 640x360) about 9 pixels in
 10 are within 1/255 and the mean absolute difference is about 1/255, the rest being edge antialiasing.
 
+The scene is described once (static_parts with each part's SemanticClass, polygon-offset layer and culling;
+signal_lamps; actor_instances; the placement GLSL; SceneRenderer's draw order and GL state) and drawn by two renderers:
+CityRenderer here, and scalediffusion/sim/labels.py's LabelRenderer (semantic, depth and instance maps that line up
+with this picture pixel for pixel).
+
     renderer = CityRenderer(world, 256, 256)
     image = renderer.render(camera_pose(ego, "dash", 60.0), actor_poses, t_s, ego=ego)   # RGB uint8 [H, W, 3]
 """
@@ -26,6 +31,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
 from typing import TYPE_CHECKING, Self
 
 import numpy as np
@@ -38,8 +45,9 @@ from scalediffusion.v1 import world_pb2
 if TYPE_CHECKING:  # imported where a context is made: only rendering needs OpenGL
     import moderngl
 
-__all__ = ["COLORS", "FAR_M", "NEAR_M", "CityRenderer", "create_context", "lambert", "look_at", "perspective", "srgb_encode",
-           "srgb_to_linear"]
+__all__ = ["COLORS", "FAR_M", "NEAR_M", "PEDESTRIAN_HEIGHT_M", "VEHICLE_CENTER_Z_M", "VEHICLE_HEIGHT_M", "CityRenderer",
+           "SceneRenderer", "SemanticClass", "SignalLamps", "StaticPart", "actor_fields", "actor_instances", "create_context",
+           "lambert", "look_at", "perspective", "signal_lamps", "srgb_encode", "srgb_to_linear", "static_parts"]
 
 # clients/web/src/render/scene.ts
 COLORS = {
@@ -51,6 +59,8 @@ NPC_COLORS = (0xD9822B, 0xC0392B, 0xE5C12E, 0x2E8B57, 0xF0F0F0, 0x7D3C98)
 PEDESTRIAN_COLORS = (0xC0504D, 0x4F81BD, 0x9BBB59, 0x8064A2, 0xF79646, 0x404040)
 PARKED_COLORS = (0xB0B4B8, 0x1F2A44, 0x7A1F1F, 0xE8E8E8, 0x2D2D2D, 0x4A5A3A, 0x8A6D3B, 0x35507A)
 PEDESTRIAN_HEIGHT_M = 1.7
+# Vehicles (NPCs, parked cars) are boxes this tall, centred this high (0.1 .. 1.4 m), as scene.ts draws them.
+VEHICLE_HEIGHT_M, VEHICLE_CENTER_Z_M = 1.3, 0.75
 CAR_PAINT, CAR_GLASS, CAR_TYRE = 0x1565C0, 0x22303A, 0x111111
 NEAR_M, FAR_M = 0.1, 2000.0
 FOG_NEAR_M, FOG_FAR_M = 250.0, 1200.0
@@ -130,62 +140,98 @@ vec3 lambert(vec3 albedo, vec3 n) {
 }
 """
 
-_COMMON_VS = """
-#version 330
+# Where each kind of geometry lands in the city frame, its clip position and its view depth: one GLSL source for this
+# renderer and the label renderer (scalediffusion/sim/labels.py), so that both rasterise exactly the same pixels.
+PLACE_GLSL = """
 uniform mat4 u_view_proj;
 uniform mat4 u_view;
 out float v_depth;
-out vec3 v_front;
-out vec3 v_back;
-void place(vec4 world) {  // clip position and fog depth of a city-frame point
+void place(vec4 world) {  // clip position and view depth (along the camera's axis) of a city-frame point
     v_depth = -(u_view * world).z;
     gl_Position = u_view_proj * world;
 }
+"""
+
+# Static meshes are in the city frame already.
+STATIC_WORLD_GLSL = """
+in vec3 in_pos;
+vec4 static_world() {
+    return vec4(in_pos, 1.0);
+}
+"""
+
+# A rigid mesh moved by u_model (the player's car; identity otherwise).
+RIGID_WORLD_GLSL = """
+uniform mat4 u_model;
+in vec3 in_pos;
+vec4 rigid_world() {
+    return u_model * vec4(in_pos, 1.0);
+}
+"""
+
+# Instanced boxes / capsules: position, heading (about z) and scale per instance (Three's InstancedMesh).
+INSTANCE_WORLD_GLSL = """
+in vec3 in_pos;
+in vec3 i_pos;
+in float i_heading;
+in vec3 i_scale;
+mat3 instance_rotation() {
+    float c = cos(i_heading), s = sin(i_heading);
+    return mat3(c, s, 0.0, -s, c, 0.0, 0.0, 0.0, 1.0);
+}
+vec4 instance_world(mat3 rot) {
+    return vec4(i_pos + rot * (in_pos * i_scale), 1.0);
+}
+"""
+
+# Instanced spheres of a radius each: the traffic-light lamps.
+LAMP_WORLD_GLSL = """
+in vec3 in_pos;
+in vec3 i_pos;
+in float i_radius;
+vec4 lamp_world() {
+    return vec4(i_pos + in_pos * i_radius, 1.0);
+}
+"""
+
+_COMMON_VS = """
+#version 330
+""" + PLACE_GLSL + """
+out vec3 v_front;
+out vec3 v_back;
 """ + _LIGHTING
 
 # Static and rigid meshes: per-vertex albedo (linear), u_model for the player's car (identity otherwise). Front and back
 # colours both, for the double-sided props (Three flips the normal of back faces).
-_LIT_VS = _COMMON_VS + """
-uniform mat4 u_model;
-in vec3 in_pos;
+_LIT_VS = _COMMON_VS + RIGID_WORLD_GLSL + """
 in vec3 in_normal;
 in vec3 in_color;
 void main() {
-    vec4 world = u_model * vec4(in_pos, 1.0);
     vec3 n = normalize(mat3(u_model) * in_normal);
     v_front = srgb(lambert(in_color, n));
     v_back = srgb(lambert(in_color, -n));
-    place(world);
+    place(rigid_world());
 }
 """
 
-# Instanced boxes / capsules: position, heading (about z), scale, albedo per instance (Three's InstancedMesh).
-_INSTANCED_VS = _COMMON_VS + """
-in vec3 in_pos;
+# Instanced boxes / capsules with an albedo per instance.
+_INSTANCED_VS = _COMMON_VS + INSTANCE_WORLD_GLSL + """
 in vec3 in_normal;
-in vec3 i_pos;
-in float i_heading;
-in vec3 i_scale;
 in vec3 i_color;
 void main() {
-    float c = cos(i_heading), s = sin(i_heading);
-    mat3 rot = mat3(c, s, 0.0, -s, c, 0.0, 0.0, 0.0, 1.0);
-    vec4 world = vec4(i_pos + rot * (in_pos * i_scale), 1.0);
+    mat3 rot = instance_rotation();
     vec3 n = normalize(rot * (in_normal / i_scale));  // inverse-transpose of the non-uniform scale
     v_front = v_back = srgb(lambert(i_color, n));
-    place(world);
+    place(instance_world(rot));
 }
 """
 
 # Unlit instanced spheres (MeshBasicMaterial): the traffic-light lamps.
-_LAMP_VS = _COMMON_VS + """
-in vec3 in_pos;
-in vec3 i_pos;
+_LAMP_VS = _COMMON_VS + LAMP_WORLD_GLSL + """
 in vec3 i_color;
-in float i_radius;
 void main() {
     v_front = v_back = srgb(i_color);
-    place(vec4(i_pos + in_pos * i_radius, 1.0));
+    place(lamp_world());
 }
 """
 
@@ -205,21 +251,19 @@ void main() {
 
 # Static meshes: lighting never changes, so the lit, sRGB-encoded colours (front and back faces) are computed once on
 # the CPU (lambert, srgb_encode) and the vertex shader only transforms: on llvmpipe vertex work is a good part of a frame.
-_STATIC_VS = _COMMON_VS + """
-in vec3 in_pos;
+_STATIC_VS = _COMMON_VS + STATIC_WORLD_GLSL + """
 in vec3 in_front;
 in vec3 in_back;
 void main() {
     v_front = in_front;
     v_back = in_back;
-    place(vec4(in_pos, 1.0));
+    place(static_world());
 }
 """
 
 # Buildings: the facade tile multiplies the (linear) vertex colour before lighting; lighting is linear in the albedo,
 # so tile * lit colour (per vertex, from the CPU), then the sRGB encoding and fog per fragment.
-_BUILDING_VS = _COMMON_VS + """
-in vec3 in_pos;
+_BUILDING_VS = _COMMON_VS + STATIC_WORLD_GLSL + """
 in vec3 in_lit;
 in vec2 in_uv;
 out vec3 v_lit;
@@ -227,7 +271,7 @@ out vec2 v_uv;
 void main() {
     v_lit = in_lit;
     v_uv = in_uv;
-    place(vec4(in_pos, 1.0));
+    place(static_world());
 }
 """
 
@@ -398,7 +442,7 @@ def car_mesh() -> MeshData:
     return mesh
 
 
-def _actor_fields(actor) -> tuple[bool, float, float, float, float, float]:
+def actor_fields(actor) -> tuple[bool, float, float, float, float, float]:
     """(is_pedestrian, x, y, heading, length, width) of an ActorPose-like object or a (kind, x, y, heading, length,
     width) tuple; kind is a world_pb2.ActorKind or "pedestrian" / "vehicle"."""
     if isinstance(actor, (tuple, list)):
@@ -411,6 +455,159 @@ def _actor_fields(actor) -> tuple[bool, float, float, float, float, float]:
         width = actor.width if width is None else width
     ped = kind == world_pb2.ACTOR_KIND_PEDESTRIAN or kind == "pedestrian"
     return ped, float(x), float(y), float(heading), float(length), float(width)
+
+
+def actor_instances(actors: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """How the renderers draw `actors` (as actor_fields reads them): rows (x, y, z of the centre, heading, size along
+    the heading, across, up) [N, 7] of the vehicles (unit boxes: VEHICLE_HEIGHT_M tall, centred VEHICLE_CENTER_Z_M up)
+    and of the pedestrians (unit capsules: PEDESTRIAN_HEIGHT_M tall on a width x width footprint), each with its rows'
+    indices in `actors`: (vehicle rows, vehicle indices, pedestrian rows, pedestrian indices)."""
+    cars: list[tuple[float, ...]] = []
+    peds: list[tuple[float, ...]] = []
+    car_index: list[int] = []
+    ped_index: list[int] = []
+    for k, actor in enumerate(actors):
+        ped, x, y, heading, length, width = actor_fields(actor)
+        if ped:
+            peds.append((x, y, PEDESTRIAN_HEIGHT_M / 2, heading, width, width, PEDESTRIAN_HEIGHT_M))
+            ped_index.append(k)
+        else:
+            cars.append((x, y, VEHICLE_CENTER_Z_M, heading, length, width, VEHICLE_HEIGHT_M))
+            car_index.append(k)
+    return (np.array(cars, np.float64).reshape(-1, 7), np.array(car_index, np.int64),
+            np.array(peds, np.float64).reshape(-1, 7), np.array(ped_index, np.int64))
+
+
+# ---- the scene, described once for both renderers (this one and scalediffusion/sim/labels.py's) ----------------------
+
+class SemanticClass(IntEnum):
+    """What each drawn thing is, as CARLA 0.9.14+'s semantic camera tags it (Cityscapes-aligned ids)."""
+
+    UNLABELED = 0
+    ROAD = 1  # carriageways and junction boxes
+    SIDEWALK = 2
+    BUILDING = 3
+    POLE = 6  # signal poles, mast arms, stop-sign posts
+    TRAFFIC_LIGHT = 7  # signal heads, visors, lamps
+    TRAFFIC_SIGN = 8  # stop-sign plates
+    TERRAIN = 10  # the ground plane outside roads and sidewalks
+    SKY = 11
+    PEDESTRIAN = 12
+    CAR = 14  # NPC vehicles, parked cars, the player's car
+    ROAD_LINE = 24  # lane markings
+
+
+@dataclass(frozen=True, eq=False)
+class StaticPart:
+    """One static draw call: its mesh (albedo in the vertex colours, read as linear), each vertex's SemanticClass,
+    its polygon-offset layer (0 / None: none; higher is drawn over coplanar lower layers: markings 4 over junctions 2
+    over roads and sidewalks 1 over the ground 0), whether back faces are culled (the props are double-sided, as
+    scene.ts's DoubleSide material) and whether it is the buildings (drawn with the facade's window tile)."""
+
+    name: str
+    mesh: MeshData
+    classes: np.ndarray  # uint8 [vertices]
+    layer: int | None
+    cull: bool = True
+    facade: bool = False
+
+
+def _part(name: str, mesh: MeshData, cls: SemanticClass, layer: int | None, **kw: bool) -> StaticPart:
+    return StaticPart(name, mesh, np.full(mesh.vertex_count, int(cls), np.uint8), layer, **kw)
+
+
+def _signal_props(world: world_pb2.World) -> tuple[MeshData, np.ndarray]:
+    """Stop signs, traffic-light poles, mast arms, heads and visors merged into one mesh, with each vertex's class."""
+    props = geo.empty_mesh()
+    classes: list[int] = []
+
+    def tag(cls: SemanticClass) -> None:  # the class of the vertices appended since the last tag
+        classes.extend([int(cls)] * (props.vertex_count - len(classes)))
+
+    for pole in geo.control_poles(world):
+        if pole.control == world_pb2.INTERSECTION_CONTROL_STOP_SIGN:
+            p = pole.position
+            geo.add_box(props, (p.x, p.y, 1.25), (0.08, 0.08, 2.5), 0, COLORS["pole"])
+            tag(SemanticClass.POLE)
+            geo.add_upright_polygon(props, (p.x + math.cos(pole.facing) * 0.06, p.y + math.sin(pole.facing) * 0.06, 2.45),
+                                    0.4, 8, pole.facing, COLORS["stop"])
+            tag(SemanticClass.TRAFFIC_SIGN)
+    for head in geo.signal_heads(world):
+        for centre, size, yaw in head.mounts:
+            geo.add_box(props, centre, size, yaw, COLORS["pole"])
+        tag(SemanticClass.POLE)
+        geo.add_box(props, head.center, head.size, head.facing, COLORS["head"])
+        for centre, size, yaw in head.visors:
+            geo.add_box(props, centre, size, yaw, COLORS["head"])
+        tag(SemanticClass.TRAFFIC_LIGHT)
+    return props, np.array(classes, np.uint8)
+
+
+def static_parts(world: world_pb2.World) -> list[StaticPart]:
+    """The static scene in draw order: near, occluding things first (props, buildings, parked cars) so that the flat
+    layers below them fail the depth test early, then the flat layers top down (markings, junctions, sidewalks,
+    roads, ground)."""
+    parts = []
+    props, prop_classes = _signal_props(world)
+    if props.vertex_count:
+        parts.append(StaticPart("props", props, prop_classes, None, cull=False))
+    prisms = geo.building_prisms(world)
+    if prisms:
+        parts.append(_part("buildings", geo.building_mesh(prisms), SemanticClass.BUILDING, None, facade=True))
+    # Parked cars: instanced unit boxes in scene.ts; static here, so baked into one mesh (colours linearised, as
+    # InstancedMesh.setColorAt does).
+    if len(world.parked):
+        parked = geo.empty_mesh()
+        for i, p in enumerate(world.parked):
+            box = geo.add_box(geo.empty_mesh(), (p.position.x, p.position.y, VEHICLE_CENTER_Z_M),
+                              (p.length_m or 4.6, p.width_m or 1.9, VEHICLE_HEIGHT_M), p.heading, 0)
+            box.colors[:] = srgb_to_linear(PARKED_COLORS[i % len(PARKED_COLORS)])
+            parked.extend(box)
+        parts.append(_part("parked", parked, SemanticClass.CAR, None))
+    surfaces = geo.road_surfaces(world)
+    marks = geo.lane_markings(world)
+    mark_mesh = geo.empty_mesh()
+    geo.add_flat_quads(mark_mesh, [m.corners for m in marks if m.color == "yellow"], 0, COLORS["yellow"])
+    geo.add_flat_quads(mark_mesh, [m.corners for m in marks if m.color == "white"], 0, COLORS["white"])
+    if mark_mesh.vertex_count:
+        parts.append(_part("markings", mark_mesh, SemanticClass.ROAD_LINE, 4))
+    lo = world.min if world.HasField("min") else Vec2(-500.0, -500.0)
+    hi = world.max if world.HasField("max") else Vec2(500.0, 500.0)
+    pad = GROUND_PAD_M
+    ground = (Vec2(lo.x - pad, lo.y - pad), Vec2(hi.x + pad, lo.y - pad), Vec2(hi.x + pad, hi.y + pad), Vec2(lo.x - pad, hi.y + pad))
+    for name, quads, z, color, cls, layer in (
+        ("junctions", [geo.square_quad(b.center, b.half_size) for b in geo.intersection_boxes(world)], 0, "junction", SemanticClass.ROAD, 2),
+        ("sidewalks", [s.corners for s in surfaces.sidewalks], 0.12, "sidewalk", SemanticClass.SIDEWALK, 1),
+        ("roads", [r.corners for r in surfaces.roads], 0, "asphalt", SemanticClass.ROAD, 1),
+        ("ground", [ground], -0.02, "ground", SemanticClass.TERRAIN, 0),
+    ):
+        if quads:
+            parts.append(_part(name, geo.add_flat_quads(geo.empty_mesh(), quads, z, COLORS[color]), cls, layer))
+    return parts
+
+
+@dataclass(frozen=True, eq=False)
+class SignalLamps:
+    """The traffic-light lamps, three per signal head (red, amber, green, top to bottom), and which light phase each
+    head follows."""
+
+    positions: np.ndarray  # [3 * heads, 3] lamp centres, head after head
+    radii: np.ndarray  # [3 * heads]
+    phases: list[tuple[float, geo.LightAxis]]  # the distinct (light offset, axis) pairs, sorted
+    phase_of: np.ndarray  # [heads]: each head's index in phases
+
+
+def signal_lamps(world: world_pb2.World) -> SignalLamps | None:
+    """The world's signal lamps (None without traffic lights)."""
+    heads = geo.signal_heads(world)
+    if not heads:
+        return None
+    offsets = {i.id: i.light_offset_s for i in world.intersections}
+    keys = [(offsets.get(h.intersection_id, 0.0), h.axis) for h in heads]
+    phases = sorted(set(keys))
+    return SignalLamps(np.array([xyz for h in heads for xyz in h.lamps], np.float64).reshape(-1, 3),
+                       np.array([h.lamp_radius for h in heads for _ in h.lamps], np.float64),
+                       phases, np.array([phases.index(k) for k in keys]))
 
 
 class _Instances:
@@ -458,194 +655,70 @@ class _Instances:
                 obj.release()
 
 
-class CityRenderer:
-    """Renders a World from a camera pose: RGB uint8 [height, width, 3], top row first.
+class SceneRenderer:
+    """What CityRenderer and the label renderer (scalediffusion/sim/labels.py) share, so that a label image lines up
+    with the picture pixel for pixel: the camera (camera_matrices, project), the scene's draw calls built from one
+    description (static_parts, signal_lamps, actor_instances, the actors' / lamps' / player's car's meshes), and one
+    draw order under one GL state (depth test <=, back-face culling where a part asks, the flat layers' polygon
+    offsets, the y-flipped projection). A subclass makes its programs and the vertex data they read through the
+    _part_vao / _instances / _lamp_instances / _car_vao / _instance_rows hooks, then calls _build_scene."""
 
-    Static geometry (ground, roads, intersections, sidewalks, markings, buildings, parked cars, poles and signs) is
-    uploaded once; per frame only the moving actors, the lamp colours (light_color at the sim time) and the player's
-    car change. Deterministic for the same inputs on the same machine.
-
-    vertical_fov_deg is the default field of view (a pose's own fov_deg wins, as in the game); ctx an existing moderngl
-    context to share (one is created through EGL otherwise, and released with the renderer); samples the MSAA sample
-    count (0: none; the game's antialiasing is 4, at half the frame rate on llvmpipe); windows False draws plain
-    facades."""
-
-    def __init__(self, world: world_pb2.World, width: int, height: int, vertical_fov_deg: float = 60.0, ctx=None,
-                 samples: int = 0, windows: bool = True) -> None:
+    def __init__(self, world: world_pb2.World, width: int, height: int, vertical_fov_deg: float, ctx) -> None:
         self.world = world
         self.width, self.height = int(width), int(height)
         self.vertical_fov_deg = float(vertical_fov_deg)
         self._own_ctx = ctx is None
         self.ctx = create_context() if ctx is None else ctx
-        ctx = self.ctx
-        self.samples = int(samples)
         self._objects: list = []
+        self._programs: tuple = ()  # every program: the camera's uniforms are set on each
+        self._car_program = None  # the player's car's program (u_model)
 
-        def keep(obj):
-            self._objects.append(obj)
-            return obj
+    def _keep(self, obj):
+        """Registers a GL object for release()."""
+        self._objects.append(obj)
+        return obj
 
-        # Offscreen targets; with MSAA a multisampled pair resolved into the plain one before reading.
-        self._fbo = keep(ctx.framebuffer(keep(ctx.renderbuffer((self.width, self.height), 4)),
-                                         keep(ctx.depth_renderbuffer((self.width, self.height)))))
-        self._ms_fbo = None
-        if self.samples > 0:
-            self._ms_fbo = keep(ctx.framebuffer(keep(ctx.renderbuffer((self.width, self.height), 4, samples=self.samples)),
-                                                keep(ctx.depth_renderbuffer((self.width, self.height), samples=self.samples))))
-
-        self._stat = keep(ctx.program(vertex_shader=_STATIC_VS, fragment_shader=_FLAT_FS))
-        self._lit = keep(ctx.program(vertex_shader=_LIT_VS, fragment_shader=_FLAT_FS))
-        self._instanced = keep(ctx.program(vertex_shader=_INSTANCED_VS, fragment_shader=_FLAT_FS))
-        self._lamp = keep(ctx.program(vertex_shader=_LAMP_VS, fragment_shader=_FLAT_FS))
-        self._building = keep(ctx.program(vertex_shader=_BUILDING_VS, fragment_shader=_BUILDING_FS))
-        self._programs = (self._stat, self._lit, self._instanced, self._lamp, self._building)
-        sky = geo.rgb(COLORS["sky"])
-        self._clear_rgb = sky
-        for prog in self._programs:
-            _set(prog, "u_fog_color", sky)
-            _set(prog, "u_fog", (FOG_NEAR_M, FOG_FAR_M))
-            _set(prog, "u_sun_dir", tuple(SUN_DIRECTION))
-            _set(prog, "u_sun", tuple(c * SUN_INTENSITY for c in srgb_to_linear(SUN_COLOR)))
-            _set(prog, "u_sky", tuple(c * HEMI_INTENSITY for c in srgb_to_linear(HEMI_SKY)))
-            _set(prog, "u_ground", tuple(c * HEMI_INTENSITY for c in srgb_to_linear(HEMI_GROUND)))
-        _set(self._lit, "u_model", tuple(np.eye(4).T.ravel()))
-
-        # (vao, polygon offset layer, cull back faces) in draw order: near, occluding things first so the flat layers
-        # below them fail the depth test early.
-        self._static: list[tuple[moderngl.VertexArray, int | None, bool]] = []
-        self._build_city(keep, windows)
-        self._build_signals(keep)
-        self._npc = keep(_Instances(ctx, self._instanced, _box_mesh(), "3f 1f 3f 3f", ("i_pos", "i_heading", "i_scale", "i_color"), 10))
-        self._peds = keep(_Instances(ctx, self._instanced, capsule_mesh(), "3f 1f 3f 3f", ("i_pos", "i_heading", "i_scale", "i_color"), 10))
-        self._npc_colors = np.array([srgb_to_linear(c) for c in NPC_COLORS], np.float32)
-        self._ped_colors = np.array([srgb_to_linear(c) for c in PEDESTRIAN_COLORS], np.float32)
-        car = car_mesh()
-        self._car = self._vao(keep, self._lit, [car.positions, car.normals, car.colors, car.indices], ("in_pos", "in_normal", "in_color"))
-
-    # ---- building the scene ----------------------------------------------------------------------------------------
-
-    def _vao(self, keep, program, columns, names):
-        vbo = keep(self.ctx.buffer(np.column_stack(columns[:-1]).astype("f4").tobytes()))
-        ibo = keep(self.ctx.buffer(np.asarray(columns[-1]).astype("u4").tobytes()))
+    def _vao(self, program, columns, names):
+        """A vertex array over float32 columns ([N, k] each) and an index array (the last column)."""
+        vbo = self._keep(self.ctx.buffer(np.column_stack(columns[:-1]).astype("f4").tobytes()))
+        ibo = self._keep(self.ctx.buffer(np.asarray(columns[-1]).astype("u4").tobytes()))
         layout = " ".join(f"{np.asarray(c).shape[1]}f" for c in columns[:-1])
-        return keep(self.ctx.vertex_array(program, [(vbo, layout, *names)], index_buffer=ibo, index_element_size=4))
+        return self._keep(self.ctx.vertex_array(program, [(vbo, layout, *names)], index_buffer=ibo, index_element_size=4))
 
-    def _static_vao(self, keep, mesh: MeshData):
-        """A static mesh with its lit colours baked in (front faces and back faces)."""
-        front = srgb_encode(lambert(mesh.colors, mesh.normals))
-        back = srgb_encode(lambert(mesh.colors, -mesh.normals))
-        return self._vao(keep, self._stat, [mesh.positions, front, back, mesh.indices], ("in_pos", "in_front", "in_back"))
+    def _make_instances(self, program, mesh: MeshData, layout: str, names: Sequence[str], floats: int) -> _Instances:
+        return self._keep(_Instances(self.ctx, program, mesh, layout, names, floats))
 
-    def _flat(self, keep, quads, z: float, color: int, layer: int):
-        if quads:
-            self._static.append((self._static_vao(keep, geo.add_flat_quads(geo.empty_mesh(), quads, z, color)), layer, True))
+    # Hooks: how a subclass draws each kind of thing.
+    def _part_vao(self, part: StaticPart):
+        raise NotImplementedError
 
-    def _build_city(self, keep, windows: bool) -> None:
-        w = self.world
-        prisms = geo.building_prisms(w)
-        if prisms:
-            mesh = geo.building_mesh(prisms)
-            vao = self._vao(keep, self._building, [mesh.positions, lambert(mesh.colors, mesh.normals), mesh.uvs, mesh.indices],
-                            ("in_pos", "in_lit", "in_uv"))
-            _set(self._building, "u_frame", WINDOW_FRAME)
-            _set(self._building, "u_pane", WINDOW_PANE)
-            _set(self._building, "u_frame_color", srgb_to_linear(0x4A5866))
-            _set(self._building, "u_pane_color", srgb_to_linear(0x6F8294))
-            _set(self._building, "u_windows", 1.0 if windows else 0.0)
-            self._static.append((vao, None, True))
-        # Parked cars: instanced unit boxes in scene.ts; static here, so baked into one mesh (colours linearised, as
-        # InstancedMesh.setColorAt does).
-        if len(w.parked):
-            parked = geo.empty_mesh()
-            for i, p in enumerate(w.parked):
-                box = geo.add_box(geo.empty_mesh(), (p.position.x, p.position.y, 0.75), (p.length_m or 4.6, p.width_m or 1.9, 1.3), p.heading, 0)
-                box.colors[:] = srgb_to_linear(PARKED_COLORS[i % len(PARKED_COLORS)])
-                parked.extend(box)
-            self._static.append((self._static_vao(keep, parked), None, True))
-        surfaces = geo.road_surfaces(w)
-        marks = geo.lane_markings(w)
-        mark_mesh = geo.empty_mesh()
-        geo.add_flat_quads(mark_mesh, [m.corners for m in marks if m.color == "yellow"], 0, COLORS["yellow"])
-        geo.add_flat_quads(mark_mesh, [m.corners for m in marks if m.color == "white"], 0, COLORS["white"])
-        if mark_mesh.vertex_count:
-            self._static.append((self._static_vao(keep, mark_mesh), 4, True))
-        self._flat(keep, [geo.square_quad(b.center, b.half_size) for b in geo.intersection_boxes(w)], 0, COLORS["junction"], 2)
-        self._flat(keep, [s.corners for s in surfaces.sidewalks], 0.12, COLORS["sidewalk"], 1)
-        self._flat(keep, [r.corners for r in surfaces.roads], 0, COLORS["asphalt"], 1)
-        lo = w.min if w.HasField("min") else Vec2(-500.0, -500.0)
-        hi = w.max if w.HasField("max") else Vec2(500.0, 500.0)
-        pad = GROUND_PAD_M
-        ground = (Vec2(lo.x - pad, lo.y - pad), Vec2(hi.x + pad, lo.y - pad), Vec2(hi.x + pad, hi.y + pad), Vec2(lo.x - pad, hi.y + pad))
-        self._flat(keep, [ground], -0.02, COLORS["ground"], 0)
+    def _instances(self, mesh: MeshData) -> _Instances:
+        """Instances of a vehicle / pedestrian mesh, rows as _instance_rows makes them."""
+        raise NotImplementedError
 
-    def _build_signals(self, keep) -> None:
-        props = geo.empty_mesh()
-        offsets = {i.id: i.light_offset_s for i in self.world.intersections}
-        for pole in geo.control_poles(self.world):
-            if pole.control == world_pb2.INTERSECTION_CONTROL_STOP_SIGN:
-                p = pole.position
-                geo.add_box(props, (p.x, p.y, 1.25), (0.08, 0.08, 2.5), 0, COLORS["pole"])
-                geo.add_upright_polygon(props, (p.x + math.cos(pole.facing) * 0.06, p.y + math.sin(pole.facing) * 0.06, 2.45),
-                                        0.4, 8, pole.facing, COLORS["stop"])
-        lamps = []  # per signal head: (its 3 lamp positions, radius, offset_s, axis)
-        for head in geo.signal_heads(self.world):
-            for centre, size, yaw in head.mounts:
-                geo.add_box(props, centre, size, yaw, COLORS["pole"])
-            geo.add_box(props, head.center, head.size, head.facing, COLORS["head"])
-            for centre, size, yaw in head.visors:
-                geo.add_box(props, centre, size, yaw, COLORS["head"])
-            lamps.append((head.lamps, head.lamp_radius, offsets.get(head.intersection_id, 0.0), head.axis))
-        if props.vertex_count:
-            self._static.insert(0, (self._static_vao(keep, props), None, False))  # DoubleSide
-        self._lamps = None
-        self._lamp_keys: list[tuple[float, geo.LightAxis]] = []
-        self._lamp_state: Sequence[geo.LightColor | None] = []
-        if not lamps:
-            return
-        off = srgb_to_linear(COLORS["lampOff"])
-        self._lamp_rows = np.array([(*xyz, *off, radius) for positions, radius, _, _ in lamps for xyz in positions],
-                                   np.float32)
-        keys = sorted({(offset, axis) for _, _, offset, axis in lamps})
-        self._lamp_keys = keys
-        self._lamp_key_of = np.array([keys.index((offset, axis)) for _, _, offset, axis in lamps])
-        self._lamp_state = [None] * len(keys)
-        self._lamp_on = np.array([srgb_to_linear(COLORS[c]) for c in ("red", "amber", "green")], np.float32)
-        self._lamp_off = np.array(off, np.float32)
-        self._lamps = keep(_Instances(self.ctx, self._lamp, sphere_mesh(1.0, 10, 8), "3f 3f 1f",
-                                      ("i_pos", "i_color", "i_radius"), 7))
-        self._lamps.set(self._lamp_rows)
+    def _lamp_instances(self, mesh: MeshData) -> _Instances:
+        raise NotImplementedError
 
-    # ---- per frame ---------------------------------------------------------------------------------------------------
+    def _car_vao(self, mesh: MeshData):
+        raise NotImplementedError
 
-    def _update_lamps(self, t_s: float) -> None:
-        if self._lamps is None:
-            return
-        states = [geo.light_color(self.world, off, axis, t_s) for off, axis in self._lamp_keys]
-        if states == self._lamp_state:
-            return
-        self._lamp_state = states
-        lit = np.array([{"red": 0, "yellow": 1, "green": 2}[s] for s in states])[self._lamp_key_of]
-        colors = np.broadcast_to(self._lamp_off, (len(lit), 3, 3)).copy()
-        colors[np.arange(len(lit)), lit] = self._lamp_on[lit]
-        self._lamp_rows[:, 3:6] = colors.reshape(-1, 3)
-        self._lamps.set(self._lamp_rows)
+    def _instance_rows(self, rows: np.ndarray, index: np.ndarray, pedestrian: bool) -> np.ndarray:
+        """The per-instance data of actor_instances' rows (and their actors' indices)."""
+        raise NotImplementedError
 
-    def _update_actors(self, actors) -> None:
-        cars, peds = [], []
-        for actor in actors:
-            ped, x, y, heading, length, width = _actor_fields(actor)
-            if ped:
-                peds.append((x, y, PEDESTRIAN_HEIGHT_M / 2, heading, width, width, PEDESTRIAN_HEIGHT_M))
-            else:
-                cars.append((x, y, 0.75, heading, length, width, 1.3))
-        for inst, rows, palette in ((self._npc, cars, self._npc_colors), (self._peds, peds, self._ped_colors)):
-            if rows:
-                data = np.empty((len(rows), 10), np.float32)
-                data[:, :7] = rows
-                data[:, 7:] = palette[np.arange(len(rows)) % len(palette)]  # colour by slot, as the game's instances
-                inst.set(data)
-            else:
-                inst.set(np.zeros((0, 10), np.float32))
+    def _build_scene(self) -> None:
+        # (vao, polygon offset layer, cull back faces) in static_parts' draw order.
+        self._static = [(self._part_vao(part), part.layer, part.cull) for part in static_parts(self.world)]
+        self._npc = self._instances(_box_mesh())
+        self._peds = self._instances(capsule_mesh())
+        self._lamp_data = signal_lamps(self.world)
+        self._lamps = None if self._lamp_data is None else self._lamp_instances(sphere_mesh(1.0, 10, 8))
+        self._car = self._car_vao(car_mesh())
+
+    def _update_actors(self, actors: Sequence) -> None:
+        cars, car_index, peds, ped_index = actor_instances(actors)
+        self._npc.set(self._instance_rows(cars, car_index, False))
+        self._peds.set(self._instance_rows(peds, ped_index, True))
 
     def camera_matrices(self, camera) -> tuple[np.ndarray, np.ndarray]:
         """(view, projection) for a camera pose (city frame -> clip; OpenGL conventions, image y up). The pose's
@@ -672,6 +745,166 @@ class CityRenderer:
         out[ok, 0] = (ndc[:, 0] + 1) / 2 * self.width
         out[ok, 1] = (1 - ndc[:, 1]) / 2 * self.height
         return out
+
+    def _draw_scene(self, fbo, clear: tuple[float, float, float, float], camera, ego, draw_ego: bool | None) -> None:
+        """Draws the scene (the actors and lamps as last set) into fbo, cleared to `clear`."""
+        ctx = self.ctx
+        view, proj = self.camera_matrices(camera)
+        # Render upside down (y flipped in clip space, so front faces turn clockwise) so that glReadPixels' bottom-up
+        # rows come out top row first without a copy.
+        flip = np.diag([1.0, -1.0, 1.0, 1.0])
+        view_proj = tuple((flip @ proj @ view).T.astype("f4").ravel())
+        view_t = tuple(view.T.astype("f4").ravel())
+        for prog in self._programs:
+            prog["u_view_proj"].value = view_proj
+            prog["u_view"].value = view_t
+        fbo.use()
+        ctx.viewport = (0, 0, self.width, self.height)
+        ctx.clear(*clear, depth=1.0)
+        ctx.enable_only(ctx.DEPTH_TEST | ctx.CULL_FACE)
+        ctx.depth_func = "<="
+        ctx.front_face = "cw"
+        ctx.cull_face = "back"
+        if draw_ego is None:
+            draw_ego = ego is not None and math.hypot(camera.x - ego.x, camera.y - ego.y) > 1.0
+        if draw_ego and ego is not None and self._car_program is not None:
+            c, s = math.cos(ego.theta), math.sin(ego.theta)
+            model = np.array([[c, -s, 0, ego.x], [s, c, 0, ego.y], [0, 0, 1, 0], [0, 0, 0, 1]], np.float64)
+            self._car_program["u_model"].value = tuple(model.T.astype("f4").ravel())
+            self._car.render()
+            self._car_program["u_model"].value = tuple(np.eye(4, dtype="f4").ravel())
+        self._npc.render()
+        self._peds.render()
+        if self._lamps is not None:
+            self._lamps.render()
+        for vao, layer, cull in self._static:
+            if cull:
+                ctx.enable(ctx.CULL_FACE)
+            else:
+                ctx.disable(ctx.CULL_FACE)
+            ctx.polygon_offset = (-layer, -layer) if layer else (0.0, 0.0)
+            vao.render()
+        ctx.polygon_offset = (0.0, 0.0)
+
+    def release(self) -> None:
+        for obj in reversed(self._objects):
+            obj.release()
+        self._objects.clear()
+        if self._own_ctx:
+            self.ctx.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class CityRenderer(SceneRenderer):
+    """Renders a World from a camera pose: RGB uint8 [height, width, 3], top row first.
+
+    Static geometry (ground, roads, intersections, sidewalks, markings, buildings, parked cars, poles and signs) is
+    uploaded once; per frame only the moving actors, the lamp colours (light_color at the sim time) and the player's
+    car change. Deterministic for the same inputs on the same machine.
+
+    vertical_fov_deg is the default field of view (a pose's own fov_deg wins, as in the game); ctx an existing moderngl
+    context to share (one is created through EGL otherwise, and released with the renderer); samples the MSAA sample
+    count (0: none; the game's antialiasing is 4, at half the frame rate on llvmpipe); windows False draws plain
+    facades."""
+
+    def __init__(self, world: world_pb2.World, width: int, height: int, vertical_fov_deg: float = 60.0, ctx=None,
+                 samples: int = 0, windows: bool = True) -> None:
+        super().__init__(world, width, height, vertical_fov_deg, ctx)
+        ctx = self.ctx
+        keep = self._keep
+        self.samples = int(samples)
+
+        # Offscreen targets; with MSAA a multisampled pair resolved into the plain one before reading.
+        self._fbo = keep(ctx.framebuffer(keep(ctx.renderbuffer((self.width, self.height), 4)),
+                                         keep(ctx.depth_renderbuffer((self.width, self.height)))))
+        self._ms_fbo = None
+        if self.samples > 0:
+            self._ms_fbo = keep(ctx.framebuffer(keep(ctx.renderbuffer((self.width, self.height), 4, samples=self.samples)),
+                                                keep(ctx.depth_renderbuffer((self.width, self.height), samples=self.samples))))
+
+        self._stat = keep(ctx.program(vertex_shader=_STATIC_VS, fragment_shader=_FLAT_FS))
+        self._lit = keep(ctx.program(vertex_shader=_LIT_VS, fragment_shader=_FLAT_FS))
+        self._instanced = keep(ctx.program(vertex_shader=_INSTANCED_VS, fragment_shader=_FLAT_FS))
+        self._lamp = keep(ctx.program(vertex_shader=_LAMP_VS, fragment_shader=_FLAT_FS))
+        self._building = keep(ctx.program(vertex_shader=_BUILDING_VS, fragment_shader=_BUILDING_FS))
+        self._programs = (self._stat, self._lit, self._instanced, self._lamp, self._building)
+        self._car_program = self._lit
+        sky = geo.rgb(COLORS["sky"])
+        self._clear_rgb = sky
+        for prog in self._programs:
+            _set(prog, "u_fog_color", sky)
+            _set(prog, "u_fog", (FOG_NEAR_M, FOG_FAR_M))
+            _set(prog, "u_sun_dir", tuple(SUN_DIRECTION))
+            _set(prog, "u_sun", tuple(c * SUN_INTENSITY for c in srgb_to_linear(SUN_COLOR)))
+            _set(prog, "u_sky", tuple(c * HEMI_INTENSITY for c in srgb_to_linear(HEMI_SKY)))
+            _set(prog, "u_ground", tuple(c * HEMI_INTENSITY for c in srgb_to_linear(HEMI_GROUND)))
+        _set(self._lit, "u_model", tuple(np.eye(4).T.ravel()))
+        _set(self._building, "u_frame", WINDOW_FRAME)
+        _set(self._building, "u_pane", WINDOW_PANE)
+        _set(self._building, "u_frame_color", srgb_to_linear(0x4A5866))
+        _set(self._building, "u_pane_color", srgb_to_linear(0x6F8294))
+        _set(self._building, "u_windows", 1.0 if windows else 0.0)
+        self._npc_colors = np.array([srgb_to_linear(c) for c in NPC_COLORS], np.float32)
+        self._ped_colors = np.array([srgb_to_linear(c) for c in PEDESTRIAN_COLORS], np.float32)
+
+        self._build_scene()
+        self._lamp_state: list[geo.LightColor | None] = []
+        if self._lamps is not None and self._lamp_data is not None:
+            lamps = self._lamp_data
+            off = srgb_to_linear(COLORS["lampOff"])
+            self._lamp_rows = np.column_stack([lamps.positions, np.tile(off, (len(lamps.radii), 1)), lamps.radii]).astype(np.float32)
+            self._lamp_state = [None] * len(lamps.phases)
+            self._lamp_on = np.array([srgb_to_linear(COLORS[c]) for c in ("red", "amber", "green")], np.float32)
+            self._lamp_off = np.array(off, np.float32)
+            self._lamps.set(self._lamp_rows)
+
+    # ---- building the scene ----------------------------------------------------------------------------------------
+
+    def _part_vao(self, part: StaticPart):
+        mesh = part.mesh
+        if part.facade:  # the tile multiplies the albedo: lit colour per vertex, the rest per fragment
+            return self._vao(self._building, [mesh.positions, lambert(mesh.colors, mesh.normals), mesh.uvs, mesh.indices],
+                             ("in_pos", "in_lit", "in_uv"))
+        # Lit colours baked in (front faces and back faces).
+        front = srgb_encode(lambert(mesh.colors, mesh.normals))
+        back = srgb_encode(lambert(mesh.colors, -mesh.normals))
+        return self._vao(self._stat, [mesh.positions, front, back, mesh.indices], ("in_pos", "in_front", "in_back"))
+
+    def _instances(self, mesh: MeshData) -> _Instances:
+        return self._make_instances(self._instanced, mesh, "3f 1f 3f 3f", ("i_pos", "i_heading", "i_scale", "i_color"), 10)
+
+    def _lamp_instances(self, mesh: MeshData) -> _Instances:
+        return self._make_instances(self._lamp, mesh, "3f 3f 1f", ("i_pos", "i_color", "i_radius"), 7)
+
+    def _car_vao(self, mesh: MeshData):
+        return self._vao(self._lit, [mesh.positions, mesh.normals, mesh.colors, mesh.indices], ("in_pos", "in_normal", "in_color"))
+
+    def _instance_rows(self, rows: np.ndarray, index: np.ndarray, pedestrian: bool) -> np.ndarray:
+        palette = self._ped_colors if pedestrian else self._npc_colors
+        data = np.empty((len(rows), 10), np.float32)
+        data[:, :7] = rows
+        data[:, 7:] = palette[np.arange(len(rows)) % len(palette)]  # colour by slot, as the game's instances
+        return data
+
+    # ---- per frame ---------------------------------------------------------------------------------------------------
+
+    def _update_lamps(self, t_s: float) -> None:
+        if self._lamps is None or self._lamp_data is None:
+            return
+        states = [geo.light_color(self.world, off, axis, t_s) for off, axis in self._lamp_data.phases]
+        if states == self._lamp_state:
+            return
+        self._lamp_state = list(states)
+        lit = np.array([{"red": 0, "yellow": 1, "green": 2}[s] for s in states])[self._lamp_data.phase_of]
+        colors = np.broadcast_to(self._lamp_off, (len(lit), 3, 3)).copy()
+        colors[np.arange(len(lit)), lit] = self._lamp_on[lit]
+        self._lamp_rows[:, 3:6] = colors.reshape(-1, 3)
+        self._lamps.set(self._lamp_rows)
 
     def set_atmosphere(self, sky: int | None = None, fog_near_m: float | None = None, fog_far_m: float | None = None) -> None:
         """Sky (background and fog colour, 0xRRGGBB) and fog distances for the frames that follow; None keeps the
@@ -703,66 +936,16 @@ class CityRenderer:
         return out
 
     def _draw(self, camera, actors, t_s: float, ego, draw_ego: bool | None) -> None:
-        ctx = self.ctx
         if actors is not None:
             self._update_actors(actors)
         self._update_lamps(t_s)
-        view, proj = self.camera_matrices(camera)
-        # Render upside down (y flipped in clip space, so front faces turn clockwise) so that glReadPixels' bottom-up
-        # rows come out top row first without a copy.
-        flip = np.diag([1.0, -1.0, 1.0, 1.0])
-        view_proj = tuple((flip @ proj @ view).T.astype("f4").ravel())
-        view_t = tuple(view.T.astype("f4").ravel())
-        for prog in self._programs:
-            prog["u_view_proj"].value = view_proj
-            prog["u_view"].value = view_t
-        fbo = self._ms_fbo or self._fbo
-        fbo.use()
-        ctx.viewport = (0, 0, self.width, self.height)
-        ctx.clear(*self._clear_rgb, 1.0, depth=1.0)
-        ctx.enable_only(ctx.DEPTH_TEST | ctx.CULL_FACE)
-        ctx.depth_func = "<="
-        ctx.front_face = "cw"
-        ctx.cull_face = "back"
-        if draw_ego is None:
-            draw_ego = ego is not None and math.hypot(camera.x - ego.x, camera.y - ego.y) > 1.0
-        if draw_ego and ego is not None:
-            c, s = math.cos(ego.theta), math.sin(ego.theta)
-            model = np.array([[c, -s, 0, ego.x], [s, c, 0, ego.y], [0, 0, 1, 0], [0, 0, 0, 1]], np.float64)
-            self._lit["u_model"].value = tuple(model.T.astype("f4").ravel())
-            self._car.render()
-            self._lit["u_model"].value = tuple(np.eye(4, dtype="f4").ravel())
-        self._npc.render()
-        self._peds.render()
-        if self._lamps is not None:
-            self._lamps.render()
-        for vao, layer, cull in self._static:
-            if cull:
-                ctx.enable(ctx.CULL_FACE)
-            else:
-                ctx.disable(ctx.CULL_FACE)
-            ctx.polygon_offset = (-layer, -layer) if layer else (0.0, 0.0)
-            vao.render()
-        ctx.polygon_offset = (0.0, 0.0)
+        self._draw_scene(self._ms_fbo or self._fbo, (*self._clear_rgb, 1.0), camera, ego, draw_ego)
 
     def _read(self, out: np.ndarray) -> np.ndarray:
         if self._ms_fbo is not None:
             self.ctx.copy_framebuffer(self._fbo, self._ms_fbo)
         self._fbo.read_into(out, components=3, alignment=1)
         return out
-
-    def release(self) -> None:
-        for obj in reversed(self._objects):
-            obj.release()
-        self._objects.clear()
-        if self._own_ctx:
-            self.ctx.release()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 def _set(program, name: str, value) -> None:
