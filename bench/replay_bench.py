@@ -1,8 +1,9 @@
-"""What the replay check and the traffic-light labels cost the processor, on one bot session.
+"""What the replay check, the video check and the labels by replay cost the processor, on one bot session.
 
 Prints, measured side by side in one run (alternating, best of `--repeats` each):
-- the whole SessionWorker on the session as recorded (its world is known: the replay check runs and every frame
-  gets light labels) vs the same session under an unknown world id (neither runs), and their ratio;
+- the whole SessionWorker on the session as recorded (its world is known: the replay check, the light labels, the
+  video check and the semantic / depth / box labels all run); the same with the two re-rendering parts switched off;
+  and the same session under an unknown world id (none runs); with the ratios;
 - the pure parts alone: replay_check over every tick and the light labels of every output frame, in ms per minute
   of session.
 
@@ -34,6 +35,7 @@ from scalediffusion.stack.local import LocalStack
 from scalediffusion.v1 import events_pb2, telemetry_pb2
 from services.processor.lights import LightLabeler, LightSettings
 from services.processor.replay import ReplaySettings, replay_check
+from services.processor.videocheck import VideoCheckSettings
 from services.processor.worker import SessionWorker, WorkerSettings
 
 console = Console(width=120)
@@ -80,33 +82,39 @@ def main(argv: list[str] | None = None) -> int:
         try:
             store = ObjectStore(local.s3_settings(state))
             bus = EventBus(local.kafka_settings(state), client_id="bench")
-            worker = SessionWorker(store, bus, WorkerSettings(dataset="bench", plot=False), "clean")
-            runs: dict[str, list[float]] = {"with": [], "without": []}
+            full = SessionWorker(store, bus, WorkerSettings(dataset="bench", plot=False), "clean")
+            no_render = SessionWorker(store, bus, WorkerSettings(dataset="bench", plot=False, replay_labels=False,
+                                                                 video=VideoCheckSettings(enabled=False)), "clean")
+            variants = (("with", full, telemetry), ("no_render", no_render, telemetry), ("without", full, unknown))
+            runs: dict[str, list[float]] = {name: [] for name, _, _ in variants}
             for _ in range(args.repeats):
-                for name, tel in (("with", telemetry), ("without", unknown)):
+                for name, worker, tel in variants:
                     message = put_session(store, bot.video, tel)
-                    with console.status(f"processing ({name} replay and labels)"):
+                    with console.status(f"processing ({name})"):
                         t0 = time.perf_counter()
                         report = worker.process(message)
                         runs[name].append(time.perf_counter() - t0)
                     if not report.segments:
                         raise SystemExit(f"the bench session was rejected: {list(report.rejections)}")
-            worker.close()
+            full.close()
+            no_render.close()
         finally:
             local.down()
 
-    with_s, without_s = min(runs["with"]), min(runs["without"])
-    table = Table(title=f"Replay check + light labels on one {args.seconds:.0f} s 640x360 30 fps bot session "
+    with_s, no_render_s, without_s = min(runs["with"]), min(runs["no_render"]), min(runs["without"])
+    table = Table(title=f"Replay, video check and labels on one {args.seconds:.0f} s 640x360 30 fps bot session "
                         f"({len(telemetry.ticks)} ticks, {replayed.checked} replayed, {len(frames)} frames labelled)")
     table.add_column("what")
     table.add_column("seconds", justify="right")
     table.add_column("ms per minute of session", justify="right")
     table.add_row("replay_check alone", f"{replay_s:.3f}", f"{1000 * replay_s / minutes:.0f}")
     table.add_row("light labels alone (10 Hz)", f"{labels_s:.3f}", f"{1000 * labels_s / minutes:.0f}")
-    table.add_row("processor, world known (replay + labels)", f"{with_s:.2f}", f"{1000 * with_s / minutes:.0f}")
-    table.add_row("processor, world unknown (neither)", f"{without_s:.2f}", f"{1000 * without_s / minutes:.0f}")
+    table.add_row("processor, world known: everything", f"{with_s:.2f}", f"{1000 * with_s / minutes:.0f}")
+    table.add_row("processor, world known, no video check or replay labels", f"{no_render_s:.2f}", f"{1000 * no_render_s / minutes:.0f}")
+    table.add_row("processor, world unknown (none of them)", f"{without_s:.2f}", f"{1000 * without_s / minutes:.0f}")
     console.print(table)
-    console.print(f"ratio with / without = {with_s / without_s:.3f}; replay divergent ticks: {replayed.divergent}, "
+    console.print(f"ratio everything / none = {with_s / without_s:.3f}; video check + replay labels / without them = "
+                  f"{with_s / no_render_s:.3f}; replay divergent ticks: {replayed.divergent}, "
                   f"max position error {replayed.max_position_error_m:.2e} m")
     return 0
 

@@ -137,7 +137,12 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
             # The recorder captures frames at its own rate: each frame shows the state of the latest tick.
             while t_ms >= PREROLL_MS + frames * frame_interval_ms and PREROLL_MS + frames * frame_interval_ms < total_ms:
                 camera = camera_pose(episode.ego, config.camera_mode, config.fov_deg)
-                image = renderer.render(camera, episode.actor_poses(episode.traffic.actors(episode.t)), episode.t, ego=episode.ego)
+                actors = episode.actor_poses(episode.traffic.actors(episode.t))
+                image = renderer.render(camera, actors, episode.t, ego=episode.ego)
+                # The bots draw their own traffic, not the world's timetable actors: recorded for the processor.
+                drawn = telemetry.drawn_actors.add(t_ms=t_ms)
+                for a in actors:
+                    drawn.actors.add(id=a.id, kind=a.kind, x=a.x, y=a.y, heading=a.heading, length_m=a.length_m, width_m=a.width_m)
                 writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                 frames += 1
             if t_ms >= total_ms:
@@ -173,7 +178,8 @@ def play_session(seed: int, config: BotConfig = BotConfig(), work_dir: Path | No
 STAND = Control(steer=0.0, throttle=0.0, brake=1.0)
 # Bumped when what a bot records changes for the same configuration, so kept recordings are not reused across it.
 # 2: ticks are the state after the step with their controls (as the game's), with collisions and the world clock.
-RECORDING_FORMAT = 2
+# 3: the actors drawn in each frame (Telemetry.drawn_actors).
+RECORDING_FORMAT = 3
 
 
 def _add_tick(telemetry: telemetry_pb2.Telemetry, t_ms: float, episode: Episode, control, config: BotConfig, expert=None,

@@ -100,8 +100,34 @@ class VideoFrameRecord(_message.Message):
     source: FrameSource
     def __init__(self, shown_t_ms: _Optional[float] = ..., render_t_ms: _Optional[float] = ..., source: _Optional[_Union[FrameSource, str]] = ...) -> None: ...
 
+class DrawnActor(_message.Message):
+    __slots__ = ("id", "kind", "x", "y", "heading", "length_m", "width_m")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    HEADING_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_M_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_M_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: _world_pb2.ActorKind
+    x: float
+    y: float
+    heading: float
+    length_m: float
+    width_m: float
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[_world_pb2.ActorKind, str]] = ..., x: _Optional[float] = ..., y: _Optional[float] = ..., heading: _Optional[float] = ..., length_m: _Optional[float] = ..., width_m: _Optional[float] = ...) -> None: ...
+
+class DrawnActors(_message.Message):
+    __slots__ = ("t_ms", "actors")
+    T_MS_FIELD_NUMBER: _ClassVar[int]
+    ACTORS_FIELD_NUMBER: _ClassVar[int]
+    t_ms: float
+    actors: _containers.RepeatedCompositeFieldContainer[DrawnActor]
+    def __init__(self, t_ms: _Optional[float] = ..., actors: _Optional[_Iterable[_Union[DrawnActor, _Mapping]]] = ...) -> None: ...
+
 class Telemetry(_message.Message):
-    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id", "recording_start_t_ms", "recording_stop_t_ms", "frames", "world_clock_offset_ms", "physics_hz")
+    __slots__ = ("schema_version", "session_id", "video_width", "video_height", "video_fps", "ticks", "rtt_samples", "client_info", "world_id", "recording_start_t_ms", "recording_stop_t_ms", "frames", "world_clock_offset_ms", "physics_hz", "drawn_actors")
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +142,7 @@ class Telemetry(_message.Message):
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     WORLD_CLOCK_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     PHYSICS_HZ_FIELD_NUMBER: _ClassVar[int]
+    DRAWN_ACTORS_FIELD_NUMBER: _ClassVar[int]
     schema_version: int
     session_id: str
     video_width: int
@@ -130,4 +157,5 @@ class Telemetry(_message.Message):
     frames: _containers.RepeatedCompositeFieldContainer[VideoFrameRecord]
     world_clock_offset_ms: float
     physics_hz: float
-    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ..., recording_start_t_ms: _Optional[float] = ..., recording_stop_t_ms: _Optional[float] = ..., frames: _Optional[_Iterable[_Union[VideoFrameRecord, _Mapping]]] = ..., world_clock_offset_ms: _Optional[float] = ..., physics_hz: _Optional[float] = ...) -> None: ...
+    drawn_actors: _containers.RepeatedCompositeFieldContainer[DrawnActors]
+    def __init__(self, schema_version: _Optional[int] = ..., session_id: _Optional[str] = ..., video_width: _Optional[int] = ..., video_height: _Optional[int] = ..., video_fps: _Optional[float] = ..., ticks: _Optional[_Iterable[_Union[TelemetryTick, _Mapping]]] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., client_info: _Optional[str] = ..., world_id: _Optional[str] = ..., recording_start_t_ms: _Optional[float] = ..., recording_stop_t_ms: _Optional[float] = ..., frames: _Optional[_Iterable[_Union[VideoFrameRecord, _Mapping]]] = ..., world_clock_offset_ms: _Optional[float] = ..., physics_hz: _Optional[float] = ..., drawn_actors: _Optional[_Iterable[_Union[DrawnActors, _Mapping]]] = ...) -> None: ...

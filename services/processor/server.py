@@ -105,6 +105,7 @@ def worker_settings_from_env() -> WorkerSettings:
         lights=light_settings,
         replay=replay_settings,
         video=video_settings,
+        replay_labels=env_str("SD_REPLAY_LABELS", "true").lower() != "false",
         upload_threads=env_int("SD_UPLOAD_THREADS", WorkerSettings.upload_threads),
         plot=env_str("SD_QUALITY_PLOT", "true").lower() != "false",
     )

@@ -26,7 +26,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
-from scalediffusion.city.actors import actor_poses
 from scalediffusion.city.catalog import get_world
 from scalediffusion.platform import events, keys
 from scalediffusion.platform.kafka import EventBus
@@ -34,10 +33,11 @@ from scalediffusion.platform.logs import event, get_logger
 from scalediffusion.platform.manifests import ManifestStore
 from scalediffusion.platform.s3 import ObjectStore
 from scalediffusion.sim.camera import recorded_pose
+from scalediffusion.sim.labels import LabelRenderer, actor_boxes, encode_depth_carla
 from scalediffusion.sim.render import CityRenderer, create_context
 from scalediffusion.v1 import events_pb2, processor_pb2
 from scalediffusion.webm import WebmError, WebmInfo, probe_webm
-from services.processor import clean, lights, pipeline, replay, report, targets, videocheck
+from services.processor import clean, lights, pipeline, replay, report, scene, targets, videocheck
 from services.processor.align import FrameAlignment, FrameRecordsMismatch, TickTimeline
 from services.processor.plan import (
     REASONS,
@@ -68,8 +68,7 @@ STAGE_SECONDS = Histogram(
 )
 
 T = TypeVar("T")
-# A session's video check: (segment frames, their alignment, the decoded frames) -> the segment's result.
-VideoCheck = Callable[[list[int], list[FrameAlignment], "DecodedFrames"], videocheck.VideoCheckResult]
+R = TypeVar("R", CityRenderer, LabelRenderer)
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,7 @@ class WorkerSettings:
     lights: lights.LightSettings = field(default_factory=lights.LightSettings)
     replay: replay.ReplaySettings = field(default_factory=replay.ReplaySettings)
     video: videocheck.VideoCheckSettings = field(default_factory=videocheck.VideoCheckSettings)
+    replay_labels: bool = True  # semantic, depth and boxes for every accepted frame on a known world
     upload_threads: int = 8  # parallel S3 writes (small JPEGs are latency-bound)
     decode_queue: int = 16  # decoded frames buffered between the decoder thread and the frame stage
     plot: bool = True  # write the quality PNG beside the JSON report
@@ -152,6 +152,91 @@ def _now() -> Timestamp:
     return ts
 
 
+def label_frames_for(label_frames: dict[str, tuple[list[float], list[bytes]]], frames: list[int], decoded: DecodedFrames) -> dict[str, list[bytes]]:
+    """A segment's frames of the label streams a client uploaded: per stream, the label frame nearest each frame."""
+    return {stream: [pngs[pipeline.nearest_index(times, decoded.times_ms[f])] for f in frames]
+            for stream, (times, pngs) in label_frames.items()}
+
+
+REPLAY_STREAMS = {"semantic", "depth"}
+REPLAY_LABELS_DOC = {
+    "semantic": "CARLA 0.9.14+ semantic tags, one uint8 channel (scalediffusion/sim/labels.py CARLA_PALETTE colours them)",
+    "depth": "CARLA's depth encoding in RGB: (R + 256 G + 65536 B) / (2^24 - 1) * 1000 m, planar depth; sky 1000 m",
+    "boxes": "measurements.json 'boxes': visible vehicles and pedestrians, box3d (city frame) and box2d (pixels)",
+}
+
+
+class SessionRenders:
+    """One session's re-renders on the worker's OpenGL context: the video check's pictures and the labels by
+    replay. Each frame is drawn from the camera of the tick it shows, with the actors its client drew
+    (services/processor/scene.py). Results are kept per candidate segment: a segment judged while decoding is not
+    rendered again when the plan held."""
+
+    def __init__(self, worker: SessionWorker, world, timeline: TickTimeline, actors: scene.SceneActors) -> None:
+        self.worker, self.world, self.timeline, self.actors = worker, world, timeline, actors
+        self._checked: dict[tuple, videocheck.VideoCheckResult] = {}
+        self._labels: dict[tuple, tuple[dict[str, list[bytes]], list[list[dict]]]] = {}
+
+    def _draw(self, kind, tick, width: int, height: int):
+        renderer = self.worker.renderer(kind, self.world, width, height)
+        gl = self.worker._gl
+        assert gl is not None
+        with gl:  # current on this thread, whichever thread handles the session
+            return renderer, renderer.render(recorded_pose(tick.camera), self.actors.at(tick.t_ms), self.actors.world_s(tick.t_ms),
+                                             ego=tick.vehicle)
+
+    def video_check(self, frames: list[int], aligned: list[FrameAlignment], decoded: DecodedFrames) -> videocheck.VideoCheckResult:
+        key = (id(aligned), tuple(frames))
+        if key not in self._checked:
+            s, timeline = self.worker.settings.video, self.timeline
+
+            def video(f: int) -> np.ndarray:
+                bgr = cv2.imdecode(np.frombuffer(decoded.jpegs[f], np.uint8), cv2.IMREAD_COLOR)
+                if bgr is None:
+                    raise RuntimeError(f"frame {f}: the processor's own JPEG did not decode")
+                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+            def rendered(f: int) -> Iterator[np.ndarray]:
+                # At the video's own size, then through the dataset's downscale: the pixels the frame went through.
+                # A frame placed by the recorder's clock is known to a frame or so: the ticks around it are tried
+                # too, the nearest first (the check stops at the first that agrees).
+                a, (width, height) = aligned[f], decoded.sizes[f]
+                window = 0.0 if a.exact else s.search_ms
+                ticks = timeline.indices_between(a.render_ms - window, a.render_ms + window) or [timeline.index_at(a.render_ms)]
+                for i in sorted(ticks, key=lambda i: abs(timeline.ticks[i].t_ms - a.render_ms)):
+                    yield pipeline.downscale(self._draw(CityRenderer, timeline.ticks[i], width, height)[1])
+
+            self._checked[key] = videocheck.check_segment(frames, aligned, video, lambda f, w, h: rendered(f), s)
+        return self._checked[key]
+
+    def labels(self, frames: list[int], aligned: list[FrameAlignment], decoded: DecodedFrames, measurements: list[dict]) -> dict[str, list[bytes]]:
+        """Semantic and depth PNGs of the dataset frames' size, one per frame, from the tick each frame shows; adds
+        each frame's "boxes" to its measurement."""
+        key = (id(aligned), tuple(frames))
+        if key not in self._labels:
+            pngs: dict[str, list[bytes]] = {"semantic": [], "depth": []}
+            boxes = []
+            for f in frames:
+                width, height = pipeline.frame_size(*decoded.sizes[f])
+                tick = self.timeline.ticks[self.timeline.index_at(aligned[f].render_ms)]
+                renderer, out = self._draw(LabelRenderer, tick, width, height)
+                pngs["semantic"].append(_png(out.semantic))
+                pngs["depth"].append(_png(cv2.cvtColor(encode_depth_carla(out.depth_m), cv2.COLOR_RGB2BGR)))
+                boxes.append(actor_boxes(renderer, recorded_pose(tick.camera), self.actors.at(tick.t_ms), out.instance))
+            self._labels[key] = (pngs, boxes)
+        pngs, boxes = self._labels[key]
+        for m, b in zip(measurements, boxes):
+            m["boxes"] = b
+        return pngs
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
 class SessionWorker:
     def __init__(self, store: ObjectStore, bus: EventBus, settings: WorkerSettings, clean_bucket: str) -> None:
         self.store = store
@@ -165,7 +250,7 @@ class SessionWorker:
         # The video check's renderers, made on first use, all on one OpenGL context (moderngl draws into whichever
         # context is current: several contexts on one thread would draw into each other's).
         self._gl: moderngl.Context | None = None
-        self._renderers: dict[tuple[str, int, int], CityRenderer] = {}
+        self._renderers: dict[tuple[str, str, int, int], CityRenderer | LabelRenderer] = {}
 
     def handle_record(self, record: ConsumerRecord) -> None:
         """ConsumerLoop handler: raises events.PoisonMessage for records that are not a usable SessionUploaded."""
@@ -241,6 +326,10 @@ class SessionWorker:
             telemetry = pipeline.parse_telemetry(self.store.get_bytes(message.bucket, message.telemetry_key))
         except ValueError as err:
             raise pipeline.InputRejected(REASONS["TELEMETRY_INVALID"], "telemetry", str(err)) from None
+        try:
+            scene.check_drawn_actors(telemetry)
+        except ValueError as err:
+            raise pipeline.InputRejected(REASONS["TELEMETRY_INVALID"], "drawn_actors", str(err)) from None
         timeline = TickTimeline(telemetry)
         labeler = lights.LightLabeler.for_session(telemetry, self.settings.lights)
         world = get_world(telemetry.world_id)
@@ -252,7 +341,7 @@ class SessionWorker:
             if mismatch is not None:
                 raise pipeline.InputRejected(mismatch.reason, mismatch.metric, mismatch.detail, mismatch.value, mismatch.threshold)
         t = stages.add("telemetry_and_replay", t)
-        video_check = self._video_check(message.session_id, telemetry, timeline, world)
+        renders = self._renders(message.session_id, telemetry, timeline, world)
         with tempfile.TemporaryDirectory(prefix="sd-proc-") as tmp:
             path = os.path.join(tmp, "video.webm")
             self.store.download(message.bucket, message.video_key, path)
@@ -262,7 +351,7 @@ class SessionWorker:
                 probe = self._probe(fh.read())
             plan = plan_from_container(probe, telemetry, timeline, self.settings.splice)
             t = stages.add("probe_and_plan", t)
-            decoded, decode_s, early = self._decode(path, plan, timeline, message, label_frames, labeler, video_check)
+            decoded, decode_s, early = self._decode(path, plan, timeline, message, label_frames, labeler, renders)
             stages.seconds["decode"] = decode_s
             t = stages.add("frames", t)
             stages.seconds["frames"] -= decode_s  # resize/metrics/JPEG/early writes not hidden behind decoding
@@ -293,7 +382,7 @@ class SessionWorker:
         final_ids = set()
         for candidate in candidates:
             seg_id = keys.segment_id(message.session_id, candidate.index)
-            measurements, failures = self._evaluate(candidate.frames, aligned, timeline, decoded, labeler, video_check)
+            measurements, failures, replay_labels = self._evaluate(candidate.frames, aligned, timeline, decoded, labeler, renders)
             start_s, end_s = video_ms[candidate.frames[0]] / 1000.0, video_ms[candidate.frames[-1]] / 1000.0
             if failures:
                 SEGMENTS.labels("rejected").inc()
@@ -309,7 +398,8 @@ class SessionWorker:
             written = early.get(seg_id)
             if written is None:  # not written while decoding (no usable plan): write it now
                 camera = self._camera(candidate.frames, aligned, timeline, decoded)
-                written = self.segment_writer.submit(self._write_segment, message, seg_id, candidate.frames, measurements, camera, decoded, label_frames)
+                written = self.segment_writer.submit(self._write_segment, message, seg_id, candidate.frames, measurements, camera, decoded,
+                                                     {**label_frames_for(label_frames, candidate.frames, decoded), **replay_labels})
             writes.append(written)
         for seg_id in stale:
             if seg_id not in final_ids:  # not part of the final result: remove it
@@ -327,65 +417,36 @@ class SessionWorker:
 
     def _evaluate(
         self, frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames,
-        labeler: lights.LightLabeler | None = None, video_check: VideoCheck | None = None,
-    ) -> tuple[list[dict], list[clean.Failure]]:
+        labeler: lights.LightLabeler | None = None, renders: SessionRenders | None = None,
+    ) -> tuple[list[dict], list[clean.Failure], dict[str, list[bytes]]]:
+        """A candidate segment's measurements, the reasons it is rejected, and (accepted, on a known world) its
+        labels by replay: stream -> one PNG per frame, with the actors' boxes added to the measurements."""
         measurements = targets.measurements(frames, aligned, timeline, self.settings.targets, labeler)
         failures = clean.evaluate_segment([decoded.metrics[f] for f in frames], measurements, self.settings.clean)
-        if video_check is not None:
-            s = self.settings.video
-            try:
-                result = video_check(frames, aligned, decoded)
-            except Exception as err:  # noqa: BLE001 - an OpenGL failure must not cost the player the session
-                VIDEO_UNCHECKED.inc()
-                event(log, "video_check_failed", level=logging.ERROR, frames=len(frames), error=repr(err))
-                return measurements, failures
-            if result.checked:
-                VIDEO_AGREEMENT.observe(result.agreement)
-            if result.failed(s):
-                failures.append(clean.Failure(reason="VIDEO_MISMATCH", metric="video_agreement", value=result.agreement,
-                                              threshold=s.min_agreement, start_frame=0, end_frame=len(frames), detail=result.detail(s)))
-        return measurements, failures
+        if renders is None:
+            return measurements, failures, {}
+        try:
+            if self.settings.video.enabled:
+                s = self.settings.video
+                result = renders.video_check(frames, aligned, decoded)
+                if result.checked:
+                    VIDEO_AGREEMENT.observe(result.agreement)
+                if result.failed(s):
+                    failures.append(clean.Failure(reason="VIDEO_MISMATCH", metric="video_agreement", value=result.agreement,
+                                                  threshold=s.min_agreement, start_frame=0, end_frame=len(frames), detail=result.detail(s)))
+            if failures or not self.settings.replay_labels:
+                return measurements, failures, {}
+            return measurements, failures, renders.labels(frames, aligned, decoded, measurements)
+        except Exception as err:  # noqa: BLE001 - an OpenGL failure must not cost the player the session
+            VIDEO_UNCHECKED.inc()
+            event(log, "rerender_failed", level=logging.ERROR, frames=len(frames), error=repr(err))
+            return measurements, failures, {}
 
-    def _video_check(self, session_id: str, telemetry, timeline: TickTimeline, world) -> VideoCheck | None:
-        """The video check for this session's segments (services/processor/videocheck.py), or None where it cannot
-        run: an unknown world, the check switched off, or no OpenGL here (counted and logged, never silent)."""
-        if world is None or not self.settings.video.enabled:
+    def _renders(self, session_id: str, telemetry, timeline: TickTimeline, world) -> SessionRenders | None:
+        """The session's re-renders (the video check, labels by replay), or None where there are none: an unknown
+        world, both switched off, or no OpenGL here (counted and logged, never silent)."""
+        if world is None or not (self.settings.video.enabled or self.settings.replay_labels):
             return None
-        offset_ms = telemetry.world_clock_offset_ms if telemetry.HasField("world_clock_offset_ms") else 0.0
-
-        def rendered(f: int, source: tuple[int, int], aligned: list[FrameAlignment]) -> Iterator[np.ndarray]:
-            # At the video's own size, then through the dataset's downscale: the pixels the frame went through.
-            width, height = source
-            gl = self._gl
-            assert gl is not None
-            key = (world.world_id, width, height)
-            if key not in self._renderers:
-                with gl:  # current on this thread while the renderer's buffers are made
-                    self._renderers[key] = CityRenderer(world, width, height, ctx=gl)
-            renderer, a = self._renderers[key], aligned[f]
-            # A frame placed by the recorder's clock is known to a frame or so: the ticks around it are tried too,
-            # the nearest first (the check stops at the first that agrees).
-            window = 0.0 if a.exact else self.settings.video.search_ms
-            ticks = timeline.indices_between(a.render_ms - window, a.render_ms + window) or [timeline.index_at(a.render_ms)]
-            for i in sorted(ticks, key=lambda i: abs(timeline.ticks[i].t_ms - a.render_ms)):
-                tick = timeline.ticks[i]
-                world_s = (tick.t_ms + offset_ms) / 1000.0
-                # Without and with the world's timetable actors: the game draws them, the bots draw their own
-                # traffic instead (not in the telemetry). The player's car is drawn when the camera is off it.
-                for actors in ((), actor_poses(world, world_s)):
-                    with gl:  # current on this thread, whichever thread handles the session
-                        image = renderer.render(recorded_pose(tick.camera), actors, world_s, ego=tick.vehicle)
-                    yield pipeline.downscale(image)
-
-        def check(frames: list[int], aligned: list[FrameAlignment], decoded: DecodedFrames) -> videocheck.VideoCheckResult:
-            def video(f: int) -> np.ndarray:
-                bgr = cv2.imdecode(np.frombuffer(decoded.jpegs[f], np.uint8), cv2.IMREAD_COLOR)
-                if bgr is None:
-                    raise RuntimeError(f"frame {f}: the processor's own JPEG did not decode")
-                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-            return videocheck.check_segment(frames, aligned, video, lambda f, w, h: rendered(f, decoded.sizes[f], aligned), self.settings.video)
-
         try:
             if self._gl is None:
                 self._gl = create_context()  # fails here, once per session, rather than inside a segment
@@ -393,7 +454,18 @@ class SessionWorker:
             VIDEO_UNCHECKED.inc()
             event(log, "video_check_unavailable", level=logging.ERROR, session_id=session_id, error=str(err))
             return None
-        return check
+        return SessionRenders(self, world, timeline, scene.SceneActors(telemetry, world))
+
+    def renderer(self, kind: type[R], world, width: int, height: int) -> R:
+        """The worker's renderer of `kind` (CityRenderer, LabelRenderer) for a world and size, made on first use on
+        the worker's one OpenGL context."""
+        gl = self._gl
+        assert gl is not None
+        key = (kind.__name__, world.world_id, width, height)
+        if key not in self._renderers:
+            with gl:  # current on this thread while the renderer's buffers are made
+                self._renderers[key] = kind(world, width, height, ctx=gl)
+        return self._renderers[key]  # type: ignore[return-value]  # keyed by kind
 
     @staticmethod
     def _camera(frames: list[int], aligned: list[FrameAlignment], timeline: TickTimeline, decoded: DecodedFrames) -> dict:
@@ -406,7 +478,7 @@ class SessionWorker:
 
     def _decode(
         self, path: str, plan: Plan | None, timeline: TickTimeline, message: events_pb2.SessionUploaded, label_frames: dict,
-        labeler: lights.LightLabeler | None = None, video_check: VideoCheck | None = None,
+        labeler: lights.LightLabeler | None = None, renders: SessionRenders | None = None,
     ) -> tuple[DecodedFrames, float, dict[str, Future]]:
         """Decodes every frame into a JPEG + CLEAN metrics; with a plan, each candidate segment is judged as soon as
         its last frame is decoded and, if accepted, written in the background while decoding goes on."""
@@ -433,12 +505,13 @@ class SessionWorker:
                 return
             candidate = last_of.get(i)
             if candidate is not None:
-                measurements, failures = self._evaluate(candidate.frames, plan.aligned, timeline, out, labeler, video_check)
+                measurements, failures, replay_labels = self._evaluate(candidate.frames, plan.aligned, timeline, out, labeler, renders)
                 if not failures:
                     seg_id = keys.segment_id(message.session_id, candidate.index)
                     camera = self._camera(candidate.frames, plan.aligned, timeline, out)
                     early[seg_id] = self.segment_writer.submit(
-                        self._write_segment, message, seg_id, candidate.frames, measurements, camera, out, label_frames
+                        self._write_segment, message, seg_id, candidate.frames, measurements, camera, out,
+                        {**label_frames_for(label_frames, candidate.frames, out), **replay_labels}
                     )
 
         _, _, decode_s = decode_frames(path, per_frame, self.settings.decode_queue)
@@ -479,16 +552,16 @@ class SessionWorker:
         measurements: list[dict],
         camera: dict,
         decoded: DecodedFrames,
-        label_frames: dict[str, tuple[list[float], list[bytes]]],
+        labels: dict[str, list[bytes]],
     ) -> processor_pb2.SegmentInfo:
+        """Writes a segment: its frames, its label frames (stream -> one PNG per frame), measurements, index record."""
         dataset = self.settings.dataset
         puts = []
         for k, f in enumerate(frames):
             puts.append(self.uploads.submit(self.store.put_bytes, self.clean_bucket, keys.frame_key(dataset, seg_id, k), decoded.jpegs[f], "image/jpeg"))
-        for stream, (label_times, pngs) in label_frames.items():
-            for k, f in enumerate(frames):
-                nearest = pipeline.nearest_index(label_times, decoded.times_ms[f])
-                puts.append(self.uploads.submit(self.store.put_bytes, self.clean_bucket, keys.label_frame_key(dataset, seg_id, stream, k), pngs[nearest], "image/png"))
+        for stream, pngs in labels.items():
+            for k, png in enumerate(pngs):
+                puts.append(self.uploads.submit(self.store.put_bytes, self.clean_bucket, keys.label_frame_key(dataset, seg_id, stream, k), png, "image/png"))
         done, _ = wait(puts)
         for future in done:
             future.result()  # re-raise the first failed write
@@ -512,7 +585,8 @@ class SessionWorker:
             "segment": json_format.MessageToDict(info),
             "speed_hist": summary.speed_hist,
             "player_id": message.player_id,
-            "label_streams": sorted(label_frames),
+            "label_streams": sorted(labels),
+            "replay_labels": REPLAY_LABELS_DOC if REPLAY_STREAMS & set(labels) else None,
             "camera": camera,
             "targets": self.settings.targets.describe(),
             "lights": self.settings.lights.describe(),

@@ -288,3 +288,59 @@ def test_a_video_that_does_not_show_the_recorded_drive_is_rejected(stack, proces
         rejection = mismatch[0]
         assert rejection.metric == "video_agreement" and rejection.value < rejection.threshold == 0.93
         assert "does not show the recorded drive" in rejection.detail
+
+
+def test_accepted_frames_get_semantic_depth_and_boxes_by_replay_that_line_up_with_the_video(stack, processor, tmp_path):
+    """Labels by replay through the running processor: every accepted frame of a bot drive (with traffic) gets a
+    CARLA semantic map and depth image of the dataset frame's size and the boxes of the actors it shows. The semantic
+    map's sky and road agree with the video frame itself (IoU over the drive, on pixels of those colours; the drive is
+    recorded at the dataset's size, so frame and labels are the same pixels), and depth grows up the road ahead."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    from scalediffusion.sim.bots import BotConfig, play_session
+    from scalediffusion.sim.labels import decode_depth_carla
+
+    bot = play_session(32, BotConfig(seconds=6.0, width=256, height=144, fps=10, npc_vehicles=20, npc_vehicles_min=20, pedestrians=8))
+    session = publish_session(stack, tmp_path, video=bot.video, telemetry=bot.telemetry.SerializeToString())
+    report = wait_report(processor, session)
+    assert report.segments, report.rejections
+    store = stack.store()
+    sky, road_px, boxes = [0, 0], [0, 0], 0  # (intersection, union) pixel counts over the drive
+    for seg in report.segments:
+        index = store.get_json("clean", keys.dataset_index_key(seg.dataset, seg.segment_id))
+        assert {"semantic", "depth"} <= set(index["label_streams"]) and "boxes" in index["replay_labels"]
+        measurements = json.loads(store.get_bytes("clean", keys.measurements_key(seg.dataset, seg.segment_id)))
+        for k, m in enumerate(measurements):
+            frame = cv2.imdecode(np.frombuffer(store.get_bytes("clean", keys.frame_key(seg.dataset, seg.segment_id, k)), np.uint8), cv2.IMREAD_COLOR)
+            semantic = cv2.imdecode(np.frombuffer(store.get_bytes("clean", keys.label_frame_key(seg.dataset, seg.segment_id, "semantic", k)), np.uint8), cv2.IMREAD_UNCHANGED)
+            depth_bgr = cv2.imdecode(np.frombuffer(store.get_bytes("clean", keys.label_frame_key(seg.dataset, seg.segment_id, "depth", k)), np.uint8), cv2.IMREAD_COLOR)
+            assert semantic.shape == frame.shape[:2] == depth_bgr.shape[:2] and semantic.dtype == np.uint8
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).astype(int)
+            # The video's own sky and asphalt colours (VP8's colour conversion shifts them a little): pixels near
+            # them are sky / road in the picture. Nothing else is near the sky's colour, so its tolerance can absorb
+            # VP8's blur along the thin strips of sky between towers; grey facades come close to the asphalt's.
+            sky_video = np.abs(rgb - np.median(rgb[semantic == 11], axis=0)).max(axis=2) <= 16
+            sky[0] += int((sky_video & (semantic == 11)).sum())
+            sky[1] += int((sky_video | (semantic == 11)).sum())
+            road = semantic == 1
+            road_video = np.abs(rgb - np.median(rgb[road], axis=0)).max(axis=2) <= 10
+            road_px[0] += int((road_video & road).sum())
+            road_px[1] += int((road_video | road).sum())
+            depth = decode_depth_carla(cv2.cvtColor(depth_bgr, cv2.COLOR_BGR2RGB))
+            column = [depth[r, semantic.shape[1] // 2] for r in range(semantic.shape[0] - 1, -1, -1) if road[r, semantic.shape[1] // 2]]
+            assert all(b >= a - 0.05 for a, b in zip(column, column[1:])), "depth grows up the road ahead"
+            assert (depth[semantic == 11] >= 999.0).all(), "the sky is at CARLA's far plane"
+            for box in m["boxes"]:
+                x0, y0, x1, y1 = box["box2d"]
+                assert 0 <= x0 < x1 <= semantic.shape[1] and 0 <= y0 < y1 <= semantic.shape[0]
+                want = 14 if box["class"] == "car" else 12
+                assert (semantic[y0:y1, x0:x1] == want).any()
+                boxes += 1
+    # Measured 0.998 and 0.961 on this drive. The road's colour mask also takes in facade pixels as dark as the
+    # asphalt (labelled building, rightly): on a street of dark facades (seed 33) the road's IoU was 0.875, against
+    # 0.99 for the uncompressed render (tests/unit/test_sim_labels.py).
+    assert sky[0] / sky[1] >= 0.9 and road_px[0] / road_px[1] >= 0.9, (sky[0] / sky[1], road_px[0] / road_px[1])
+    assert boxes > 0, "this drive passes cars (its own traffic, from Telemetry.drawn_actors)"

@@ -103,12 +103,12 @@ def test_the_worker_re_renders_a_bot_drive_at_every_video_size_on_one_context(tm
     plan = plan_session(decoded.times_ms, bot.telemetry, timeline, SpliceSettings())
     worker = SessionWorker(None, None, WorkerSettings(), "clean")  # type: ignore[arg-type]  # no I/O in the check
     try:
-        check = worker._video_check("s", bot.telemetry, timeline, get_world(bot.telemetry.world_id))
-        assert check is not None
+        renders = worker._renders("s", bot.telemetry, timeline, get_world(bot.telemetry.world_id))
+        assert renders is not None
         frames = list(range(len(plan.aligned)))
-        first = check(frames, plan.aligned, decoded)
+        first = renders.video_check(frames, plan.aligned, decoded)
         decoded.sizes = [(640, 360)] * len(decoded.sizes)  # rendered larger, then downscaled to the same dataset size
-        second = check(frames, plan.aligned, decoded)
+        second = renders.video_check(frames[:-1], plan.aligned, decoded)
     finally:
         worker.close()
     assert first.checked >= 2 and first.agreement > 0.98 and second.agreement > 0.9, (first, second)

@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { RoadOption, Vec3 } from "./common_pb";
 import { file_scalediffusion_v1_common } from "./common_pb";
-import type { Point2 } from "./world_pb";
+import type { ActorKind, Point2 } from "./world_pb";
 import { file_scalediffusion_v1_world } from "./world_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file scalediffusion/v1/telemetry.proto.
  */
 export const file_scalediffusion_v1_telemetry: GenFile = /*@__PURE__*/
-  fileDesc("CiFzY2FsZWRpZmZ1c2lvbi92MS90ZWxlbWV0cnkucHJvdG8SEXNjYWxlZGlmZnVzaW9uLnYxIl8KCENvbnRyb2xzEg0KBXN0ZWVyGAEgASgCEhAKCHRocm90dGxlGAIgASgCEg0KBWJyYWtlGAMgASgCEhIKCmhhbmRfYnJha2UYBCABKAgSDwoHcmV2ZXJzZRgFIAEoCCJCCgxWZWhpY2xlU3RhdGUSCQoBeBgBIAEoARIJCgF5GAIgASgBEg0KBXRoZXRhGAMgASgBEg0KBXNwZWVkGAQgASgBInIKCkNhbWVyYVBvc2USKQoIcG9zaXRpb24YASABKAsyFy5zY2FsZWRpZmZ1c2lvbi52MS5WZWMzEgsKA3lhdxgCIAEoARINCgVwaXRjaBgDIAEoARIMCgRyb2xsGAQgASgBEg8KB2Zvdl9kZWcYBSABKAEi9gIKDVRlbGVtZXRyeVRpY2sSDAoEdF9tcxgBIAEoARItCghjb250cm9scxgCIAEoCzIbLnNjYWxlZGlmZnVzaW9uLnYxLkNvbnRyb2xzEjAKB3ZlaGljbGUYAyABKAsyHy5zY2FsZWRpZmZ1c2lvbi52MS5WZWhpY2xlU3RhdGUSLQoGY2FtZXJhGAQgASgLMh0uc2NhbGVkaWZmdXNpb24udjEuQ2FtZXJhUG9zZRIuCgdjb21tYW5kGAUgASgOMh0uc2NhbGVkaWZmdXNpb24udjEuUm9hZE9wdGlvbhIOCgZwYXVzZWQYBiABKAgSDQoFcmVzZXQYByABKAgSNAoPZXhwZXJ0X2NvbnRyb2xzGAggASgLMhsuc2NhbGVkaWZmdXNpb24udjEuQ29udHJvbHMSEQoJY29sbGlzaW9uGAkgASgIEi8KDHRhcmdldF9wb2ludBgKIAEoCzIZLnNjYWxlZGlmZnVzaW9uLnYxLlBvaW50MiIpCglSdHRTYW1wbGUSDAoEdF9tcxgBIAEoARIOCgZydHRfbXMYAiABKAEiawoQVmlkZW9GcmFtZVJlY29yZBISCgpzaG93bl90X21zGAEgASgBEhMKC3JlbmRlcl90X21zGAIgASgBEi4KBnNvdXJjZRgDIAEoDjIeLnNjYWxlZGlmZnVzaW9uLnYxLkZyYW1lU291cmNlIsIDCglUZWxlbWV0cnkSFgoOc2NoZW1hX3ZlcnNpb24YASABKA0SEgoKc2Vzc2lvbl9pZBgCIAEoCRITCgt2aWRlb193aWR0aBgDIAEoDRIUCgx2aWRlb19oZWlnaHQYBCABKA0SEQoJdmlkZW9fZnBzGAUgASgBEi8KBXRpY2tzGAYgAygLMiAuc2NhbGVkaWZmdXNpb24udjEuVGVsZW1ldHJ5VGljaxIxCgtydHRfc2FtcGxlcxgHIAMoCzIcLnNjYWxlZGlmZnVzaW9uLnYxLlJ0dFNhbXBsZRITCgtjbGllbnRfaW5mbxgIIAEoCRIQCgh3b3JsZF9pZBgJIAEoCRIcChRyZWNvcmRpbmdfc3RhcnRfdF9tcxgKIAEoARIbChNyZWNvcmRpbmdfc3RvcF90X21zGAsgASgBEjMKBmZyYW1lcxgMIAMoCzIjLnNjYWxlZGlmZnVzaW9uLnYxLlZpZGVvRnJhbWVSZWNvcmQSIgoVd29ybGRfY2xvY2tfb2Zmc2V0X21zGA0gASgBSACIAQESEgoKcGh5c2ljc19oehgOIAEoAUIYChZfd29ybGRfY2xvY2tfb2Zmc2V0X21zKl0KC0ZyYW1lU291cmNlEhwKGEZSQU1FX1NPVVJDRV9VTlNQRUNJRklFRBAAEhQKEEZSQU1FX1NPVVJDRV9SQVcQARIaChZGUkFNRV9TT1VSQ0VfUkVQQUlOVEVEEAJiBnByb3RvMw", [file_scalediffusion_v1_common, file_scalediffusion_v1_world]);
+  fileDesc("CiFzY2FsZWRpZmZ1c2lvbi92MS90ZWxlbWV0cnkucHJvdG8SEXNjYWxlZGlmZnVzaW9uLnYxIl8KCENvbnRyb2xzEg0KBXN0ZWVyGAEgASgCEhAKCHRocm90dGxlGAIgASgCEg0KBWJyYWtlGAMgASgCEhIKCmhhbmRfYnJha2UYBCABKAgSDwoHcmV2ZXJzZRgFIAEoCCJCCgxWZWhpY2xlU3RhdGUSCQoBeBgBIAEoARIJCgF5GAIgASgBEg0KBXRoZXRhGAMgASgBEg0KBXNwZWVkGAQgASgBInIKCkNhbWVyYVBvc2USKQoIcG9zaXRpb24YASABKAsyFy5zY2FsZWRpZmZ1c2lvbi52MS5WZWMzEgsKA3lhdxgCIAEoARINCgVwaXRjaBgDIAEoARIMCgRyb2xsGAQgASgBEg8KB2Zvdl9kZWcYBSABKAEi9gIKDVRlbGVtZXRyeVRpY2sSDAoEdF9tcxgBIAEoARItCghjb250cm9scxgCIAEoCzIbLnNjYWxlZGlmZnVzaW9uLnYxLkNvbnRyb2xzEjAKB3ZlaGljbGUYAyABKAsyHy5zY2FsZWRpZmZ1c2lvbi52MS5WZWhpY2xlU3RhdGUSLQoGY2FtZXJhGAQgASgLMh0uc2NhbGVkaWZmdXNpb24udjEuQ2FtZXJhUG9zZRIuCgdjb21tYW5kGAUgASgOMh0uc2NhbGVkaWZmdXNpb24udjEuUm9hZE9wdGlvbhIOCgZwYXVzZWQYBiABKAgSDQoFcmVzZXQYByABKAgSNAoPZXhwZXJ0X2NvbnRyb2xzGAggASgLMhsuc2NhbGVkaWZmdXNpb24udjEuQ29udHJvbHMSEQoJY29sbGlzaW9uGAkgASgIEi8KDHRhcmdldF9wb2ludBgKIAEoCzIZLnNjYWxlZGlmZnVzaW9uLnYxLlBvaW50MiIpCglSdHRTYW1wbGUSDAoEdF9tcxgBIAEoARIOCgZydHRfbXMYAiABKAEiawoQVmlkZW9GcmFtZVJlY29yZBISCgpzaG93bl90X21zGAEgASgBEhMKC3JlbmRlcl90X21zGAIgASgBEi4KBnNvdXJjZRgDIAEoDjIeLnNjYWxlZGlmZnVzaW9uLnYxLkZyYW1lU291cmNlIo4BCgpEcmF3bkFjdG9yEgoKAmlkGAEgASgJEioKBGtpbmQYAiABKA4yHC5zY2FsZWRpZmZ1c2lvbi52MS5BY3RvcktpbmQSCQoBeBgDIAEoARIJCgF5GAQgASgBEg8KB2hlYWRpbmcYBSABKAESEAoIbGVuZ3RoX20YBiABKAESDwoHd2lkdGhfbRgHIAEoASJKCgtEcmF3bkFjdG9ycxIMCgR0X21zGAEgASgBEi0KBmFjdG9ycxgCIAMoCzIdLnNjYWxlZGlmZnVzaW9uLnYxLkRyYXduQWN0b3Ii+AMKCVRlbGVtZXRyeRIWCg5zY2hlbWFfdmVyc2lvbhgBIAEoDRISCgpzZXNzaW9uX2lkGAIgASgJEhMKC3ZpZGVvX3dpZHRoGAMgASgNEhQKDHZpZGVvX2hlaWdodBgEIAEoDRIRCgl2aWRlb19mcHMYBSABKAESLwoFdGlja3MYBiADKAsyIC5zY2FsZWRpZmZ1c2lvbi52MS5UZWxlbWV0cnlUaWNrEjEKC3J0dF9zYW1wbGVzGAcgAygLMhwuc2NhbGVkaWZmdXNpb24udjEuUnR0U2FtcGxlEhMKC2NsaWVudF9pbmZvGAggASgJEhAKCHdvcmxkX2lkGAkgASgJEhwKFHJlY29yZGluZ19zdGFydF90X21zGAogASgBEhsKE3JlY29yZGluZ19zdG9wX3RfbXMYCyABKAESMwoGZnJhbWVzGAwgAygLMiMuc2NhbGVkaWZmdXNpb24udjEuVmlkZW9GcmFtZVJlY29yZBIiChV3b3JsZF9jbG9ja19vZmZzZXRfbXMYDSABKAFIAIgBARISCgpwaHlzaWNzX2h6GA4gASgBEjQKDGRyYXduX2FjdG9ycxgPIAMoCzIeLnNjYWxlZGlmZnVzaW9uLnYxLkRyYXduQWN0b3JzQhgKFl93b3JsZF9jbG9ja19vZmZzZXRfbXMqXQoLRnJhbWVTb3VyY2USHAoYRlJBTUVfU09VUkNFX1VOU1BFQ0lGSUVEEAASFAoQRlJBTUVfU09VUkNFX1JBVxABEhoKFkZSQU1FX1NPVVJDRV9SRVBBSU5URUQQAmIGcHJvdG8z", [file_scalediffusion_v1_common, file_scalediffusion_v1_world]);
 
 /**
  * What the player applied at one tick. Ranges: steer [-1, 1] (positive = right, CARLA's convention),
@@ -282,6 +282,83 @@ export const VideoFrameRecordSchema: GenMessage<VideoFrameRecord> = /*@__PURE__*
   messageDesc(file_scalediffusion_v1_telemetry, 5);
 
 /**
+ * A moving actor as a client drew it: ActorTrack's shape at one moment.
+ *
+ * @generated from message scalediffusion.v1.DrawnActor
+ */
+export type DrawnActor = Message<"scalediffusion.v1.DrawnActor"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: scalediffusion.v1.ActorKind kind = 2;
+   */
+  kind: ActorKind;
+
+  /**
+   * City frame, metres; heading in radians counter-clockwise from +x.
+   *
+   * @generated from field: double x = 3;
+   */
+  x: number;
+
+  /**
+   * @generated from field: double y = 4;
+   */
+  y: number;
+
+  /**
+   * @generated from field: double heading = 5;
+   */
+  heading: number;
+
+  /**
+   * @generated from field: double length_m = 6;
+   */
+  lengthM: number;
+
+  /**
+   * @generated from field: double width_m = 7;
+   */
+  widthM: number;
+};
+
+/**
+ * Describes the message scalediffusion.v1.DrawnActor.
+ * Use `create(DrawnActorSchema)` to create a new message.
+ */
+export const DrawnActorSchema: GenMessage<DrawnActor> = /*@__PURE__*/
+  messageDesc(file_scalediffusion_v1_telemetry, 6);
+
+/**
+ * The moving actors in one drawn frame.
+ *
+ * @generated from message scalediffusion.v1.DrawnActors
+ */
+export type DrawnActors = Message<"scalediffusion.v1.DrawnActors"> & {
+  /**
+   * The tick whose state the frame shows (telemetry clock).
+   *
+   * @generated from field: double t_ms = 1;
+   */
+  tMs: number;
+
+  /**
+   * @generated from field: repeated scalediffusion.v1.DrawnActor actors = 2;
+   */
+  actors: DrawnActor[];
+};
+
+/**
+ * Describes the message scalediffusion.v1.DrawnActors.
+ * Use `create(DrawnActorsSchema)` to create a new message.
+ */
+export const DrawnActorsSchema: GenMessage<DrawnActors> = /*@__PURE__*/
+  messageDesc(file_scalediffusion_v1_telemetry, 7);
+
+/**
  * The full telemetry of one session, uploaded as telemetry.pb beside video.webm.
  *
  * @generated from message scalediffusion.v1.Telemetry
@@ -379,6 +456,16 @@ export type Telemetry = Message<"scalediffusion.v1.Telemetry"> & {
    * @generated from field: double physics_hz = 14;
    */
   physicsHz: number;
+
+  /**
+   * Clients that run their own traffic instead of the world's timetable actors (the bots) record the actors they
+   * drew, once per frame they rendered; the processor re-renders and labels frames with them. Empty: the client drew
+   * the world's timetable actors (World.actors on the world clock), as the game does. The processor refuses actors
+   * larger than a bus (length over 20 m or width over 4 m): an actor can hide the scene from the video check.
+   *
+   * @generated from field: repeated scalediffusion.v1.DrawnActors drawn_actors = 15;
+   */
+  drawnActors: DrawnActors[];
 };
 
 /**
@@ -386,7 +473,7 @@ export type Telemetry = Message<"scalediffusion.v1.Telemetry"> & {
  * Use `create(TelemetrySchema)` to create a new message.
  */
 export const TelemetrySchema: GenMessage<Telemetry> = /*@__PURE__*/
-  messageDesc(file_scalediffusion_v1_telemetry, 6);
+  messageDesc(file_scalediffusion_v1_telemetry, 8);
 
 /**
  * Where the picture of a recorded video frame came from.
