@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             store = ObjectStore(local.s3_settings(state))
             bus = EventBus(local.kafka_settings(state), client_id="bench")
-            worker = SessionWorker(store, bus, WorkerSettings(dataset="bench"), "clean")
+            worker = SessionWorker(store, bus, WorkerSettings(dataset="bench", unknown_worlds="accept"), "clean")  # synthetic sessions
             message = put_session(store, "single" + uuid.uuid4().hex[:8], video, args.seconds)
             # Decode-only and the whole pipeline alternate so machine noise hits both alike; best of two each.
             pipeline_runs, decode_runs = [], [decode_s]

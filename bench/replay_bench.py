@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             store = ObjectStore(local.s3_settings(state))
             bus = EventBus(local.kafka_settings(state), client_id="bench")
-            full = SessionWorker(store, bus, WorkerSettings(dataset="bench", plot=False), "clean")
+            full = SessionWorker(store, bus, WorkerSettings(dataset="bench", plot=False, unknown_worlds="accept"), "clean")
             no_render = SessionWorker(store, bus, WorkerSettings(dataset="bench", plot=False, replay_labels=False,
                                                                  video=VideoCheckSettings(enabled=False)), "clean")
             variants = (("with", full, telemetry), ("no_render", no_render, telemetry), ("without", full, unknown))

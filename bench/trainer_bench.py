@@ -46,7 +46,7 @@ DATASET = "bench"
 
 def build_dataset(store: ObjectStore, bus: EventBus, sessions: int, seconds: float, tmp: Path) -> int:
     """Synthetic sessions through the processor's real pipeline into the clean bucket; returns frames written."""
-    worker = SessionWorker(store, bus, WorkerSettings(dataset=DATASET), "clean")
+    worker = SessionWorker(store, bus, WorkerSettings(dataset=DATASET, unknown_worlds="accept"), "clean")  # synthetic sessions
     frames = 0
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"processor: {sessions} sessions of {seconds:.0f} s", total=sessions)

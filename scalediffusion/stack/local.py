@@ -177,6 +177,10 @@ class LocalStack:
         )
         if name == "ingest":
             env["SD_INGEST_TOKEN_KEY"] = state.credentials["token_key"]  # only ingest signs and verifies tokens
+        if name == "processor":
+            # The tests and demos of a local stack upload synthetic sessions on a world no deployment knows; a cluster
+            # rejects those (the processor's default), since they can be neither replayed nor checked.
+            env["SD_UNKNOWN_WORLDS"] = "accept"
         if name == "diffusion":
             # On one machine the model shares the cores with the player's browser: its OpenMP threads sleep between
             # parallel regions instead of spinning (GNU OpenMP spins ~300k iterations per wait), or they take the CPU

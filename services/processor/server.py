@@ -87,7 +87,10 @@ def worker_settings_from_env() -> WorkerSettings:
     video_settings = VideoCheckSettings(
         enabled=env_str("SD_VIDEO_CHECK", "true").lower() != "false",
         min_agreement=env_float("SD_VIDEO_MIN_AGREEMENT", VideoCheckSettings.min_agreement))
+    unknown_worlds = env_str("SD_UNKNOWN_WORLDS", WorkerSettings.unknown_worlds)
     try:
+        if unknown_worlds not in ("reject", "accept"):
+            raise ValueError(f"SD_UNKNOWN_WORLDS must be 'reject' or 'accept', not {unknown_worlds!r}")
         splice.validate()
         target_settings.validate()
         light_settings.validate()
@@ -106,6 +109,7 @@ def worker_settings_from_env() -> WorkerSettings:
         replay=replay_settings,
         video=video_settings,
         replay_labels=env_str("SD_REPLAY_LABELS", "true").lower() != "false",
+        unknown_worlds=unknown_worlds,
         upload_threads=env_int("SD_UPLOAD_THREADS", WorkerSettings.upload_threads),
         plot=env_str("SD_QUALITY_PLOT", "true").lower() != "false",
     )

@@ -81,6 +81,10 @@ class WorkerSettings:
     replay: replay.ReplaySettings = field(default_factory=replay.ReplaySettings)
     video: videocheck.VideoCheckSettings = field(default_factory=videocheck.VideoCheckSettings)
     replay_labels: bool = True  # semantic, depth and boxes for every accepted frame on a known world
+    # A session on a world this deployment does not know can be neither replayed nor checked against its video:
+    # "reject" it (a cluster's players all drive known worlds), or "accept" it unchecked (the local stack, whose
+    # tests and demos upload synthetic sessions on a world of their own).
+    unknown_worlds: str = "reject"
     upload_threads: int = 8  # parallel S3 writes (small JPEGs are latency-bound)
     decode_queue: int = 16  # decoded frames buffered between the decoder thread and the frame stage
     plot: bool = True  # write the quality PNG beside the JSON report
@@ -333,7 +337,11 @@ class SessionWorker:
         timeline = TickTimeline(telemetry)
         labeler = lights.LightLabeler.for_session(telemetry, self.settings.lights)
         world = get_world(telemetry.world_id)
-        if world is not None:  # a world this deployment does not know cannot be replayed (synthetic test sessions)
+        if world is None and self.settings.unknown_worlds != "accept":
+            raise pipeline.InputRejected(REASONS["TELEMETRY_INVALID"], "world_id",
+                                         f"world {telemetry.world_id!r} is not one this deployment knows: the drive can be "
+                                         f"neither replayed nor checked against its video")
+        if world is not None:  # an unknown world (accepted above) cannot be replayed
             replayed = replay.replay_check(telemetry, world, self.settings.replay)
             event(log, "replay_checked", session_id=message.session_id, checked=replayed.checked,
                   divergent=replayed.divergent, max_position_error_m=replayed.max_position_error_m, resets=replayed.resets)

@@ -344,3 +344,24 @@ def test_accepted_frames_get_semantic_depth_and_boxes_by_replay_that_line_up_wit
     # 0.99 for the uncompressed render (tests/unit/test_sim_labels.py).
     assert sky[0] / sky[1] >= 0.9 and road_px[0] / road_px[1] >= 0.9, (sky[0] / sky[1], road_px[0] / road_px[1])
     assert boxes > 0, "this drive passes cars (its own traffic, from Telemetry.drawn_actors)"
+
+
+def test_a_cluster_processor_rejects_a_session_on_a_world_it_does_not_know(stack, tmp_path):
+    """A drive on an unknown world can be neither replayed nor checked against its video: a processor with the
+    cluster's default (SD_UNKNOWN_WORLDS=reject) rejects it with the reason; the local stack's accepts its
+    synthetic sessions."""
+    from services.processor.worker import SessionWorker, WorkerSettings
+
+    session_id = publish_session(stack, tmp_path)  # a synthetic session, world "synthetic"
+    worker = SessionWorker(stack.store(), stack.bus(), WorkerSettings(dataset="unknown-worlds", plot=False), "clean")
+    try:
+        message = events_pb2.SessionUploaded(session_id=session_id, player_id="p-proc", bucket="raw", attempt=1,
+                                             video_key=keys.video_key("p-proc", session_id),
+                                             telemetry_key=keys.telemetry_key("p-proc", session_id))
+        report = worker.process(message)
+    finally:
+        worker.close()
+    assert not report.segments
+    (rejection,) = report.rejections
+    assert rejection.reason == processor_pb2.REJECTION_REASON_TELEMETRY_INVALID and rejection.metric == "world_id"
+    assert "not one this deployment knows" in rejection.detail
