@@ -30,6 +30,7 @@ with this picture pixel for pixel).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -655,7 +656,7 @@ class _Instances:
                 obj.release()
 
 
-class SceneRenderer:
+class SceneRenderer(ABC):
     """What CityRenderer and the label renderer (scalediffusion/sim/labels.py) share, so that a label image lines up
     with the picture pixel for pixel: the camera (camera_matrices, project), the scene's draw calls built from one
     description (static_parts, signal_lamps, actor_instances, the actors' / lamps' / player's car's meshes), and one
@@ -689,19 +690,24 @@ class SceneRenderer:
         return self._keep(_Instances(self.ctx, program, mesh, layout, names, floats))
 
     # Hooks: how a subclass draws each kind of thing.
+    @abstractmethod
     def _part_vao(self, part: StaticPart):
         raise NotImplementedError
 
+    @abstractmethod
     def _instances(self, mesh: MeshData) -> _Instances:
         """Instances of a vehicle / pedestrian mesh, rows as _instance_rows makes them."""
         raise NotImplementedError
 
+    @abstractmethod
     def _lamp_instances(self, mesh: MeshData) -> _Instances:
         raise NotImplementedError
 
+    @abstractmethod
     def _car_vao(self, mesh: MeshData):
         raise NotImplementedError
 
+    @abstractmethod
     def _instance_rows(self, rows: np.ndarray, index: np.ndarray, pedestrian: bool) -> np.ndarray:
         """The per-instance data of actor_instances' rows (and their actors' indices)."""
         raise NotImplementedError

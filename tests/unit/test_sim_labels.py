@@ -25,23 +25,13 @@ from scalediffusion.sim.labels import (
     encode_depth_carla,
 )
 from scalediffusion.sim.lanes import LaneMap
-from scalediffusion.sim.render import COLORS, CityRenderer, create_context, lambert, srgb_encode
+from scalediffusion.sim.render import COLORS, CityRenderer, lambert, srgb_encode
 from scalediffusion.sim.suites import suite
 from scalediffusion.sim.vehicle import VehicleState
 from scalediffusion.v1 import world_pb2
 
 W, H = 320, 180
 DEPTH_LEVEL_M = DEPTH_FAR_M / (2**24 - 1)
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    try:
-        context = create_context()
-    except Exception as exc:  # noqa: BLE001 - any failure to get a context means there is no usable EGL here
-        pytest.skip(f"no OpenGL 3.3 context through EGL on this machine: {exc}")
-    yield context
-    context.release()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from scalediffusion.city import manhattan_grid
 from scalediffusion.city.actors import ActorPose, actor_poses
 from scalediffusion.sim import geometry as geo
 from scalediffusion.sim.camera import CameraPose, Vec3, camera_pose
-from scalediffusion.sim.render import CityRenderer, create_context
+from scalediffusion.sim.render import CityRenderer
 from scalediffusion.sim.vehicle import VehicleState
 from scalediffusion.v1 import world_pb2
 
@@ -58,16 +58,6 @@ def pinhole(camera: CameraPose, point, width: int, height: int) -> tuple[float, 
     d = np.asarray(point, float) - eye
     scale = (height / 2) / math.tan(math.radians(camera.fov_deg) / 2)
     return width / 2 + scale * (d @ right) / (d @ f), height / 2 - scale * (d @ up) / (d @ f)
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    try:
-        context = create_context()
-    except Exception as exc:  # noqa: BLE001 - any failure to get a context means there is no usable EGL here
-        pytest.skip(f"no OpenGL 3.3 context through EGL on this machine: {exc}")
-    yield context
-    context.release()
 
 
 @pytest.fixture(scope="module")
