@@ -190,7 +190,7 @@ class SessionRenders:
                                              ego=tick.vehicle)
 
     def video_check(self, frames: list[int], aligned: list[FrameAlignment], decoded: DecodedFrames) -> videocheck.VideoCheckResult:
-        key = (id(aligned), tuple(frames))
+        key = _segment_key(frames, aligned)
         if key not in self._checked:
             s, timeline = self.worker.settings.video, self.timeline
 
@@ -216,7 +216,7 @@ class SessionRenders:
     def labels(self, frames: list[int], aligned: list[FrameAlignment], decoded: DecodedFrames, measurements: list[dict]) -> dict[str, list[bytes]]:
         """Semantic and depth PNGs of the dataset frames' size, one per frame, from the tick each frame shows; adds
         each frame's "boxes" to its measurement."""
-        key = (id(aligned), tuple(frames))
+        key = _segment_key(frames, aligned)
         if key not in self._labels:
             pngs: dict[str, list[bytes]] = {"semantic": [], "depth": []}
             boxes = []
@@ -232,6 +232,12 @@ class SessionRenders:
         for m, b in zip(measurements, boxes):
             m["boxes"] = b
         return pngs
+
+
+def _segment_key(frames: list[int], aligned: list[FrameAlignment]) -> tuple:
+    """A candidate segment by content (its frames and their render times): the same under a plan that held, another
+    under a new plan, whatever lists the plans made."""
+    return tuple((f, aligned[f].render_ms) for f in frames)
 
 
 def _png(image: np.ndarray) -> bytes:
