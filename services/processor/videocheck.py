@@ -17,9 +17,9 @@ frame the player saw is compared with the city re-rendered from the camera pose 
 - the segment's agreement is the median over its checked frames; below min_agreement the segment is rejected with
   REJECTION_REASON_VIDEO_MISMATCH and the metric video_agreement.
 
-Measured (services/processor/README.md): genuine segments agree 0.954-1.0 (bots with traffic, browser drives through
-turns); another drive's video at most 0.82; the same video under its poses moved 40-280 m at most 0.912 (an avenue
-seen from a block further along looks much alike: the weakest case).
+Measured (services/processor/README.md): genuine segments agree 0.92-1.0 (bots with traffic, browser drives through
+turns); another drive's video at most 0.82; the same video under its poses moved 40-280 m mostly at most 0.80, but up
+to 0.912 for an avenue seen from a block further along (it looks much alike): that case passes the 0.85 threshold.
 """
 
 from __future__ import annotations
@@ -49,11 +49,16 @@ class VideoCheckSettings:
     # Re-renders from the ticks within this of a clock-aligned frame's render time (MediaRecorder and the bots place
     # frames by the recorder's clock, to within a frame or so), the nearest first; the best match counts.
     search_ms: float = 100.0
+    # ... and a frame placed by its frame record, from the ticks this close to its render time (a record's time and
+    # the tick's can differ by a rounding; the nearest is tried first).
+    exact_search_ms: float = 20.0
     enough: float = 0.98  # a re-render agreeing this well ends the search for a frame
     # A segment's median agreement below this: the video is not the drive. Measured (README): genuine segments of bot
-    # drives 0.954-1.0 (with their own traffic, which is not re-rendered) and of browser drives 0.957-0.998; another
-    # drive's video at most 0.82; the same video under its poses moved 40-280 m at most 0.912.
-    min_agreement: float = 0.93
+    # drives 0.954-1.0 and of browser drives 0.92-0.998 (0.92 in CI's browser on a loaded machine); another drive's
+    # video at most 0.82; the same video under its poses moved 40-280 m mostly 0.13-0.80, but up to 0.912 for a drive
+    # down an avenue moved a block along it. A genuine player must not lose a drive: the threshold sits below the
+    # genuine range, and lets that avenue case through.
+    min_agreement: float = 0.85
     min_frames: int = 2  # fewer checkable (raw) frames than this: the segment is not judged
 
     def validate(self) -> None:

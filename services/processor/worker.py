@@ -205,7 +205,7 @@ class SessionRenders:
                 # A frame placed by the recorder's clock is known to a frame or so: the ticks around it are tried
                 # too, the nearest first (the check stops at the first that agrees).
                 a, (width, height) = aligned[f], decoded.sizes[f]
-                window = 0.0 if a.exact else s.search_ms
+                window = s.exact_search_ms if a.exact else s.search_ms
                 ticks = timeline.indices_between(a.render_ms - window, a.render_ms + window) or [timeline.index_at(a.render_ms)]
                 for i in sorted(ticks, key=lambda i: abs(timeline.ticks[i].t_ms - a.render_ms)):
                     yield pipeline.downscale(self._draw(CityRenderer, timeline.ticks[i], width, height)[1])
