@@ -187,6 +187,57 @@ class ValueResult:
                 "points": [asdict(p) | {"mean": {m: round(p.mean(m), 3) for m in ("driving_score", "route_completion", "infraction_penalty")}}
                            for p in self.points]}
 
+    @classmethod
+    def from_dict(cls, doc: dict) -> ValueResult:
+        """A report as `to_dict` wrote it (value.json)."""
+        fields = set(Point.__dataclass_fields__)
+        points = [Point(**{k: v for k, v in p.items() if k in fields} | {"seeds": {int(s): m for s, m in p["seeds"].items()}})
+                  for p in doc["points"]]
+        return cls(config=doc["config"], sessions=doc["sessions"], accepted_minutes=doc["accepted_minutes"], points=points,
+                   autopilot=doc["autopilot"], stage_seconds=doc.get("stage_seconds", {}))
+
+
+# What two reports must share for their points to be one curve: how the models were scored and trained and what the
+# bots recorded. The slices, the models and the run names may differ (that is what a curve run in pieces adds).
+SAME_CURVE = ("suite", "seeds", "epochs", "max_steps", "turn_weight", "batch_size", "learning_rate", "val_fraction", "bot")
+
+
+def combine_results(reports: list[dict]) -> ValueResult:
+    """One curve from value reports run in pieces (other stacks, other machines, an interrupted experiment finished
+    later): their points side by side. ValueError when they were not measured the same way or repeat a point."""
+    if not reports:
+        raise ValueError("no reports to combine")
+    results = [ValueResult.from_dict(doc) for doc in reports]
+    first = results[0]
+    for other in results[1:]:
+        differ = [key for key in SAME_CURVE if other.config.get(key) != first.config.get(key)]
+        if differ:
+            raise ValueError(f"the reports differ in {', '.join(differ)}: their points are not one curve")
+        for metric, level in first.autopilot.items():
+            if abs(other.autopilot.get(metric, math.nan) - level) > 1e-6 * max(1.0, abs(level)):
+                raise ValueError(f"the autopilot's {metric} differs ({level} vs {other.autopilot.get(metric)}): the "
+                                 "simulator changed between the reports")
+    points: dict[tuple[str, float], Point] = {}
+    for result in results:
+        for point in result.points:
+            key = (point.preset, point.minutes)
+            if key in points:
+                raise ValueError(f"{point.preset} at {point.minutes:g} min is in more than one report "
+                                 f"({points[key].run_id}, {point.run_id})")
+            points[key] = point
+    ordered = sorted(points.values(), key=lambda p: (p.minutes, p.preset))
+    config = dict(first.config) | {
+        "minutes": sorted({p.minutes for p in ordered}),
+        "presets": list(dict.fromkeys(preset for r in results for preset in r.config["presets"])),
+        "tag": "+".join(dict.fromkeys(r.config["tag"] for r in results))}
+    stages: dict[str, float] = {}
+    for result in results:
+        for stage, seconds in result.stage_seconds.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+    return ValueResult(config=config, sessions=max(r.sessions for r in results),
+                       accepted_minutes=max(r.accepted_minutes for r in results), points=ordered,
+                       autopilot=first.autopilot, stage_seconds=stages)
+
 
 def plot_value(result: ValueResult, path: Path) -> Path:
     """DS, RC and IP against minutes of data: one line per model (mean over seeds, the seeds' range shaded) and the

@@ -9,6 +9,7 @@ Examples:
     scale-diffusion bots --count 8 --seconds 30  # bot players play and upload sessions through ingest
     scale-diffusion loop --bots 6                # bots -> dataset -> policy training -> embedded evaluation report
     scale-diffusion value --minutes 5 15 30     # data-value curve: models trained on growing slices, DS/RC/IP plot
+    scale-diffusion value-plot a/value.json b/value.json --out curve   # one curve from points run in pieces
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +28,9 @@ from rich.table import Table
 from scalediffusion.stack.layout import SERVICES, default_layout, offset_layout
 from scalediffusion.stack.local import LocalStack, StackState
 from scalediffusion.stack.procs import StackError
+
+if TYPE_CHECKING:
+    from scalediffusion.sim.value import ValueResult
 
 console = Console(stderr=False)
 
@@ -219,7 +224,31 @@ def cmd_value(args: argparse.Namespace) -> int:
         except LoopError as err:
             console.print(f"[red]value experiment failed:[/] {err}")
             return 1
-    table = Table(title=f"data value on {config.suite} (mean of seeds {', '.join(map(str, config.seeds))}); "
+    _print_value(result, Path(args.out))
+    return 0
+
+
+def cmd_value_plot(args: argparse.Namespace) -> int:
+    """One curve from value reports run in pieces: no stack needed."""
+    from scalediffusion.sim.value import combine_results, write_outputs
+
+    docs = []
+    for path in args.reports:
+        try:
+            docs.append(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read the value report {path}: {err}") from err
+    result = combine_results(docs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_outputs(result, out)
+    _print_value(result, out)
+    return 0
+
+
+def _print_value(result: ValueResult, out: Path) -> None:
+    config = result.config
+    table = Table(title=f"data value on {config['suite']} (mean of seeds {', '.join(map(str, config['seeds']))}); "
                         f"{result.sessions} sessions, {result.accepted_minutes:.1f} min accepted")
     for col in ("model", "minutes", "DS", "RC", "IP", "DS per seed", "train s", "val loss"):
         table.add_column(col)
@@ -232,8 +261,7 @@ def cmd_value(args: argparse.Namespace) -> int:
     Console(width=max(console.width, 140)).print(table)
     for stage, seconds in result.stage_seconds.items():
         console.print(f"{stage}: {seconds:.0f} s")
-    console.print(f"report: {Path(args.out) / 'value.json'}   plot: {Path(args.out) / 'value.png'}")
-    return 0
+    console.print(f"report: {out / 'value.json'}   plot: {out / 'value.png'}")
 
 
 class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
@@ -292,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     value.add_argument("--eval-tag", default="", help="suffix of evaluation ids only: a new one re-evaluates the "
                                                       "finished models, e.g. after a controller change")
     value.set_defaults(fn=cmd_value, seconds=60.0)
+    value_plot = sub.add_parser("value-plot", formatter_class=_DefaultsHelp,
+                                help="one data-value curve from reports run in pieces (other stacks or machines): "
+                                     "their points side by side, refused when they were not measured the same way")
+    value_plot.add_argument("reports", nargs="+", help="value.json files written by `value`")
+    value_plot.add_argument("--out", default="value", help="folder for the combined value.json and value.png")
+    value_plot.set_defaults(fn=cmd_value_plot)
     for p in (bots, loop, value):
         p.add_argument("--seconds", type=float, default=p.get_default("seconds") or 30.0, help="length of each bot session")
         p.add_argument("--width", type=int, default=640, help="bots' camera frame width (the game's default)")
