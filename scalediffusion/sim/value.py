@@ -167,6 +167,8 @@ def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: Val
     seeds = {seed: {"driving_score": reports[seed].driving_score, "route_completion": reports[seed].route_completion,
                     "infraction_penalty": reports[seed].infraction_penalty} for seed in config.seeds}
     metrics = trained.metrics
+    # The trainer's own wall time: a reused run took no time here, and a queued one waited for a slot.
+    train_wall = float(metrics.get("wall_s", train_wall))
     return Point(preset=preset, minutes=minutes, train_minutes=float(metrics.get("train_minutes", 0.0)), run_id=run_id,
                  epochs=config.epochs, train_wall_s=round(train_wall, 1), best_val_loss=float(metrics.get("best_val_loss", float("nan"))),
                  seeds=seeds, eval_wall_s=eval_wall)

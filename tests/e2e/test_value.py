@@ -45,4 +45,7 @@ def test_value_experiment_trains_growing_slices_evaluates_and_plots(stack, tmp_p
                       first_seed=700, progress=lambda stage, done, total: stages.append(stage))
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes  # nothing rendered or uploaded again
     assert [p.seeds[1]["driving_score"] for p in again.points] == [p.seeds[1]["driving_score"] for p in result.points]
+    # the training time reported is the trainer's own, also for a reused run
+    assert [p.train_wall_s for p in again.points] == [p.train_wall_s for p in result.points]
+    assert all(p.train_wall_s > 0 for p in again.points)
     assert not any(s.startswith("train ") or s.startswith("evaluate ") for s in stages)  # finished jobs reused
