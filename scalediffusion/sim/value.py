@@ -98,6 +98,7 @@ def autopilot_ceiling(suite: str, seeds: tuple[int, ...]) -> dict[str, float]:
 
 
 ACTIVE = (trainer_pb2.JOB_STATE_PENDING, trainer_pb2.JOB_STATE_RUNNING)
+FAILED = (trainer_pb2.JOB_STATE_FAILED, trainer_pb2.JOB_STATE_CANCELLED)
 
 
 def _job_state(trainer: trainer_pb2_grpc.TrainerServiceStub, job_id: str) -> int | None:
@@ -118,8 +119,14 @@ def train_and_evaluate(trainer: trainer_pb2_grpc.TrainerServiceStub, config: Val
         run_id += f"-tw{_slug(config.turn_weight)}"
     started = time.perf_counter()
     # A finished run with this name is reused (the id carries the settings); one still running (an earlier `value`
-    # that was interrupted) is awaited rather than started twice.
+    # that was interrupted) is awaited rather than started twice; one that failed (its process was killed, its node
+    # went away) is tried again under the next free retry name, since the trainer keeps a failed job's id.
     state = _job_state(trainer, run_id)
+    base_id, attempt = run_id, 1
+    while state in FAILED:
+        attempt += 1
+        run_id = f"{base_id}-retry{attempt}"
+        state = _job_state(trainer, run_id)
     trained = trainer.GetJob(trainer_pb2.GetJobRequest(job_id=run_id)) if state == trainer_pb2.JOB_STATE_SUCCEEDED else None
     if state in ACTIVE:
         trained = watch(trainer, run_id, (lambda j: progress(f"train {preset} {minutes:g} min", j.progress, 1.0)) if progress else None)
